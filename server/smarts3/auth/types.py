@@ -1,0 +1,75 @@
+"""Values shared by the authentication modules and their callers."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class AuthError(Exception):
+    """An authentication failure, already named as S3 names it.
+
+    `code` is the S3 error code (SignatureDoesNotMatch, InvalidAccessKeyId,
+    RequestTimeTooSkewed, AccessDenied, AuthorizationHeaderMalformed,
+    AuthorizationQueryParametersError, XAmzContentSHA256Mismatch,
+    IncompleteBody, InvalidArgument, InvalidRequest, MissingSecurityHeader...),
+    `status` its HTTP status. Messages never contain secrets or signatures.
+    """
+
+    def __init__(self, code: str, message: str, status: int = 403) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+class CredentialStore(Protocol):
+    def secret_for(self, access_key: str) -> str | None:
+        """The secret of a known access key, or None."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    """The parts of an HTTP request a signature covers, framework-free."""
+
+    method: str
+    raw_path: bytes  # exactly as sent, still percent-encoded, no query
+    raw_query: bytes  # exactly as sent, without the leading '?'
+    # Lower-case names; repeated headers joined with ',' in arrival order.
+    headers: Mapping[str, str]
+
+
+class PayloadMode(enum.Enum):
+    UNSIGNED = "UNSIGNED-PAYLOAD"  # also: presigned URLs, SigV2, anonymous
+    SIGNED = "SIGNED"  # x-amz-content-sha256 is a hex digest to check
+    STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+    STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+    STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+
+    @property
+    def chunked(self) -> bool:
+        return self not in (PayloadMode.UNSIGNED, PayloadMode.SIGNED)
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkSigning:
+    """What a SigV4 streaming body needs to check its chunk signatures."""
+
+    signing_key: bytes
+    seed_signature: str
+    amz_date: str  # the request's X-Amz-Date
+    scope: str  # date/region/service/aws4_request
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    access_key: str | None  # None: anonymous request
+    signature_version: int  # 0 anonymous, 2 or 4
+    payload: PayloadMode
+    expected_sha256: str | None = None  # hex, when payload is SIGNED
+    chunk_signing: ChunkSigning | None = None  # when payload is STREAMING_SIGNED*
+    trailer_names: Sequence[str] = ()  # lower-case, from x-amz-trailer
+    decoded_length: int | None = None  # x-amz-decoded-content-length

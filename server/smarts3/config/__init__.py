@@ -1,0 +1,1 @@
+"""Configuration models: validation only, no side effects."""

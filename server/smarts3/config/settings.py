@@ -1,0 +1,31 @@
+"""Server settings: command-line flags > SMARTS3_* environment > defaults."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Fsync(str, Enum):
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SMARTS3_", extra="forbid")
+
+    data_dir: Path = Path("./smarts3-data")
+    host: str = "127.0.0.1"
+    port: int = Field(default=9000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    access_key: str | None = Field(default=None, min_length=3, max_length=128)
+    secret_key: SecretStr | None = Field(default=None)
+    region: str = "us-east-1"
+    # Virtual-host addressing: "bucket.<base_domain>" names a bucket.
+    base_domain: str | None = None
+    fsync: Fsync = Fsync.ALWAYS
+    # Largest XML request body read into memory (DeleteObjects with 1,000 keys fits).
+    max_xml_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)

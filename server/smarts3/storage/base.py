@@ -1,0 +1,334 @@
+"""The storage seam: what the S3 protocol layer may ask of a store.
+
+Nothing here knows HTTP, XML or S3 error codes. Keys are `str` (valid UTF-8
+text, any characters); buckets are already-validated names. Every call is async;
+implementations keep blocking I/O off the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Protocol
+
+# --- values -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectMeta:
+    """Everything about an object that the client chose, stored verbatim.
+
+    `headers` holds the standard representation headers that round-trip
+    (content-type, content-encoding, content-disposition, content-language,
+    cache-control, expires), keyed in lower case. `user` holds x-amz-meta-*
+    entries without the prefix, keys in lower case. `checksums` maps an
+    algorithm name (CRC32, CRC32C, CRC64NVME, SHA1, SHA256) to its base64 value
+    as S3 returns it (for multipart composites, with the "-N" suffix).
+    `checksum_type` is "FULL_OBJECT" or "COMPOSITE" when checksums is not empty.
+    `extra` is a free slot for protocol-level attributes (ACLs and the like)
+    that storage keeps but never interprets.
+    """
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    user: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    checksums: Mapping[str, str] = field(default_factory=dict)
+    checksum_type: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    bucket: str
+    key: str
+    size: int
+    etag: str  # quoted, as S3 sends it: '"<hex>"' or '"<hex>-N"'
+    last_modified: float  # seconds since the epoch (UTC), sub-second precision kept
+    meta: ObjectMeta
+    # Sizes of the parts the object was assembled from; (size,) for a single PUT.
+    part_sizes: tuple[int, ...] = ()
+    # Per-part checksums for multipart objects, aligned with part_sizes.
+    part_checksums: tuple[Mapping[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BucketInfo:
+    name: str
+    created: float
+    region: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntry:
+    key: str
+    size: int
+    etag: str
+    last_modified: float
+    checksum_algorithms: tuple[str, ...] = ()
+    checksum_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    entries: list[ListEntry]
+    common_prefixes: list[str]
+    is_truncated: bool
+    # The last key or common prefix this page covered; resume after it.
+    next_marker: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadInfo:
+    bucket: str
+    key: str
+    upload_id: str
+    initiated: float
+    meta: ObjectMeta  # as given to create_upload (checksums: algorithm → "" when declared)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPage:
+    uploads: list[UploadInfo]
+    common_prefixes: list[str]
+    is_truncated: bool
+    next_key_marker: str | None
+    next_upload_id_marker: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PartInfo:
+    part_number: int
+    size: int
+    etag: str  # quoted
+    last_modified: float
+    checksums: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PartPage:
+    parts: list[PartInfo]
+    is_truncated: bool
+    next_part_number_marker: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCondition:
+    """A conditional write, checked atomically with the commit.
+
+    if_none_match_star: fail when the key exists.
+    if_match: fail unless the current object has this (quoted) ETag.
+    """
+
+    if_none_match_star: bool = False
+    if_match: str | None = None
+
+
+# --- errors -----------------------------------------------------------------
+
+
+class StorageError(Exception):
+    """Base of every error a store raises on purpose."""
+
+
+class NoSuchBucket(StorageError):
+    pass
+
+
+class BucketAlreadyExists(StorageError):
+    pass
+
+
+class BucketNotEmpty(StorageError):
+    pass
+
+
+class NoSuchKey(StorageError):
+    pass
+
+
+class NoSuchUpload(StorageError):
+    pass
+
+
+class InvalidPart(StorageError):
+    def __init__(self, part_number: int, reason: str = "") -> None:
+        super().__init__(f"part {part_number}: {reason}")
+        self.part_number = part_number
+
+
+class PreconditionFailed(StorageError):
+    """A WriteCondition did not hold at commit time."""
+
+
+class ConditionalConflict(StorageError):
+    """A concurrent conditional write on the same key won the race (S3: 409)."""
+
+
+class BadRange(StorageError):
+    pass
+
+
+# --- the interface ----------------------------------------------------------
+
+
+class BodyWriter(Protocol):
+    """A body being written. Nothing is visible until a commit method succeeds.
+
+    Leaving the `async with` block without committing (an exception, a
+    cancellation, a client disconnect) removes every trace of the write.
+    """
+
+    async def write(self, data: bytes) -> None: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def md5(self) -> bytes:
+        """Raw MD5 digest of everything written so far (16 bytes)."""
+        ...
+
+    async def __aenter__(self) -> BodyWriter: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class ObjectWriter(BodyWriter, Protocol):
+    async def commit(
+        self, meta: ObjectMeta, condition: WriteCondition | None = None
+    ) -> ObjectInfo:
+        """Make the object visible atomically (raises PreconditionFailed)."""
+        ...
+
+
+class PartWriter(BodyWriter, Protocol):
+    async def commit(self, checksums: Mapping[str, str]) -> PartInfo:
+        """Store the part (replacing an earlier part with the same number)."""
+        ...
+
+
+class ObjectReader(Protocol):
+    """An opened object: its info is consistent with the bytes it yields."""
+
+    info: ObjectInfo
+
+    def iter_range(self, start: int, end: int) -> AsyncIterator[bytes]:
+        """Yield bytes [start, end) in bounded chunks."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Store(Protocol):
+    # buckets
+    async def create_bucket(self, name: str, region: str) -> BucketInfo: ...
+    async def get_bucket(self, name: str) -> BucketInfo: ...
+    async def list_buckets(self) -> list[BucketInfo]: ...
+    async def delete_bucket(self, name: str) -> None:
+        """Raises BucketNotEmpty when objects or uploads in progress remain."""
+        ...
+
+    async def set_bucket_tags(self, name: str, tags: Mapping[str, str]) -> None: ...
+    async def set_bucket_extra(self, name: str, extra: Mapping[str, str]) -> None: ...
+
+    # objects
+    def object_writer(self, bucket: str, key: str) -> ObjectWriter:
+        """Raises NoSuchBucket on enter when the bucket does not exist."""
+        ...
+
+    async def head_object(self, bucket: str, key: str) -> ObjectInfo: ...
+    async def open_object(self, bucket: str, key: str) -> ObjectReader: ...
+    async def delete_object(self, bucket: str, key: str) -> bool:
+        """True when something was deleted; deleting a missing key is not an error."""
+        ...
+
+    async def delete_objects(self, bucket: str, keys: Sequence[str]) -> list[bool]: ...
+    async def copy_object(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        meta: ObjectMeta,
+        *,
+        src_etag: str | None = None,
+        condition: WriteCondition | None = None,
+    ) -> ObjectInfo:
+        """Copy the body; `meta` is the destination's full metadata.
+
+        `src_etag`, when given, must still be the source's ETag (else
+        PreconditionFailed), so copy-source conditions cannot race.
+        """
+        ...
+
+    async def update_object_meta(
+        self, bucket: str, key: str, meta: ObjectMeta
+    ) -> ObjectInfo: ...
+
+    async def list_objects(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        start_after: str = "",
+        max_keys: int = 1000,
+    ) -> ListPage: ...
+
+    # multipart
+    async def create_upload(self, bucket: str, key: str, meta: ObjectMeta) -> UploadInfo: ...
+    async def get_upload(self, bucket: str, key: str, upload_id: str) -> UploadInfo: ...
+    def part_writer(
+        self, bucket: str, key: str, upload_id: str, part_number: int
+    ) -> PartWriter: ...
+
+    async def list_parts(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        *,
+        part_number_marker: int = 0,
+        max_parts: int = 1000,
+    ) -> PartPage: ...
+
+    async def complete_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[tuple[int, str]],
+        *,
+        etag: str,
+        meta: ObjectMeta,
+        condition: WriteCondition | None = None,
+    ) -> ObjectInfo:
+        """Assemble the listed (part number, quoted ETag) parts into the object.
+
+        Raises InvalidPart when a part is missing or its ETag differs. The
+        caller has already checked order and sizes and computed `etag` and
+        the final checksums in `meta`.
+        """
+        ...
+
+    async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None: ...
+    async def list_uploads(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        upload_id_marker: str = "",
+        max_uploads: int = 1000,
+    ) -> UploadPage: ...
+
+    async def close(self) -> None: ...
