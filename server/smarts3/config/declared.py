@@ -8,7 +8,7 @@ without the rest of the server (pydantic only).
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -38,14 +38,14 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
-class Access(str, Enum):
+class Access(StrEnum):
     READ = "read"
     WRITE = "write"
     READWRITE = "readwrite"
     ADMIN = "admin"
 
 
-class DeletionPolicy(str, Enum):
+class DeletionPolicy(StrEnum):
     RETAIN = "Retain"
     DELETE = "Delete"
 

@@ -1,0 +1,1 @@
+"""One module per S3 resource family; each handler parses, calls the store, renders."""

@@ -1,0 +1,63 @@
+"""The `smarts3` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from smarts3 import __version__
+from smarts3.app import root_credential
+from smarts3.config.settings import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smarts3", description="S3-compatible object store")
+    parser.add_argument("--version", action="version", version=f"smarts3 {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the S3 API on a data directory")
+    serve.add_argument("--data-dir", help="data directory (SMARTS3_DATA_DIR, ./smarts3-data)")
+    serve.add_argument("--host", help="address to listen on (SMARTS3_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (SMARTS3_PORT, 9000)")
+    serve.add_argument("--workers", type=int, help="worker processes (SMARTS3_WORKERS, 1)")
+    serve.add_argument("--base-domain", help="virtual-host base domain (SMARTS3_BASE_DOMAIN)")
+    serve.add_argument("--fsync", choices=["always", "never"], help="durability (SMARTS3_FSYNC)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides: dict[str, Any] = {
+        name: value
+        for name, value in vars(args).items()
+        if name != "command" and value is not None
+    }
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"])
+            print(f"smarts3: invalid setting {where}: {error['msg']}", file=sys.stderr)
+        return 2
+    from smarts3.serve import serve
+    from smarts3.storage.fs import recover, system_dir
+
+    report = recover(settings.data_dir)
+    cred = root_credential(settings)
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    print(f"smarts3 {__version__} serving {settings.data_dir.resolve()}", flush=True)
+    print(f"  endpoint:   http://{host}:{settings.port}", flush=True)
+    print(f"  access key: {cred.access_key}", flush=True)
+    if cred.generated:
+        print(f"  secret key: {cred.secret_key}", flush=True)
+        print(f"  (generated once, kept in {system_dir(settings.data_dir)}, mode 0600)", flush=True)
+    if report.removed:
+        print(f"  recovery:   removed {report.removed} leftover file(s)", flush=True)
+    return serve(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

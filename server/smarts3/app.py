@@ -1,0 +1,74 @@
+"""The composition root: settings → store, credentials and the Starlette app."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import astuple
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
+
+from smarts3.auth.credentials import StaticCredentials
+from smarts3.config.settings import Fsync, Settings
+from smarts3.rootcred import RootCredential, load_or_create
+from smarts3.s3.context import Limits
+from smarts3.s3.dispatch import S3App
+from smarts3.storage.fs import FilesystemStore, system_dir
+
+# The launcher hands the resolved settings to worker processes through this variable.
+SETTINGS_ENV = "SMARTS3_EFFECTIVE_SETTINGS"
+
+
+def root_credential(settings: Settings) -> RootCredential:
+    if settings.access_key and settings.secret_key:
+        return RootCredential(settings.access_key, settings.secret_key.get_secret_value(), False)
+    return load_or_create(system_dir(settings.data_dir))
+
+
+def create_app(settings: Settings) -> Starlette:
+    access_key, secret_key, _ = astuple(root_credential(settings))
+    store = FilesystemStore(settings.data_dir, fsync=settings.fsync is Fsync.ALWAYS)
+    credentials = StaticCredentials({access_key: secret_key})
+    s3 = S3App(
+        store,
+        credentials,
+        region=settings.region,
+        base_domain=settings.base_domain,
+        owner_id=hashlib.sha256(access_key.encode()).hexdigest(),
+        limits=Limits(max_xml_bytes=settings.max_xml_bytes),
+    )
+
+    async def health(_: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def ready(_: Request) -> Response:
+        writable = os.access(system_dir(settings.data_dir), os.W_OK)
+        if not writable:
+            return PlainTextResponse("data directory not writable\n", status_code=503)
+        return PlainTextResponse("ready\n")
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await store.close()
+
+    return Starlette(
+        routes=[
+            Route("/_health", health, methods=["GET", "HEAD"]),
+            Route("/_ready", ready, methods=["GET", "HEAD"]),
+            Mount("", app=s3),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def app_from_env() -> Starlette:
+    """Entry point for worker processes (hypercorn imports 'smarts3.app:app_from_env()')."""
+    return create_app(Settings.model_validate_json(os.environ[SETTINGS_ENV]))

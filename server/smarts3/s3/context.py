@@ -1,0 +1,64 @@
+"""The per-request context that the dispatcher hands to every handler."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+
+from starlette.types import Receive
+
+from smarts3.auth.types import AuthResult
+from smarts3.s3.errors import S3Error
+from smarts3.s3.operations import Op
+from smarts3.storage.base import Store
+
+
+class ClientGone(Exception):
+    """The client disconnected before the request body was complete."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_object_size: int = 5 * 1024**3
+    max_part_size: int = 5 * 1024**3
+    max_xml_bytes: int = 2 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class Ctx:
+    request_id: str
+    op: Op
+    bucket: str | None
+    key: str | None
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    auth: AuthResult
+    store: Store
+    receive: Receive
+    region: str
+    limits: Limits
+    owner_id: str
+
+    @property
+    def bucket_name(self) -> str:
+        if self.bucket is None:  # the classifier never routes bucket ops without one
+            raise S3Error("InvalidRequest", "A bucket is required.")
+        return self.bucket
+
+    @property
+    def key_name(self) -> str:
+        if self.key is None:
+            raise S3Error("InvalidRequest", "A key is required.")
+        return self.key
+
+    async def raw_body(self) -> AsyncIterator[bytes]:
+        """The request body as it arrives, raising ClientGone on disconnect."""
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return

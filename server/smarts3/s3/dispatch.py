@@ -1,0 +1,159 @@
+"""The S3 endpoint: classify → authenticate → one handler → response.
+
+Every response carries x-amz-request-id. Errors are rendered here and only
+here: S3Error and mapped storage/auth errors as S3 XML, anything unexpected as
+InternalError XML with the traceback logged under the request id.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qsl
+
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from smarts3.auth.types import CredentialStore, RequestView
+from smarts3.auth.verify import authenticate
+from smarts3.s3 import addressing
+from smarts3.s3.context import ClientGone, Ctx, Limits
+from smarts3.s3.errors import S3Error, from_exception, not_implemented
+from smarts3.s3.handlers import (
+    buckets,
+    listing,
+    multipart,
+    objects_read,
+    objects_write,
+    service,
+    tagging,
+)
+from smarts3.s3.operations import Op, Unclassified, classify
+from smarts3.s3.responses import ObjectStream
+from smarts3.storage.base import Store
+
+log = logging.getLogger("smarts3.s3")
+
+Handler = Callable[[Ctx], Awaitable[Response | ObjectStream]]
+
+HANDLERS: dict[Op, Handler] = {
+    Op.LIST_BUCKETS: service.list_buckets,
+    Op.CREATE_BUCKET: buckets.create_bucket,
+    Op.HEAD_BUCKET: buckets.head_bucket,
+    Op.DELETE_BUCKET: buckets.delete_bucket,
+    Op.GET_BUCKET_LOCATION: buckets.get_bucket_location,
+    Op.GET_BUCKET_VERSIONING: buckets.get_bucket_versioning,
+    Op.GET_BUCKET_TAGGING: buckets.get_bucket_tagging,
+    Op.PUT_BUCKET_TAGGING: buckets.put_bucket_tagging,
+    Op.DELETE_BUCKET_TAGGING: buckets.delete_bucket_tagging,
+    Op.LIST_OBJECTS: listing.list_objects,
+    Op.LIST_OBJECTS_V2: listing.list_objects_v2,
+    Op.LIST_OBJECT_VERSIONS: listing.list_object_versions,
+    Op.GET_OBJECT: objects_read.get_object,
+    Op.HEAD_OBJECT: objects_read.head_object,
+    Op.PUT_OBJECT: objects_write.put_object,
+    Op.COPY_OBJECT: objects_write.copy_object,
+    Op.DELETE_OBJECT: objects_write.delete_object,
+    Op.DELETE_OBJECTS: objects_write.delete_objects,
+    Op.GET_OBJECT_TAGGING: tagging.get_object_tagging,
+    Op.PUT_OBJECT_TAGGING: tagging.put_object_tagging,
+    Op.DELETE_OBJECT_TAGGING: tagging.delete_object_tagging,
+    Op.CREATE_MULTIPART_UPLOAD: multipart.create_multipart_upload,
+    Op.UPLOAD_PART: multipart.upload_part,
+    Op.UPLOAD_PART_COPY: multipart.upload_part_copy,
+    Op.COMPLETE_MULTIPART_UPLOAD: multipart.complete_multipart_upload,
+    Op.ABORT_MULTIPART_UPLOAD: multipart.abort_multipart_upload,
+    Op.LIST_PARTS: multipart.list_parts,
+    Op.LIST_MULTIPART_UPLOADS: multipart.list_multipart_uploads,
+}
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1").strip()
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
+
+
+class S3App:
+    def __init__(
+        self,
+        store: Store,
+        credentials: CredentialStore,
+        *,
+        region: str,
+        base_domain: str | None,
+        owner_id: str,
+        limits: Limits,
+    ) -> None:
+        self.store = store
+        self.credentials = credentials
+        self.region = region
+        self.base_domain = base_domain
+        self.owner_id = owner_id
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = secrets.token_hex(8).upper()
+        scope.setdefault("state", {})["request_id"] = request_id
+        extra = [(b"x-amz-request-id", request_id.encode()), (b"x-amz-id-2", request_id.encode())]
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        bucket = key = None
+        try:
+            headers = _headers(scope)
+            target = addressing.resolve(
+                scope.get("raw_path") or scope["path"].encode(), headers.get("host", ""), self.base_domain
+            )
+            bucket, key = target.bucket, target.key
+            raw_query: bytes = scope.get("query_string", b"")
+            query = dict(parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True))
+            try:
+                op = classify(scope["method"], bucket, key, query, headers)
+            except Unclassified:
+                raise S3Error("MethodNotAllowed", fields={"Method": scope["method"],
+                                                          "ResourceType": "OBJECT" if key else "BUCKET"}
+                              ) from None
+            scope["state"]["operation"] = op.value
+            view = RequestView(scope["method"], scope.get("raw_path") or b"", raw_query, headers)
+            auth = authenticate(view, self.credentials, vhost_bucket=bucket if target.vhost else None)
+            if auth.access_key is None:
+                raise S3Error("AccessDenied", "Anonymous access is not allowed; sign the request with SigV4.")
+            handler = HANDLERS.get(op)
+            if handler is None:
+                raise not_implemented(op.value)
+            ctx = Ctx(request_id, op, bucket, key, query, headers, auth, self.store, receive,
+                      self.region, self.limits, self.owner_id)
+            response = await handler(ctx)
+            await response(scope, receive, send_with_id)
+        except ClientGone:
+            scope["state"]["error_code"] = "ClientDisconnected"
+        except Exception as exc:
+            error = from_exception(exc, bucket or "", key or "")
+            if error is None:
+                log.exception("unexpected error [request_id=%s]", request_id)
+                error = S3Error("InternalError")
+            scope["state"]["error_code"] = error.code
+            if started:
+                # Headers are out: the only honest signal left is a broken connection.
+                raise
+            await self._send_error(scope, send_with_id, error, request_id)
+
+    @staticmethod
+    async def _send_error(scope: Scope, send: Send, error: S3Error, request_id: str) -> None:
+        body = b"" if scope["method"] == "HEAD" else error.to_xml(request_id, scope.get("path", ""))
+        headers = [(k.encode(), v.encode()) for k, v in error.headers.items()]
+        headers.append((b"content-type", b"application/xml"))
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

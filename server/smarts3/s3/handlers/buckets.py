@@ -1,0 +1,84 @@
+"""Bucket lifecycle and the small bucket sub-resources we serve."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.responses import Response
+
+from smarts3.config.declared import bucket_name_problem
+from smarts3.s3 import xml
+from smarts3.s3.context import Ctx
+from smarts3.s3.errors import S3Error, not_implemented
+from smarts3.s3.handlers.common import parse_tag_set, read_xml, tag_set_xml
+from smarts3.s3.headers import MAX_BUCKET_TAGS, validate_tags
+from smarts3.s3.responses import empty, xml_response
+
+_REGION = re.compile(r"^[a-z0-9-]{1,32}$")
+
+
+async def create_bucket(ctx: Ctx) -> Response:
+    name = ctx.bucket_name
+    problem = bucket_name_problem(name)
+    if problem:
+        raise S3Error("InvalidBucketName", f"The specified bucket is not valid: {problem}.",
+                      fields={"BucketName": name})
+    acl = ctx.headers.get("x-amz-acl", "private")
+    if acl != "private" or any(h.startswith("x-amz-grant-") for h in ctx.headers):
+        raise not_implemented("CreateBucket with an ACL other than private")
+    if ctx.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true":
+        raise not_implemented("Object Lock")
+    region = ctx.region
+    body = await read_xml(ctx)
+    if body.strip():
+        root = xml.expect_root(xml.parse(body), "CreateBucketConfiguration")
+        constraint = xml.child_text(root, "LocationConstraint")
+        if constraint:
+            if not _REGION.match(constraint):
+                raise S3Error("InvalidLocationConstraint",
+                              fields={"LocationConstraint": constraint})
+            region = constraint
+    await ctx.store.create_bucket(name, region)
+    return empty(200, {"location": f"/{name}"})
+
+
+async def head_bucket(ctx: Ctx) -> Response:
+    info = await ctx.store.get_bucket(ctx.bucket_name)
+    return empty(200, {"x-amz-bucket-region": info.region})
+
+
+async def delete_bucket(ctx: Ctx) -> Response:
+    await ctx.store.delete_bucket(ctx.bucket_name)
+    return empty(204)
+
+
+async def get_bucket_location(ctx: Ctx) -> Response:
+    info = await ctx.store.get_bucket(ctx.bucket_name)
+    region = "" if info.region == "us-east-1" else info.region
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="{xml.NS}">'
+            f"{xml.text(region)}</LocationConstraint>").encode()
+    return xml_response(body)
+
+
+async def get_bucket_versioning(ctx: Ctx) -> Response:
+    await ctx.store.get_bucket(ctx.bucket_name)
+    return xml_response(xml.document("VersioningConfiguration", []))
+
+
+async def get_bucket_tagging(ctx: Ctx) -> Response:
+    info = await ctx.store.get_bucket(ctx.bucket_name)
+    if not info.tags:
+        raise S3Error("NoSuchTagSet", fields={"BucketName": info.name})
+    return xml_response(tag_set_xml("Tagging", dict(info.tags)))
+
+
+async def put_bucket_tagging(ctx: Ctx) -> Response:
+    await ctx.store.get_bucket(ctx.bucket_name)
+    tags = validate_tags(parse_tag_set(await read_xml(ctx)), MAX_BUCKET_TAGS)
+    await ctx.store.set_bucket_tags(ctx.bucket_name, tags)
+    return empty(204)
+
+
+async def delete_bucket_tagging(ctx: Ctx) -> Response:
+    await ctx.store.set_bucket_tags(ctx.bucket_name, {})
+    return empty(204)

@@ -1,0 +1,148 @@
+"""ListObjects (v1), ListObjectsV2 and ListObjectVersions over the store's range queries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import quote
+
+from starlette.responses import Response
+
+from smarts3.s3 import xml
+from smarts3.s3.context import Ctx
+from smarts3.s3.errors import S3Error
+from smarts3.s3.handlers.common import decode_token, encode_token, int_param, owner
+from smarts3.s3.responses import xml_response
+from smarts3.storage.base import ListEntry, ListPage
+
+
+def _encoder(ctx: Ctx) -> Callable[[str], str]:
+    encoding = ctx.query.get("encoding-type")
+    if encoding is None:
+        return lambda value: value
+    if encoding != "url":
+        raise S3Error("InvalidArgument", "Invalid Encoding Method specified in Request",
+                      fields={"ArgumentName": "encoding-type", "ArgumentValue": encoding})
+    return lambda value: quote(value, safe="/")
+
+
+async def _page(ctx: Ctx, start_after: str, max_keys: int) -> ListPage:
+    if max_keys == 0:
+        await ctx.store.get_bucket(ctx.bucket_name)
+        return ListPage([], [], False, None)
+    return await ctx.store.list_objects(
+        ctx.bucket_name,
+        prefix=ctx.query.get("prefix", ""),
+        delimiter=ctx.query.get("delimiter", ""),
+        start_after=start_after,
+        max_keys=max_keys,
+    )
+
+
+def _contents(entry: ListEntry, enc: Callable[[str], str], with_owner: str | None) -> str:
+    children = [
+        xml.el("Key", enc(entry.key)),
+        xml.el("LastModified", xml.iso8601(entry.last_modified)),
+        xml.el("ETag", entry.etag),
+        xml.el("Size", entry.size),
+        xml.el("StorageClass", "STANDARD"),
+    ]
+    children.extend(xml.el("ChecksumAlgorithm", alg) for alg in entry.checksum_algorithms)
+    if entry.checksum_type:
+        children.append(xml.el("ChecksumType", entry.checksum_type))
+    if with_owner:
+        children.append(with_owner)
+    return xml.node("Contents", children)
+
+
+def _common(page: ListPage, enc: Callable[[str], str]) -> list[str]:
+    return [xml.node("CommonPrefixes", [xml.el("Prefix", enc(p))]) for p in page.common_prefixes]
+
+
+def _head(ctx: Ctx, enc: Callable[[str], str], max_keys: int, page: ListPage) -> list[str]:
+    children = [
+        xml.el("Name", ctx.bucket_name),
+        xml.el("Prefix", enc(ctx.query.get("prefix", ""))),
+        xml.el("MaxKeys", max_keys),
+    ]
+    if ctx.query.get("delimiter"):
+        children.append(xml.el("Delimiter", enc(ctx.query["delimiter"])))
+    children.append(xml.el("IsTruncated", "true" if page.is_truncated else "false"))
+    if "encoding-type" in ctx.query:
+        children.append(xml.el("EncodingType", "url"))
+    return children
+
+
+async def list_objects(ctx: Ctx) -> Response:
+    enc = _encoder(ctx)
+    max_keys = int_param(ctx, "max-keys", 1000, 0, 1000)
+    marker = ctx.query.get("marker", "")
+    page = await _page(ctx, marker, max_keys)
+    children = _head(ctx, enc, max_keys, page)
+    children.insert(2, xml.el("Marker", enc(marker)))
+    if page.is_truncated and ctx.query.get("delimiter") and page.next_marker is not None:
+        children.append(xml.el("NextMarker", enc(page.next_marker)))
+    who = owner(ctx)
+    children.extend(_contents(e, enc, who) for e in page.entries)
+    children.extend(_common(page, enc))
+    return xml_response(xml.document("ListBucketResult", children))
+
+
+async def list_objects_v2(ctx: Ctx) -> Response:
+    enc = _encoder(ctx)
+    max_keys = int_param(ctx, "max-keys", 1000, 0, 1000)
+    token = ctx.query.get("continuation-token")
+    if token is not None and token == "":
+        raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
+                      fields={"ArgumentName": "continuation-token"})
+    start_after = ctx.query.get("start-after", "")
+    resume = max(decode_token(token), start_after) if token else start_after
+    page = await _page(ctx, resume, max_keys)
+    children = _head(ctx, enc, max_keys, page)
+    children.append(xml.el("KeyCount", len(page.entries) + len(page.common_prefixes)))
+    if token:
+        children.append(xml.el("ContinuationToken", token))
+    if page.is_truncated and page.next_marker is not None:
+        children.append(xml.el("NextContinuationToken", encode_token(page.next_marker)))
+    if start_after:
+        children.append(xml.el("StartAfter", enc(start_after)))
+    who = owner(ctx) if ctx.query.get("fetch-owner") == "true" else None
+    children.extend(_contents(e, enc, who) for e in page.entries)
+    children.extend(_common(page, enc))
+    return xml_response(xml.document("ListBucketResult", children))
+
+
+async def list_object_versions(ctx: Ctx) -> Response:
+    """Without versioning every object is its own only version, VersionId "null"."""
+    enc = _encoder(ctx)
+    max_keys = int_param(ctx, "max-keys", 1000, 0, 1000)
+    key_marker = ctx.query.get("key-marker", "")
+    page = await _page(ctx, key_marker, max_keys)
+    children = [
+        xml.el("Name", ctx.bucket_name),
+        xml.el("Prefix", enc(ctx.query.get("prefix", ""))),
+        xml.el("KeyMarker", enc(key_marker)),
+        xml.el("VersionIdMarker", ctx.query.get("version-id-marker", "")),
+        xml.el("MaxKeys", max_keys),
+    ]
+    if ctx.query.get("delimiter"):
+        children.append(xml.el("Delimiter", enc(ctx.query["delimiter"])))
+    children.append(xml.el("IsTruncated", "true" if page.is_truncated else "false"))
+    if page.is_truncated and page.next_marker is not None:
+        children.append(xml.el("NextKeyMarker", enc(page.next_marker)))
+        children.append(xml.el("NextVersionIdMarker", "null"))
+    if "encoding-type" in ctx.query:
+        children.append(xml.el("EncodingType", "url"))
+    who = owner(ctx)
+    for e in page.entries:
+        children.append(xml.node("Version", [
+            xml.el("Key", enc(e.key)),
+            xml.el("VersionId", "null"),
+            xml.el("IsLatest", "true"),
+            xml.el("LastModified", xml.iso8601(e.last_modified)),
+            xml.el("ETag", e.etag),
+            xml.el("Size", e.size),
+            xml.el("StorageClass", "STANDARD"),
+            who,
+        ]))
+    children.extend(_common(page, enc))
+    return xml_response(xml.document("ListVersionsResult", children))

@@ -1,0 +1,298 @@
+"""Multipart uploads: create, upload (and copy) parts, complete, abort, list."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from itertools import pairwise
+from urllib.parse import quote
+
+from starlette.responses import Response
+
+from smarts3 import checksums
+from smarts3.s3 import xml
+from smarts3.s3.body import receive_into
+from smarts3.s3.context import Ctx
+from smarts3.s3.errors import S3Error
+from smarts3.s3.handlers.common import int_param, owner, read_xml
+from smarts3.s3.handlers.objects_write import parse_copy_source, source_info
+from smarts3.s3.handlers.writes import (
+    check_part_number,
+    new_meta,
+    refuse_unsupported,
+    result_headers,
+    write_condition,
+)
+from smarts3.s3.responses import empty, xml_response
+from smarts3.storage.base import PartInfo, UploadInfo
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PARTS = 10000
+
+
+def _upload_algorithm(upload: UploadInfo) -> str | None:
+    return next(iter(upload.meta.checksums), None)
+
+
+async def create_multipart_upload(ctx: Ctx) -> Response:
+    refuse_unsupported(ctx.headers)
+    meta = new_meta(ctx)
+    algorithm = ctx.headers.get("x-amz-checksum-algorithm", "").upper() or None
+    kind = ctx.headers.get("x-amz-checksum-type", "").upper() or None
+    if algorithm and algorithm not in checksums.ALGORITHMS:
+        raise S3Error("InvalidRequest", "Checksum algorithm provided is unsupported.")
+    if kind and kind not in ("COMPOSITE", "FULL_OBJECT"):
+        raise S3Error("InvalidRequest", "Value for x-amz-checksum-type header is invalid.")
+    if kind and not algorithm:
+        raise S3Error("InvalidRequest", "The x-amz-checksum-type header can only be used with "
+                      "the x-amz-checksum-algorithm header.")
+    if algorithm:
+        kind = kind or ("FULL_OBJECT" if algorithm == "CRC64NVME" else "COMPOSITE")
+        if kind == "FULL_OBJECT" and algorithm.startswith("SHA"):
+            raise S3Error("InvalidRequest", f"The FULL_OBJECT checksum type cannot be used with "
+                          f"the {algorithm.lower()} checksum algorithm.")
+        if kind == "COMPOSITE" and algorithm == "CRC64NVME":
+            raise S3Error("InvalidRequest", "The COMPOSITE checksum type cannot be used with the "
+                          "crc64nvme checksum algorithm.")
+        meta = replace(meta, checksums={algorithm: ""}, checksum_type=kind)
+    upload = await ctx.store.create_upload(ctx.bucket_name, ctx.key_name, meta)
+    headers = {}
+    if algorithm and kind:
+        headers = {"x-amz-checksum-algorithm": algorithm, "x-amz-checksum-type": kind}
+    body = xml.document("InitiateMultipartUploadResult", [
+        xml.el("Bucket", upload.bucket), xml.el("Key", upload.key), xml.el("UploadId", upload.upload_id),
+    ])
+    return xml_response(body, headers=headers)
+
+
+async def _upload(ctx: Ctx) -> UploadInfo:
+    upload_id = ctx.query.get("uploadId", "")
+    return await ctx.store.get_upload(ctx.bucket_name, ctx.key_name, upload_id)
+
+
+async def upload_part(ctx: Ctx) -> Response:
+    number = check_part_number(ctx.query.get("partNumber"))
+    upload = await _upload(ctx)
+    algorithm = _upload_algorithm(upload)
+    writer = ctx.store.part_writer(ctx.bucket_name, ctx.key_name, upload.upload_id, number)
+    async with writer:
+        sums = await receive_into(ctx, writer, ctx.limits.max_part_size, required=algorithm)
+        part = await writer.commit(sums)
+    return empty(200, result_headers(part.etag, sums, None))
+
+
+def _copy_range(header: str | None, size: int) -> tuple[int, int]:
+    if header is None:
+        return 0, size
+    spec = header.strip()
+    first, sep, last = spec.removeprefix("bytes=").partition("-")
+    if not spec.startswith("bytes=") or not sep or not first.isdigit() or not last.isdigit():
+        raise S3Error("InvalidArgument", "The x-amz-copy-source-range value must be of the form "
+                      "bytes=first-last where first and last are the zero-based offsets of the "
+                      "first and last bytes to copy", fields={"ArgumentName": "x-amz-copy-source-range"})
+    start, end = int(first), int(last) + 1
+    if end <= start or end > size:
+        raise S3Error("InvalidRange", "The requested range is not satisfiable",
+                      fields={"RangeRequested": spec, "ActualObjectSize": str(size)})
+    return start, end
+
+
+async def upload_part_copy(ctx: Ctx) -> Response:
+    number = check_part_number(ctx.query.get("partNumber"))
+    upload = await _upload(ctx)
+    src_bucket, src_key = parse_copy_source(ctx)
+    info = await source_info(ctx, src_bucket, src_key)
+    start, end = _copy_range(ctx.headers.get("x-amz-copy-source-range"), info.size)
+    if end - start > ctx.limits.max_part_size:
+        raise S3Error("EntityTooLarge", fields={"MaxSizeAllowed": str(ctx.limits.max_part_size)})
+    algorithm = _upload_algorithm(upload)
+    hasher = checksums.new_hasher(algorithm) if algorithm else None
+    reader = await ctx.store.open_object(src_bucket, src_key)
+    try:
+        if reader.info.etag != info.etag:
+            raise S3Error("PreconditionFailed", fields={"Condition": "x-amz-copy-source-If-Match"})
+        writer = ctx.store.part_writer(ctx.bucket_name, ctx.key_name, upload.upload_id, number)
+        async with writer:
+            async for chunk in reader.iter_range(start, end):
+                if hasher is not None:
+                    hasher.update(chunk)
+                await writer.write(chunk)
+            sums = {algorithm: hasher.b64()} if hasher and algorithm else {}
+            part = await writer.commit(sums)
+    finally:
+        await reader.close()
+    children = [xml.el("ETag", part.etag), xml.el("LastModified", xml.iso8601(part.last_modified))]
+    children.extend(xml.el("Checksum" + alg, v) for alg, v in sums.items())
+    return xml_response(xml.document("CopyPartResult", children))
+
+
+def _requested_parts(body: bytes) -> list[tuple[int, str, dict[str, str]]]:
+    root = xml.expect_root(xml.parse(body), "CompleteMultipartUpload")
+    parts = []
+    for element in xml.children(root, "Part"):
+        number = xml.child_text(element, "PartNumber")
+        etag = xml.child_text(element, "ETag")
+        if number is None or etag is None or not number.strip().isdigit():
+            raise S3Error("MalformedXML")
+        sums = {alg: v for alg in checksums.ALGORITHMS
+                if (v := xml.child_text(element, "Checksum" + alg)) is not None}
+        parts.append((int(number), '"' + etag.strip().strip('"') + '"', sums))
+    if not parts:
+        raise S3Error("MalformedXML")
+    return parts
+
+
+async def _all_parts(ctx: Ctx, upload: UploadInfo) -> dict[int, PartInfo]:
+    found: dict[int, PartInfo] = {}
+    marker = 0
+    while True:
+        page = await ctx.store.list_parts(ctx.bucket_name, ctx.key_name, upload.upload_id,
+                                          part_number_marker=marker, max_parts=1000)
+        found.update((p.part_number, p) for p in page.parts)
+        if not page.is_truncated or page.next_part_number_marker is None:
+            return found
+        marker = page.next_part_number_marker
+
+
+async def complete_multipart_upload(ctx: Ctx) -> Response:
+    upload = await _upload(ctx)
+    requested = _requested_parts(await read_xml(ctx))
+    condition = write_condition(ctx.headers)
+    numbers = [n for n, _, _ in requested]
+    if any(b <= a for a, b in pairwise(numbers)):
+        raise S3Error("InvalidPartOrder", fields={"UploadId": upload.upload_id})
+    stored = await _all_parts(ctx, upload)
+    chosen: list[PartInfo] = []
+    for number, etag, sums in requested:
+        part = stored.get(number)
+        if part is None or part.etag != etag:
+            raise S3Error("InvalidPart", fields={"UploadId": upload.upload_id, "PartNumber": str(number),
+                                                  "ETag": etag})
+        if any(part.checksums.get(alg) != value for alg, value in sums.items()):
+            raise S3Error("InvalidPart", fields={"UploadId": upload.upload_id,
+                                                  "PartNumber": str(number)})
+        chosen.append(part)
+    for part in chosen[:-1]:
+        if part.size < MIN_PART_SIZE:
+            raise S3Error("EntityTooSmall", fields={
+                "ProposedSize": str(part.size), "MinSizeAllowed": str(MIN_PART_SIZE),
+                "PartNumber": str(part.part_number), "ETag": part.etag})
+    digest = hashlib.md5(b"".join(bytes.fromhex(p.etag.strip('"')) for p in chosen))  # noqa: S324
+    etag = f'"{digest.hexdigest()}-{len(chosen)}"'
+    meta = replace(upload.meta, checksums=_final_checksums(ctx, upload, chosen))
+    if not meta.checksums:
+        meta = replace(meta, checksum_type=None)
+    info = await ctx.store.complete_upload(
+        ctx.bucket_name, ctx.key_name, upload.upload_id,
+        [(p.part_number, p.etag) for p in chosen], etag=etag, meta=meta, condition=condition,
+    )
+    children = [
+        xml.el("Location", f"/{quote(info.bucket)}/{quote(info.key)}"),
+        xml.el("Bucket", info.bucket), xml.el("Key", info.key), xml.el("ETag", info.etag),
+    ]
+    children.extend(xml.el("Checksum" + alg, v) for alg, v in info.meta.checksums.items())
+    if info.meta.checksum_type:
+        children.append(xml.el("ChecksumType", info.meta.checksum_type))
+    headers = result_headers(info.etag, {}, None)
+    del headers["etag"]
+    return xml_response(xml.document("CompleteMultipartUploadResult", children), headers=headers)
+
+
+def _final_checksums(ctx: Ctx, upload: UploadInfo, parts: list[PartInfo]) -> dict[str, str]:
+    algorithm = _upload_algorithm(upload)
+    if algorithm is None:
+        return {}
+    values = [p.checksums.get(algorithm) for p in parts]
+    if any(v is None for v in values):
+        raise S3Error("InvalidPart", f"A part is missing its {algorithm} checksum.")
+    present = [v for v in values if v is not None]
+    if upload.meta.checksum_type == "FULL_OBJECT":
+        value = checksums.full_object_crc(algorithm, list(zip(present, [p.size for p in parts],
+                                                                  strict=True)))
+    else:
+        value = checksums.composite_checksum(algorithm, present)
+    sent = ctx.headers.get(checksums.header_name(algorithm))
+    if sent is not None and sent != value:
+        raise S3Error("BadDigest", f"The {algorithm} you specified did not match the calculated "
+                      "checksum.")
+    return {algorithm: value}
+
+
+async def abort_multipart_upload(ctx: Ctx) -> Response:
+    await ctx.store.abort_upload(ctx.bucket_name, ctx.key_name, ctx.query.get("uploadId", ""))
+    return empty(204)
+
+
+async def list_parts(ctx: Ctx) -> Response:
+    upload = await _upload(ctx)
+    max_parts = int_param(ctx, "max-parts", 1000, 0, 1000)
+    marker = int_param(ctx, "part-number-marker", 0, 0, MAX_PARTS)
+    page = await ctx.store.list_parts(ctx.bucket_name, ctx.key_name, upload.upload_id,
+                                      part_number_marker=marker, max_parts=max_parts)
+    who = owner(ctx)
+    children = [
+        xml.el("Bucket", upload.bucket), xml.el("Key", upload.key), xml.el("UploadId", upload.upload_id),
+        xml.el("PartNumberMarker", marker),
+        xml.el("NextPartNumberMarker", page.next_part_number_marker or 0),
+        xml.el("MaxParts", max_parts),
+        xml.el("IsTruncated", "true" if page.is_truncated else "false"),
+        who.replace("<Owner>", "<Initiator>").replace("</Owner>", "</Initiator>"), who,
+        xml.el("StorageClass", upload.meta.extra.get("storage-class", "STANDARD")),
+    ]
+    algorithm = _upload_algorithm(upload)
+    if algorithm:
+        children.append(xml.el("ChecksumAlgorithm", algorithm))
+        children.append(xml.el("ChecksumType", upload.meta.checksum_type or "COMPOSITE"))
+    for part in page.parts:
+        fields = [xml.el("PartNumber", part.part_number),
+                  xml.el("LastModified", xml.iso8601(part.last_modified)),
+                  xml.el("ETag", part.etag), xml.el("Size", part.size)]
+        fields.extend(xml.el("Checksum" + alg, v) for alg, v in part.checksums.items())
+        children.append(xml.node("Part", fields))
+    return xml_response(xml.document("ListPartsResult", children))
+
+
+async def list_multipart_uploads(ctx: Ctx) -> Response:
+    encoding = ctx.query.get("encoding-type")
+    if encoding not in (None, "url"):
+        raise S3Error("InvalidArgument", "Invalid Encoding Method specified in Request")
+
+    def enc(value: str) -> str:
+        return quote(value, safe="/") if encoding else value
+
+    max_uploads = int_param(ctx, "max-uploads", 1000, 0, 1000)
+    key_marker = ctx.query.get("key-marker", "")
+    id_marker = ctx.query.get("upload-id-marker", "") if key_marker else ""
+    prefix, delimiter = ctx.query.get("prefix", ""), ctx.query.get("delimiter", "")
+    page = await ctx.store.list_uploads(ctx.bucket_name, prefix=prefix, delimiter=delimiter,
+                                        key_marker=key_marker, upload_id_marker=id_marker,
+                                        max_uploads=max_uploads)
+    children = [
+        xml.el("Bucket", ctx.bucket_name), xml.el("KeyMarker", enc(key_marker)),
+        xml.el("UploadIdMarker", id_marker),
+        xml.el("NextKeyMarker", enc(page.next_key_marker or "")),
+        xml.el("NextUploadIdMarker", page.next_upload_id_marker or ""),
+        xml.el("MaxUploads", max_uploads),
+        xml.el("IsTruncated", "true" if page.is_truncated else "false"),
+        xml.el("Prefix", enc(prefix)),
+    ]
+    if delimiter:
+        children.append(xml.el("Delimiter", enc(delimiter)))
+    if encoding:
+        children.append(xml.el("EncodingType", "url"))
+    who = owner(ctx)
+    for upload in page.uploads:
+        fields = [
+            xml.el("Key", enc(upload.key)), xml.el("UploadId", upload.upload_id),
+            who.replace("<Owner>", "<Initiator>").replace("</Owner>", "</Initiator>"), who,
+            xml.el("StorageClass", upload.meta.extra.get("storage-class", "STANDARD")),
+            xml.el("Initiated", xml.iso8601(upload.initiated)),
+        ]
+        algorithm = _upload_algorithm(upload)
+        if algorithm:
+            fields.append(xml.el("ChecksumAlgorithm", algorithm))
+            fields.append(xml.el("ChecksumType", upload.meta.checksum_type or "COMPOSITE"))
+        children.append(xml.node("Upload", fields))
+    children.extend(xml.node("CommonPrefixes", [xml.el("Prefix", enc(p))])
+                    for p in page.common_prefixes)
+    return xml_response(xml.document("ListMultipartUploadsResult", children))

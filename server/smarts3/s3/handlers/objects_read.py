@@ -1,0 +1,107 @@
+"""GetObject and HeadObject: preconditions, ranges, part reads and overrides."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from smarts3.s3.context import Ctx
+from smarts3.s3.errors import S3Error
+from smarts3.s3.headers import (
+    apply_overrides,
+    check_read_preconditions,
+    not_modified_headers,
+    object_headers,
+)
+from smarts3.s3.ranges import content_range, parse_range
+from smarts3.s3.responses import ObjectStream, empty
+from smarts3.storage.base import ObjectInfo, ObjectReader
+
+MAX_PARTS = 10000
+
+
+def _part_number(ctx: Ctx) -> int | None:
+    raw = ctx.query.get("partNumber")
+    if raw is None:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PARTS:
+        raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive",
+                      fields={"ArgumentName": "partNumber", "ArgumentValue": raw})
+    if "range" in ctx.headers:
+        raise S3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
+    return int(raw)
+
+
+def _check_version(ctx: Ctx) -> None:
+    version = ctx.query.get("versionId")
+    if version is not None and version != "null":
+        raise S3Error("InvalidArgument", "Invalid version id specified",
+                      fields={"ArgumentName": "versionId", "ArgumentValue": version})
+
+
+def _plan(ctx: Ctx, info: ObjectInfo) -> tuple[int, int, int, dict[str, str]]:
+    """(status, start, end, headers) for a read of `info`, after preconditions."""
+    status = check_read_preconditions(ctx.headers, info)
+    if status == 304:
+        raise _NotModified(info)
+    if status == 412:
+        raise S3Error("PreconditionFailed", fields={"Condition": "If-Match"})
+    part = _part_number(ctx)
+    checksum_mode = ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
+    headers = object_headers(info, checksums=checksum_mode and part is None)
+    apply_overrides(headers, ctx.query)
+    parts = info.part_sizes or (info.size,)
+    if part is not None:
+        if part > len(parts):
+            raise S3Error("InvalidPartNumber", "The requested partnumber is not satisfiable",
+                          status=416, fields={"PartNumberRequested": str(part),
+                                              "ActualPartCount": str(len(parts))})
+        start = sum(parts[: part - 1])
+        end = start + parts[part - 1]
+        if len(parts) > 1:
+            headers["x-amz-mp-parts-count"] = str(len(parts))
+            if checksum_mode and info.part_checksums:
+                for alg, value in info.part_checksums[part - 1].items():
+                    headers["x-amz-checksum-" + alg.lower()] = value
+        headers["content-range"] = content_range(start, end, info.size) if end > start else (
+            f"bytes */{info.size}")
+        return (206 if len(parts) > 1 else 200), start, end, headers
+    wanted = parse_range(ctx.headers["range"], info.size) if "range" in ctx.headers else None
+    if wanted is None:
+        return 200, 0, info.size, headers
+    start, end = wanted
+    # A checksum describes the whole object, never a slice of it.
+    for name in [h for h in headers if h.startswith("x-amz-checksum-")]:
+        del headers[name]
+    headers["content-range"] = content_range(start, end, info.size)
+    return 206, start, end, headers
+
+
+class _NotModified(Exception):
+    def __init__(self, info: ObjectInfo) -> None:
+        self.info = info
+
+
+async def get_object(ctx: Ctx) -> Response | ObjectStream:
+    _check_version(ctx)
+    reader: ObjectReader = await ctx.store.open_object(ctx.bucket_name, ctx.key_name)
+    try:
+        status, start, end, headers = _plan(ctx, reader.info)
+    except _NotModified as nm:
+        await reader.close()
+        return empty(304, not_modified_headers(nm.info))
+    except BaseException:
+        await reader.close()
+        raise
+    return ObjectStream(reader, start, end, status=status, headers=headers)
+
+
+async def head_object(ctx: Ctx) -> Response:
+    _check_version(ctx)
+    info = await ctx.store.head_object(ctx.bucket_name, ctx.key_name)
+    try:
+        status, start, end, headers = _plan(ctx, info)
+    except _NotModified as nm:
+        return empty(304, not_modified_headers(nm.info))
+    response = Response(b"", status_code=status, headers=headers)
+    response.headers["content-length"] = str(end - start)
+    return response

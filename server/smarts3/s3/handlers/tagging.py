@@ -1,0 +1,30 @@
+"""Object tagging (bucket tagging lives with the bucket handlers)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from starlette.responses import Response
+
+from smarts3.s3.context import Ctx
+from smarts3.s3.handlers.common import parse_tag_set, read_xml, tag_set_xml
+from smarts3.s3.headers import MAX_OBJECT_TAGS, validate_tags
+from smarts3.s3.responses import empty, xml_response
+
+
+async def get_object_tagging(ctx: Ctx) -> Response:
+    info = await ctx.store.head_object(ctx.bucket_name, ctx.key_name)
+    return xml_response(tag_set_xml("Tagging", dict(info.meta.tags)))
+
+
+async def put_object_tagging(ctx: Ctx) -> Response:
+    tags = validate_tags(parse_tag_set(await read_xml(ctx)), MAX_OBJECT_TAGS)
+    info = await ctx.store.head_object(ctx.bucket_name, ctx.key_name)
+    await ctx.store.update_object_meta(ctx.bucket_name, ctx.key_name, replace(info.meta, tags=tags))
+    return empty(200)
+
+
+async def delete_object_tagging(ctx: Ctx) -> Response:
+    info = await ctx.store.head_object(ctx.bucket_name, ctx.key_name)
+    await ctx.store.update_object_meta(ctx.bucket_name, ctx.key_name, replace(info.meta, tags={}))
+    return empty(204)

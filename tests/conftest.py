@@ -1,0 +1,134 @@
+"""Shared fixtures: a real smarts3 (Hypercorn on an ephemeral port) and real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from botocore.config import Config as BotoConfig
+
+ACCESS_KEY = "SMARTS3TESTROOTKEY01"
+SECRET_KEY = "test-secret-key-0123456789abcdefghijklmn"
+
+
+@dataclass
+class Server:
+    url: str
+    data_dir: Path
+    access_key: str = ACCESS_KEY
+    secret_key: str = SECRET_KEY
+
+    def client(self, **config: Any) -> Any:
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name="us-east-1",
+            config=BotoConfig(**{"retries": {"total_max_attempts": 1}, **config}),
+        )
+
+
+def wait_ready(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/_ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} not ready after {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One in-process server for the session; tests keep to their own buckets."""
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    from smarts3.app import create_app
+    from smarts3.config.settings import Settings
+    from smarts3.storage.fs import recover
+
+    data_dir = tmp_path_factory.mktemp("data")
+    settings = Settings(data_dir=data_dir, access_key=ACCESS_KEY, secret_key=SECRET_KEY,
+                        base_domain="s3.smarts3.test")
+    recover(data_dir)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    config = Config()
+    config.bind = [f"fd://{sock.detach()}"]
+    config.accesslog = None
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(serve(create_app(settings), config, shutdown_trigger=stop.wait))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url)
+    yield Server(url, data_dir)
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def s3(server: Server) -> Any:
+    return server.client()
+
+
+@pytest.fixture
+def bucket(s3: Any) -> str:
+    name = f"t-{uuid.uuid4().hex[:16]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_subprocess_server(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -m smarts3 serve` in its own process (signals, crashes, RSS, workers)."""
+    port = free_port()
+    full_env = {**os.environ, "SMARTS3_ACCESS_KEY": ACCESS_KEY, "SMARTS3_SECRET_KEY": SECRET_KEY,
+                **(env or {})}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smarts3", "serve", "--data-dir", str(data_dir),
+         "--port", str(port), *args],
+        env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc=proc)
+    except Exception:
+        proc.kill()
+        out = proc.communicate()[0].decode(errors="replace")
+        raise RuntimeError(f"server did not start:\n{out}") from None
+    return proc, url
