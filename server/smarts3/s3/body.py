@@ -105,7 +105,7 @@ async def receive_into(
         plan = ChecksumPlan(required, None)
     elif required and plan.algorithm != required:
         raise S3Error("InvalidRequest", f"Checksum Type mismatch occurred, expected checksum Type: "
-                      f"{required.lower()}, actual checksum Type: {plan.algorithm.lower()}")
+                      f"{required.lower()}, actual checksum Type: {(plan.algorithm or '').lower()}")
     hasher = checksums.new_hasher(plan.algorithm) if plan.algorithm else None
     decoder = BodyDecoder(ctx.raw_body(), ctx.auth)
     total = 0

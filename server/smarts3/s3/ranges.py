@@ -30,12 +30,12 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
             raise _unsatisfiable(header, size)
         return (max(0, size - suffix), size)
     start = int(first)
-    end = size - 1 if last == "" else int(last)
-    if end < start:
+    if last and int(last) < start:
         return None
     if start >= size:
         raise _unsatisfiable(header, size)
-    return (start, min(end, size - 1) + 1)
+    end = size - 1 if last == "" else min(int(last), size - 1)
+    return (start, end + 1)
 
 
 def _unsatisfiable(header: str, size: int) -> S3Error:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, Self
 
 # --- values -----------------------------------------------------------------
 
@@ -191,7 +191,7 @@ class BodyWriter(Protocol):
         """Raw MD5 digest of everything written so far (16 bytes)."""
         ...
 
-    async def __aenter__(self) -> BodyWriter: ...
+    async def __aenter__(self) -> Self: ...
 
     async def __aexit__(
         self,

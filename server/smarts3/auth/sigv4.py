@@ -1,0 +1,159 @@
+"""AWS Signature Version 4, the pieces S3 signs: pure functions, no I/O.
+
+Canonicalization follows what the AWS SDKs sign for S3 (botocore's
+`S3SigV4Auth`): the path is URI-encoded once per segment, never normalized
+(`//`, `.` and `..` are part of a key), and the query is sorted by encoded
+name, then value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Collection, Mapping, Sequence
+from functools import lru_cache
+from typing import Final
+from urllib.parse import quote, unquote_to_bytes
+
+ALGORITHM: Final = "AWS4-HMAC-SHA256"
+CHUNK_ALGORITHM: Final = "AWS4-HMAC-SHA256-PAYLOAD"
+TRAILER_ALGORITHM: Final = "AWS4-HMAC-SHA256-TRAILER"
+UNSIGNED_PAYLOAD: Final = "UNSIGNED-PAYLOAD"
+EMPTY_SHA256: Final = hashlib.sha256(b"").hexdigest()
+
+
+def uri_encode(data: bytes, *, keep_slash: bool = False) -> str:
+    """Percent-encode all but RFC 3986 unreserved characters (A-Z a-z 0-9 - . _ ~)."""
+    return quote(data, safe="/" if keep_slash else "")
+
+
+def canonical_uri(raw_path: bytes) -> str:
+    """The path as AWS canonicalizes it for S3: decoded once, then re-encoded.
+
+    Clients differ in what they leave unescaped on the wire (`!`, `*`, `'`,
+    `(`, `)`, `=`...), but all sign the same AWS encoding of the key, so the
+    decode/encode round trip makes those wire forms agree. `%2F` becomes `/`,
+    as it does for AWS. No dot-segment or slash normalization: S3 keys keep them.
+    """
+    if not raw_path:
+        return "/"
+    return uri_encode(unquote_to_bytes(raw_path), keep_slash=True)
+
+
+def _query_pairs(raw_query: bytes) -> list[tuple[bytes, bytes]]:
+    pairs = []
+    for part in raw_query.split(b"&"):
+        if part:
+            name, _, value = part.partition(b"=")
+            pairs.append((name, value))
+    return pairs
+
+
+def canonical_query(raw_query: bytes, *, exclude: Collection[str] = ()) -> str:
+    """Name/value pairs decoded, AWS-encoded (space as %20), sorted; `a` becomes `a=`.
+
+    `+` is kept as a literal plus: the SDKs encode spaces as %20, and a `+`
+    they sent unescaped is what they signed as %2B.
+    """
+    encoded = []
+    for raw_name, raw_value in _query_pairs(raw_query):
+        name = unquote_to_bytes(raw_name)
+        if exclude and name.decode("utf-8", "replace") in exclude:
+            continue
+        encoded.append((uri_encode(name), uri_encode(unquote_to_bytes(raw_value))))
+    encoded.sort()
+    return "&".join(f"{n}={v}" for n, v in encoded)
+
+
+def raw_canonical_query(raw_query: bytes, *, exclude: Collection[str] = ()) -> str:
+    """The query as sent, only sorted: what a client that signs its own wire form signs.
+
+    botocore signs the query string of its URL this way; it equals
+    `canonical_query` whenever the client escaped per AWS rules.
+    """
+    pairs = []
+    for raw_name, raw_value in _query_pairs(raw_query):
+        name = raw_name.decode("utf-8", "replace")
+        if exclude and unquote_to_bytes(raw_name).decode("utf-8", "replace") in exclude:
+            continue
+        pairs.append((name, raw_value.decode("utf-8", "replace")))
+    pairs.sort()
+    return "&".join(f"{n}={v}" for n, v in pairs)
+
+
+def trim_header_value(value: str) -> str:
+    """Trimall: strip, and collapse each run of whitespace to one space."""
+    return " ".join(value.split())
+
+
+def canonical_headers(headers: Mapping[str, str], signed_headers: Sequence[str]) -> str:
+    """`name:value\\n` per signed header, in the given (sorted) order.
+
+    `headers` has lower-case names; a signed header that is absent counts as
+    empty, which can only match if the client signed it empty.
+    """
+    return "".join(f"{name}:{trim_header_value(headers.get(name, ''))}\n" for name in signed_headers)
+
+
+def canonical_request(
+    method: str,
+    uri: str,
+    query: str,
+    headers: Mapping[str, str],
+    signed_headers: Sequence[str],
+    payload_hash: str,
+) -> str:
+    return "\n".join(
+        (
+            method.upper(),
+            uri,
+            query,
+            canonical_headers(headers, signed_headers),
+            ";".join(signed_headers),
+            payload_hash,
+        )
+    )
+
+
+def sha256_hex(data: bytes | str) -> str:
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+def string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
+    return "\n".join((ALGORITHM, amz_date, scope, sha256_hex(canonical_request)))
+
+
+def chunk_string_to_sign(amz_date: str, scope: str, previous_signature: str, chunk_sha256: str) -> str:
+    """What one aws-chunked chunk signs; `chunk_sha256` is the hex digest of its data."""
+    return "\n".join((CHUNK_ALGORITHM, amz_date, scope, previous_signature, EMPTY_SHA256, chunk_sha256))
+
+
+def trailer_string_to_sign(amz_date: str, scope: str, previous_signature: str, trailer_sha256: str) -> str:
+    """What the trailer chunk signs; `trailer_sha256` covers the `name:value\\n` lines."""
+    return "\n".join((TRAILER_ALGORITHM, amz_date, scope, previous_signature, trailer_sha256))
+
+
+def _hmac(key: bytes, msg: str) -> bytes:
+    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+
+
+# Four HMACs per request otherwise; keys change once a day per credential.
+@lru_cache(maxsize=512)
+def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    """kSigning for a scope; `date` is YYYYMMDD."""
+    k_date = _hmac(("AWS4" + secret).encode("utf-8"), date)
+    k_region = _hmac(k_date, region)
+    k_service = _hmac(k_region, service)
+    return _hmac(k_service, "aws4_request")
+
+
+def sign(key: bytes, string: str) -> str:
+    """Lower-case hex HMAC-SHA256."""
+    return hmac.new(key, string.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def signatures_equal(expected: str, given: str) -> bool:
+    """Constant-time comparison that tolerates any text in `given`."""
+    return hmac.compare_digest(expected.encode("ascii"), given.encode("utf-8", "replace"))

@@ -1,0 +1,487 @@
+"""Authenticate one S3 request: SigV4 or SigV2, header or query, or anonymous.
+
+Only the request line and headers are checked here; the body is verified
+while it streams, by `smarts3.auth.chunked.BodyDecoder` with the returned
+`AuthResult`.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Final
+from urllib.parse import unquote_to_bytes
+
+from smarts3.auth import sigv2, sigv4
+from smarts3.auth.types import (
+    AuthError,
+    AuthResult,
+    ChunkSigning,
+    CredentialStore,
+    PayloadMode,
+    RequestView,
+)
+
+MAX_SKEW_SECONDS: Final = 15 * 60
+MAX_PRESIGN_EXPIRES: Final = 7 * 24 * 3600
+
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_YYYYMMDD = re.compile(r"[0-9]{8}")
+_AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
+_STREAMING: Final = {mode.value: mode for mode in PayloadMode if mode.chunked}
+_SIGNED_STREAMING: Final = (PayloadMode.STREAMING_SIGNED, PayloadMode.STREAMING_SIGNED_TRAILER)
+
+_V4_QUERY_PARAMS: Final = (
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+)
+_V2_QUERY_PARAMS: Final = ("AWSAccessKeyId", "Signature", "Expires")
+# Headers a presigned URL cannot carry in its signature but that only describe
+# the body framing, which the payload checks cover anyway.
+_PRESIGN_UNSIGNED_OK: Final = frozenset(
+    {"x-amz-content-sha256", "x-amz-date", "x-amz-decoded-content-length", "x-amz-trailer"}
+)
+
+_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+)
+
+
+def _mismatch() -> AuthError:
+    return AuthError("SignatureDoesNotMatch", _MISMATCH, 403)
+
+
+def _expired() -> AuthError:
+    return AuthError("AccessDenied", "Request has expired", 403)
+
+
+def _skewed() -> AuthError:
+    return AuthError(
+        "RequestTimeTooSkewed",
+        "The difference between the request time and the current time is too large.",
+        403,
+    )
+
+
+def _malformed(message: str) -> AuthError:
+    return AuthError("AuthorizationHeaderMalformed", f"The authorization header is malformed; {message}", 400)
+
+
+def _query_error(message: str) -> AuthError:
+    return AuthError("AuthorizationQueryParametersError", message, 400)
+
+
+def authenticate(
+    req: RequestView,
+    creds: CredentialStore,
+    *,
+    vhost_bucket: str | None = None,
+    now: float | None = None,
+) -> AuthResult:
+    """Check the request's signature; raise AuthError, or say who signed and how the body is."""
+    now = time.time() if now is None else now
+    params = _auth_params(req.raw_query)
+    authorization = req.headers.get("authorization")
+    v4_query = any(name in params for name in ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature"))
+    v2_query = "AWSAccessKeyId" in params or "Signature" in params
+    if (authorization is not None) + v4_query + v2_query > 1:
+        raise AuthError(
+            "InvalidArgument",
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
+            "Signature query string parameter or the Authorization header should be specified",
+            400,
+        )
+    if authorization is not None:
+        if authorization.startswith(sigv4.ALGORITHM + " "):
+            return _v4_header(req, creds, authorization, now)
+        if authorization.startswith("AWS "):
+            return _v2_header(req, creds, authorization, vhost_bucket, now)
+        raise AuthError("InvalidArgument", "Unsupported Authorization Type", 400)
+    if v4_query:
+        return _v4_query(req, creds, params, now)
+    if v2_query:
+        return _v2_query(req, creds, params, vhost_bucket, now)
+    mode, digest = _payload_mode(req, v4_header=False)
+    return _result(req, None, 0, mode, digest, None)
+
+
+# --- shared pieces -------------------------------------------------------------------------
+
+
+def _auth_params(raw_query: bytes) -> dict[str, str]:
+    """Decoded query parameters whose names the auth schemes use (first value wins)."""
+    wanted = (*_V4_QUERY_PARAMS, *_V2_QUERY_PARAMS, "X-Amz-Content-Sha256")
+    params: dict[str, str] = {}
+    for part in raw_query.split(b"&"):
+        raw_name, _, raw_value = part.partition(b"=")
+        name = unquote_to_bytes(raw_name).decode("utf-8", "replace")
+        if name in wanted or name.lower().startswith("x-amz-"):
+            if name in params and name in wanted:
+                raise AuthError("InvalidArgument", f"Duplicate query parameter {name}", 400)
+            params.setdefault(name, unquote_to_bytes(raw_value).decode("utf-8", "replace"))
+    return params
+
+
+def _payload_mode(req: RequestView, *, v4_header: bool) -> tuple[PayloadMode, str | None]:
+    value = req.headers.get("x-amz-content-sha256")
+    if value is None:
+        if v4_header:
+            raise AuthError(
+                "InvalidRequest",
+                "Missing required header for this request: x-amz-content-sha256",
+                400,
+            )
+        return PayloadMode.UNSIGNED, None
+    value = value.strip()
+    if value == sigv4.UNSIGNED_PAYLOAD:
+        return PayloadMode.UNSIGNED, None
+    if _HEX64.fullmatch(value):
+        # Checked even when the signature does not cover it: a client that
+        # declares a digest wants the body verified against it.
+        return PayloadMode.SIGNED, value.lower()
+    mode = _STREAMING.get(value)
+    if mode is None:
+        raise AuthError(
+            "InvalidArgument",
+            "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, "
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER "
+            "or a valid sha256 value.",
+            400,
+        )
+    if mode in _SIGNED_STREAMING and not v4_header:
+        raise AuthError(
+            "InvalidRequest",
+            f"{value} requires AWS Signature Version 4 in the Authorization header",
+            400,
+        )
+    return mode, None
+
+
+def _result(
+    req: RequestView,
+    access_key: str | None,
+    version: int,
+    mode: PayloadMode,
+    digest: str | None,
+    chunk_signing: ChunkSigning | None,
+) -> AuthResult:
+    trailer_names = tuple(
+        name.strip().lower() for name in req.headers.get("x-amz-trailer", "").split(",") if name.strip()
+    )
+    decoded_length = None
+    raw_length = req.headers.get("x-amz-decoded-content-length")
+    if raw_length is not None:
+        if not _DIGITS.fullmatch(raw_length.strip()):
+            raise AuthError("InvalidArgument", "Invalid x-amz-decoded-content-length", 400)
+        decoded_length = int(raw_length)
+    if mode.chunked and decoded_length is None:
+        raise AuthError(
+            "MissingContentLength",
+            "You must provide the Content-Length HTTP header (x-amz-decoded-content-length).",
+            411,
+        )
+    return AuthResult(
+        access_key=access_key,
+        signature_version=version,
+        payload=mode,
+        expected_sha256=digest,
+        chunk_signing=chunk_signing,
+        trailer_names=trailer_names,
+        decoded_length=decoded_length,
+    )
+
+
+def _secret(creds: CredentialStore, access_key: str) -> str:
+    secret = creds.secret_for(access_key)
+    if secret is None:
+        raise AuthError(
+            "InvalidAccessKeyId",
+            "The AWS Access Key Id you provided does not exist in our records.",
+            403,
+        )
+    return secret
+
+
+def _parse_amz_date(value: str) -> float | None:
+    value = value.strip()
+    if not _AMZ_DATE.fullmatch(value):
+        return None
+    try:
+        return float(calendar.timegm(time.strptime(value, "%Y%m%dT%H%M%SZ")))
+    except ValueError:
+        return None
+
+
+def _parse_http_date(value: str) -> float | None:
+    try:
+        parsed = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return _parse_amz_date(value)
+    if parsed.tzinfo is None:  # "-0000": UTC without a claim to be local
+        return float(calendar.timegm(parsed.timetuple()))
+    return parsed.timestamp()
+
+
+def _header_time(headers: Mapping[str, str], now: float) -> tuple[float, bool]:
+    """Request time from x-amz-date (True) or Date (False), checked for skew."""
+    amz = headers.get("x-amz-date")
+    when: float | None
+    if amz is not None:
+        when = _parse_http_date(amz)  # SigV4 sends ISO basic, SigV2 RFC 1123
+    else:
+        date = headers.get("date")
+        when = None if date is None else _parse_http_date(date)
+    if when is None:
+        raise AuthError("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header", 403)
+    if abs(now - when) > MAX_SKEW_SECONDS:
+        raise _skewed()
+    return when, amz is not None
+
+
+def _unsigned_amz_headers(headers: Mapping[str, str], signed: set[str], allowed: frozenset[str]) -> None:
+    missing = sorted(
+        name for name in headers if name.startswith("x-amz-") and name not in signed and name not in allowed
+    )
+    if missing:
+        raise AuthError(
+            "AccessDenied",
+            "There were headers present in the request which were not signed: " + ", ".join(missing),
+            403,
+        )
+
+
+# --- SigV4 -----------------------------------------------------------------------------------
+
+
+def _parse_credential(credential: str, error: Callable[[str], AuthError]) -> tuple[str, ...]:
+    parts = credential.strip().rsplit("/", 4)
+    if len(parts) != 5 or not parts[0] or not parts[2] or not _YYYYMMDD.fullmatch(parts[1]):
+        raise error('the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".')
+    if parts[4] != "aws4_request":
+        raise error('the Credential must end in "aws4_request".')
+    if parts[3] != "s3":
+        raise error(f'incorrect service "{parts[3]}". This endpoint belongs to "s3".')
+    return tuple(parts)
+
+
+def _parse_signed_headers(value: str, error: Callable[[str], AuthError]) -> list[str]:
+    names = [name.strip().lower() for name in value.split(";")]
+    if not all(names):
+        raise error("SignedHeaders is mal-formed.")
+    if "host" not in names:
+        raise error("SignedHeaders must include host.")
+    return names
+
+
+def _v4_signature(
+    req: RequestView,
+    key: bytes,
+    amz_date: str,
+    scope: str,
+    signed: list[str],
+    payload_hash: str,
+    given: str,
+    exclude: tuple[str, ...] = (),
+) -> str:
+    """The expected signature that matches `given`, or raise SignatureDoesNotMatch.
+
+    The AWS-canonical form is tried first; then the path and query exactly as
+    sent, which is what clients that sign their own wire form (botocore among
+    them) produce when they escape differently. Both denote the same request.
+    """
+    forms = [(sigv4.canonical_uri(req.raw_path), sigv4.canonical_query(req.raw_query, exclude=exclude))]
+    raw = (
+        req.raw_path.decode("utf-8", "replace") or "/",
+        sigv4.raw_canonical_query(req.raw_query, exclude=exclude),
+    )
+    if raw != forms[0]:
+        forms.append(raw)
+    for uri, query in forms:
+        creq = sigv4.canonical_request(req.method, uri, query, req.headers, signed, payload_hash)
+        expected = sigv4.sign(key, sigv4.string_to_sign(amz_date, scope, creq))
+        if sigv4.signatures_equal(expected, given):
+            return expected
+    raise _mismatch()
+
+
+def _v4_header(req: RequestView, creds: CredentialStore, authorization: str, now: float) -> AuthResult:
+    fields: dict[str, str] = {}
+    for part in authorization[len(sigv4.ALGORITHM) :].split(","):
+        name, sep, value = part.strip().partition("=")
+        if not sep:
+            raise _malformed("expected comma-separated name=value components.")
+        fields[name.strip()] = value.strip()
+    if not {"Credential", "SignedHeaders", "Signature"} <= fields.keys():
+        raise _malformed("it must contain Credential, SignedHeaders and Signature.")
+    access_key, date, region, service, _ = _parse_credential(fields["Credential"], _malformed)
+    signed = _parse_signed_headers(fields["SignedHeaders"], _malformed)
+    mode, digest = _payload_mode(req, v4_header=True)
+
+    when, from_amz = _header_time(req.headers, now)
+    amz_date = req.headers["x-amz-date"].strip() if from_amz else _iso_basic(when)
+    if not _AMZ_DATE.fullmatch(amz_date):
+        raise AuthError("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header", 403)
+    if amz_date[:8] != date:
+        raise _malformed("Invalid credential date. Date is not the same as X-Amz-Date.")
+    _unsigned_amz_headers(req.headers, set(signed), frozenset({"x-amz-content-sha256"}))
+
+    secret = _secret(creds, access_key)
+    key = sigv4.signing_key(secret, date, region, service)
+    scope = f"{date}/{region}/{service}/aws4_request"
+    payload_hash = req.headers["x-amz-content-sha256"].strip()
+    signature = _v4_signature(req, key, amz_date, scope, signed, payload_hash, fields["Signature"])
+    chunk_signing = None
+    if mode in _SIGNED_STREAMING:
+        chunk_signing = ChunkSigning(signing_key=key, seed_signature=signature, amz_date=amz_date, scope=scope)
+    return _result(req, access_key, 4, mode, digest, chunk_signing)
+
+
+def _iso_basic(when: float) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when))
+
+
+def _v4_query(req: RequestView, creds: CredentialStore, params: Mapping[str, str], now: float) -> AuthResult:
+    if not all(name in params for name in _V4_QUERY_PARAMS):
+        raise _query_error(
+            "Query-string authentication version 4 requires the X-Amz-Algorithm, "
+            "X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, "
+            "and X-Amz-Expires parameters."
+        )
+    if params["X-Amz-Algorithm"] != sigv4.ALGORITHM:
+        raise _query_error('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"')
+    access_key, date, region, service, _ = _parse_credential(
+        params["X-Amz-Credential"],
+        lambda m: _query_error(f"Error parsing the X-Amz-Credential; {m}"),
+    )
+    signed = _parse_signed_headers(params["X-Amz-SignedHeaders"], lambda m: _query_error(f"X-Amz-SignedHeaders: {m}"))
+    amz_date = params["X-Amz-Date"]
+    when = _parse_amz_date(amz_date)
+    if when is None:
+        raise _query_error("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+    if amz_date[:8] != date:
+        raise _query_error("Invalid credential date. Date is not the same as X-Amz-Date.")
+    expires_text = params["X-Amz-Expires"]
+    if not _DIGITS.fullmatch(expires_text):
+        raise _query_error("X-Amz-Expires should be a number")
+    expires = int(expires_text)
+    if not 1 <= expires <= MAX_PRESIGN_EXPIRES:
+        raise _query_error("X-Amz-Expires must be at least 1 and less than a week (in seconds) that is 604800")
+    if now > when + expires:
+        raise _expired()
+    if when - now > MAX_SKEW_SECONDS:
+        raise AuthError("AccessDenied", "Request is not valid yet", 403)
+    _unsigned_amz_headers(req.headers, set(signed), _PRESIGN_UNSIGNED_OK)
+    mode, digest = _payload_mode(req, v4_header=False)
+
+    secret = _secret(creds, access_key)
+    key = sigv4.signing_key(secret, date, region, service)
+    scope = f"{date}/{region}/{service}/aws4_request"
+    if "X-Amz-Content-Sha256" in params:
+        payload_hash = params["X-Amz-Content-Sha256"]
+    elif "x-amz-content-sha256" in signed and "x-amz-content-sha256" in req.headers:
+        payload_hash = req.headers["x-amz-content-sha256"].strip()
+    else:
+        payload_hash = sigv4.UNSIGNED_PAYLOAD
+    _v4_signature(
+        req,
+        key,
+        amz_date,
+        scope,
+        signed,
+        payload_hash,
+        params["X-Amz-Signature"],
+        exclude=("X-Amz-Signature",),
+    )
+    return _result(req, access_key, 4, mode, digest, None)
+
+
+# --- SigV2 -----------------------------------------------------------------------------------
+
+
+def _v2_check(
+    req: RequestView,
+    secret: str,
+    date_lines: list[str],
+    amz_headers: str,
+    vhost_bucket: str | None,
+    given: str,
+) -> None:
+    paths = [req.raw_path]
+    if vhost_bucket is None and req.raw_path.count(b"/") == 1 and len(req.raw_path) > 1:
+        # Path-style bucket request: botocore signs "/bucket/" while sending "/bucket".
+        paths.append(req.raw_path + b"/")
+    resources: list[str] = []
+    for path in paths:
+        for reencode in (False, True):
+            resource = sigv2.canonical_resource(path, req.raw_query, vhost_bucket=vhost_bucket, reencode=reencode)
+            if resource not in resources:
+                resources.append(resource)
+    content_md5 = req.headers.get("content-md5", "")
+    content_type = req.headers.get("content-type", "")
+    for resource in resources:
+        for date_line in date_lines:
+            sts = sigv2.string_to_sign(req.method, content_md5, content_type, date_line, amz_headers, resource)
+            if sigv4.signatures_equal(sigv2.sign(secret, sts), given):
+                return
+    raise _mismatch()
+
+
+def _v2_header(
+    req: RequestView,
+    creds: CredentialStore,
+    authorization: str,
+    vhost_bucket: str | None,
+    now: float,
+) -> AuthResult:
+    access_key, sep, signature = authorization[4:].strip().rpartition(":")
+    if not sep or not access_key or not signature:
+        raise AuthError(
+            "InvalidArgument",
+            "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature",
+            400,
+        )
+    _, from_amz = _header_time(req.headers, now)
+    mode, digest = _payload_mode(req, v4_header=False)
+    secret = _secret(creds, access_key)
+    # With x-amz-date the Date line is empty (AWS docs); botocore keeps Date there.
+    date_header = req.headers.get("date", "")
+    date_lines = ["", date_header] if from_amz and date_header else [date_header]
+    amz_headers = sigv2.canonical_amz_headers(req.headers.items())
+    _v2_check(req, secret, date_lines, amz_headers, vhost_bucket, signature)
+    return _result(req, access_key, 2, mode, digest, None)
+
+
+def _v2_query(
+    req: RequestView,
+    creds: CredentialStore,
+    params: Mapping[str, str],
+    vhost_bucket: str | None,
+    now: float,
+) -> AuthResult:
+    if not all(name in params for name in _V2_QUERY_PARAMS):
+        raise AuthError(
+            "AccessDenied",
+            "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters",
+            403,
+        )
+    expires = params["Expires"].strip()
+    if not _DIGITS.fullmatch(expires):
+        raise AuthError("AccessDenied", "Invalid date (should be seconds since epoch)", 403)
+    if now > int(expires):
+        raise _expired()
+    mode, digest = _payload_mode(req, v4_header=False)
+    secret = _secret(creds, params["AWSAccessKeyId"])
+    # botocore signs x-amz-* headers, then moves them into the query string.
+    amz_items = list(req.headers.items())
+    amz_items += [(name.lower(), value) for name, value in params.items() if name.lower().startswith("x-amz-")]
+    amz_headers = sigv2.canonical_amz_headers(amz_items)
+    _v2_check(req, secret, [expires], amz_headers, vhost_bucket, params["Signature"])
+    return _result(req, params["AWSAccessKeyId"], 2, mode, digest, None)
