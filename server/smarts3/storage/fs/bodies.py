@@ -1,0 +1,183 @@
+"""Body files: the temp file being written and the async writer around it.
+
+Small writes are buffered and flushed to the temp file in worker threads at
+least FLUSH_BYTES at a time, hashing in the same thread, so a 5 GiB body
+neither blocks the event loop nor pays a thread hop per small chunk. A small
+body never touches the disk before commit, where write, fsync, rename and the
+database transaction share one thread hop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from smarts3.storage.fs.env import Env
+from smarts3.storage.fs.layout import fsync_dir, new_body_id, unlink_quietly
+
+FLUSH_BYTES = 1024 * 1024
+
+T = TypeVar("T")
+
+
+class TempBody:
+    """The blocking half: a file in tmp/ that becomes a committed body file.
+
+    Every method runs in a worker thread.
+    """
+
+    def __init__(self, env: Env) -> None:
+        self.env = env
+        self.body_id = new_body_id()
+        self.hasher = hashlib.md5()  # noqa: S324 - S3's ETag, not security
+        self._tmp = env.layout.tmp_path(self.body_id)
+        self._fd: int | None = None
+        self.sealed = False
+
+    def append(self, chunks: list[bytes], hashed: int) -> None:
+        """Write chunks; chunks[:hashed] are already in the hasher."""
+        if self._fd is None:
+            self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        for chunk in chunks[hashed:]:
+            self.hasher.update(chunk)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+
+    def seal(self) -> str:
+        """Make the bytes durable and move them under bodies/; returns the id.
+
+        The file is still unreferenced: only a database commit makes it part of
+        an object, and recovery removes it if that commit never happens.
+        """
+        if self._fd is None:
+            self.append([], 0)  # an empty body is still a file
+        assert self._fd is not None
+        try:
+            if self.env.fsync:
+                os.fsync(self._fd)
+        finally:
+            os.close(self._fd)
+            self._fd = None
+        os.rename(self._tmp, self.env.layout.body_path(self.body_id))
+        self.sealed = True
+        if self.env.fsync:
+            fsync_dir(self.env.layout.body_dir(self.body_id))
+        return self.body_id
+
+    @property
+    def started(self) -> bool:
+        return self._fd is not None
+
+    def discard(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self.sealed:
+            unlink_quietly(self.env.layout.body_path(self.body_id))
+        else:
+            unlink_quietly(self._tmp)
+
+
+class BufferedBodyWriter:
+    """The async half shared by object and part writers.
+
+    Subclasses implement `_enter_sync` (existence checks, in a thread) and a
+    `commit` that calls `_commit_in_thread`.
+    """
+
+    def __init__(self, env: Env) -> None:
+        self._env = env
+        self._body = TempBody(env)
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._pending_hashed = 0
+        self._size = 0
+        self._state = "new"  # new → open → done | failed
+
+    def _enter_sync(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await anyio.to_thread.run_sync(self._enter_sync)
+        self._state = "open"
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._state == "done":
+            return
+        self._state = "failed"
+        self._pending = []
+        if self._body.started or self._body.sealed:
+            # Shielded: a cancelled request must still leave no trace.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._body.discard)
+
+    async def write(self, data: bytes) -> None:
+        self._check_open()
+        if not data:
+            return
+        self._pending.append(bytes(data))
+        self._pending_bytes += len(data)
+        self._size += len(data)
+        if self._pending_bytes >= FLUSH_BYTES:
+            chunks, hashed = self._take_pending()
+            await anyio.to_thread.run_sync(self._body.append, chunks, hashed)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def md5(self) -> bytes:
+        # Pending bytes are under FLUSH_BYTES: hashing them here is cheap, and
+        # they are marked hashed so the flush does not hash them again.
+        for chunk in self._pending[self._pending_hashed :]:
+            self._body.hasher.update(chunk)
+        self._pending_hashed = len(self._pending)
+        return self._body.hasher.digest()
+
+    def _check_open(self) -> None:
+        if self._state != "open":
+            raise RuntimeError(f"body writer is {self._state}, not open")
+
+    def _take_pending(self) -> tuple[list[bytes], int]:
+        chunks, hashed = self._pending, self._pending_hashed
+        self._pending, self._pending_bytes, self._pending_hashed = [], 0, 0
+        return chunks, hashed
+
+    async def _commit_in_thread(self, publish: Callable[[str, str], T]) -> T:
+        """Flush, seal and run `publish(body_id, md5_hex)` in one thread hop.
+
+        `publish` runs the database transaction; if it raises, the sealed
+        body is removed before the error propagates.
+        """
+        self._check_open()
+        chunks, hashed = self._take_pending()
+
+        def work() -> T:
+            try:
+                self._body.append(chunks, hashed)
+                body_id = self._body.seal()
+                result = publish(body_id, self._body.hasher.hexdigest())
+            except BaseException:
+                self._state = "failed"
+                self._body.discard()
+                raise
+            self._state = "done"
+            return result
+
+        return await anyio.to_thread.run_sync(work)

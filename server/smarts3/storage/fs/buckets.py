@@ -1,0 +1,60 @@
+"""Bucket rows."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from smarts3.storage.base import BucketAlreadyExists, BucketInfo, BucketNotEmpty, NoSuchBucket
+from smarts3.storage.fs.env import Env
+from smarts3.storage.fs.objects import require_bucket
+from smarts3.storage.fs.rows import bucket_from_row, dumps
+
+_COLUMNS = "name, created, region, tags, extra"
+
+
+def create_sync(env: Env, name: str, region: str) -> BucketInfo:
+    info = BucketInfo(name=name, created=time.time(), region=region)
+    with env.pool.writer() as c:
+        if c.execute("SELECT 1 FROM buckets WHERE name = ?", (name,)).fetchone():
+            raise BucketAlreadyExists(name)
+        c.execute(
+            "INSERT INTO buckets (name, created, region) VALUES (?, ?, ?)",
+            (name, info.created, region),
+        )
+    return info
+
+
+def get_sync(env: Env, name: str) -> BucketInfo:
+    with env.pool.conn() as c:
+        sql = f"SELECT {_COLUMNS} FROM buckets WHERE name = ?"  # noqa: S608
+        row = c.execute(sql, (name,)).fetchone()
+    if row is None:
+        raise NoSuchBucket(name)
+    return bucket_from_row(row)
+
+
+def list_sync(env: Env) -> list[BucketInfo]:
+    with env.pool.conn() as c:
+        rows = c.execute(f"SELECT {_COLUMNS} FROM buckets ORDER BY name").fetchall()  # noqa: S608
+    return [bucket_from_row(r) for r in rows]
+
+
+def delete_sync(env: Env, name: str) -> None:
+    with env.pool.writer() as c:
+        require_bucket(c, name)
+        for table in ("objects", "uploads"):
+            sql = f"SELECT 1 FROM {table} WHERE bucket = ? LIMIT 1"  # noqa: S608 - fixed names
+            if c.execute(sql, (name,)).fetchone():
+                raise BucketNotEmpty(name)
+        c.execute("DELETE FROM buckets WHERE name = ?", (name,))
+
+
+def set_field_sync(env: Env, name: str, column: str, value: Mapping[str, str]) -> None:
+    if column not in ("tags", "extra"):
+        raise ValueError(column)
+    with env.pool.writer() as c:
+        sql = f"UPDATE buckets SET {column} = ? WHERE name = ?"  # noqa: S608 - checked above
+        cur = c.execute(sql, (dumps(dict(value)), name))
+        if cur.rowcount == 0:
+            raise NoSuchBucket(name)

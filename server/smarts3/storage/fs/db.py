@@ -1,0 +1,155 @@
+"""SQLite schema and connection handling for the metadata database.
+
+Every blocking call here runs in a worker thread. Correctness across
+processes (several hypercorn workers share one data dir) rests only on SQLite
+transactions: writers use BEGIN IMMEDIATE, readers see WAL snapshots and never
+wait for writers. A process-local lock additionally queues this process's
+writers so they do not spin in SQLite's busy handler against each other.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+# Keys are BLOBs of UTF-8 bytes: ORDER BY on a BLOB is memcmp, which is exactly
+# S3's UTF-8 binary order. Segments are a JSON list of [body_id, size].
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS buckets (
+    name TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    region TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '{}',
+    extra TEXT NOT NULL DEFAULT '{}'
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS objects (
+    bucket TEXT NOT NULL,
+    key BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified REAL NOT NULL,
+    meta TEXT NOT NULL,
+    checksum_algos TEXT NOT NULL DEFAULT '',
+    checksum_type TEXT,
+    part_checksums TEXT NOT NULL DEFAULT '[]',
+    segments TEXT NOT NULL,
+    PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id TEXT PRIMARY KEY,
+    bucket TEXT NOT NULL,
+    key BLOB NOT NULL,
+    initiated REAL NOT NULL,
+    meta TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS uploads_by_key ON uploads (bucket, key, upload_id);
+CREATE TABLE IF NOT EXISTS parts (
+    upload_id TEXT NOT NULL,
+    part_number INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    checksums TEXT NOT NULL,
+    body TEXT NOT NULL,
+    last_modified REAL NOT NULL,
+    PRIMARY KEY (upload_id, part_number)
+) WITHOUT ROWID;
+"""
+
+
+def connect(path: Path, *, fsync: bool) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+    conn = sqlite3.connect(str(path), timeout=60.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 60000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    return conn
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    with write_txn(conn):
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(f"metadata schema {version} is newer than this server ({SCHEMA_VERSION})")
+        for stmt in _SCHEMA.split(";"):
+            if stmt.strip():
+                conn.execute(stmt)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+@contextmanager
+def write_txn(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@contextmanager
+def read_txn(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A consistent snapshot across several statements (listing re-queries)."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.execute("COMMIT")
+
+
+class Pool:
+    """A small pool of connections shared by worker threads.
+
+    A connection is used by one thread at a time (checked out, then returned),
+    so check_same_thread=False is safe. `init` (idempotent) runs before the
+    first connection is made: it creates the layout and schema.
+    """
+
+    def __init__(self, path: Path, *, fsync: bool, init: Callable[[], None]) -> None:
+        self._path = path
+        self._init = init
+        self._fsync = fsync
+        self._idle: list[sqlite3.Connection] = []
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self.write_lock = threading.Lock()
+
+    @contextmanager
+    def conn(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("store is closed")
+            c = self._idle.pop() if self._idle else None
+        if c is None:
+            self._init()
+            c = connect(self._path, fsync=self._fsync)
+            with self._lock:
+                self._all.append(c)
+        try:
+            yield c
+        finally:
+            if c.in_transaction:  # never hand on a connection mid-transaction
+                c.execute("ROLLBACK")
+            with self._lock:
+                self._idle.append(c)
+
+    @contextmanager
+    def writer(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside BEGIN IMMEDIATE, serialized within this process."""
+        with self.conn() as c, self.write_lock, write_txn(c):
+            yield c
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            conns, self._all, self._idle = self._all, [], []
+        for c in conns:
+            c.close()

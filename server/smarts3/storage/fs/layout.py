@@ -1,0 +1,102 @@
+"""The data directory layout: the only place that turns anything into a path.
+
+Keys never become paths. A body file is named by a generated id (32 hex
+characters), so no byte of a key can reach the filesystem:
+
+    <data>/.smarts3/meta.db        SQLite (WAL): buckets, objects, uploads, parts
+    <data>/.smarts3/tmp/<id>       bodies being written (removed by recovery)
+    <data>/.smarts3/bodies/ab/<id> committed bodies, fanned out by the id's first byte
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+SYSTEM_DIR = ".smarts3"
+_ID_RE = re.compile(r"[0-9a-f]{32}")
+FANOUT = tuple(f"{i:02x}" for i in range(256))
+
+
+def system_dir(data_dir: Path) -> Path:
+    """The reserved directory inside the data dir (other modules keep files here too)."""
+    return Path(data_dir) / SYSTEM_DIR
+
+
+def new_body_id() -> str:
+    return secrets.token_hex(16)
+
+
+def is_body_id(name: str) -> bool:
+    return _ID_RE.fullmatch(name) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    data_dir: Path
+
+    @property
+    def root(self) -> Path:
+        return system_dir(self.data_dir)
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / "meta.db"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def bodies_dir(self) -> Path:
+        return self.root / "bodies"
+
+    def tmp_path(self, body_id: str) -> str:
+        return os.path.join(self.tmp_dir, _checked(body_id))
+
+    def body_dir(self, body_id: str) -> str:
+        return os.path.join(self.bodies_dir, _checked(body_id)[:2])
+
+    def body_path(self, body_id: str) -> str:
+        return os.path.join(self.bodies_dir, body_id[:2], _checked(body_id))
+
+    def ensure(self, *, fsync: bool) -> None:
+        """Create the layout (idempotent). Fan-out directories are made up
+        front so the write path never needs a mkdir or a parent-dir fsync."""
+        created = False
+        for d in (self.data_dir, self.root, self.tmp_dir, self.bodies_dir):
+            if not d.is_dir():
+                d.mkdir(parents=True, exist_ok=True)
+                created = True
+        for sub in FANOUT:
+            p = self.bodies_dir / sub
+            if not p.is_dir():
+                p.mkdir(exist_ok=True)
+                created = True
+        if created and fsync:
+            for d in (self.bodies_dir, self.root, self.data_dir):
+                fsync_dir(str(d))
+
+
+def _checked(body_id: str) -> str:
+    # Ids come from our own database; refuse anything else rather than trust it.
+    if not is_body_id(body_id):
+        raise ValueError(f"not a body id: {body_id!r}")
+    return body_id
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def unlink_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

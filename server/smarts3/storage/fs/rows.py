@@ -1,0 +1,168 @@
+"""Conversions between database rows and the storage value types."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from smarts3.storage.base import BucketInfo, ObjectInfo, ObjectMeta, UploadInfo
+
+# Surrogate-escaped strings cannot be valid UTF-8; rather than crash on one,
+# store its bytes as-is (they still sort below 0xFF, which bounds prefixes).
+_ERRORS = "surrogatepass"
+
+
+def enc_key(key: str) -> bytes:
+    return key.encode("utf-8", _ERRORS)
+
+
+def dec_key(raw: bytes) -> str:
+    return raw.decode("utf-8", _ERRORS)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def meta_to_json(meta: ObjectMeta) -> str:
+    return dumps(
+        {
+            "headers": dict(meta.headers),
+            "user": dict(meta.user),
+            "tags": dict(meta.tags),
+            "checksums": dict(meta.checksums),
+            "checksum_type": meta.checksum_type,
+            "extra": dict(meta.extra),
+        }
+    )
+
+
+def meta_from_json(text: str) -> ObjectMeta:
+    d = json.loads(text)
+    return ObjectMeta(
+        headers=d.get("headers", {}),
+        user=d.get("user", {}),
+        tags=d.get("tags", {}),
+        checksums=d.get("checksums", {}),
+        checksum_type=d.get("checksum_type"),
+        extra=d.get("extra", {}),
+    )
+
+
+def checksum_algos(meta: ObjectMeta) -> str:
+    # Denormalized so listings need not parse the meta JSON of every entry.
+    return ",".join(sorted(meta.checksums))
+
+
+Segment = tuple[str, int]  # (body id, size)
+
+OBJECT_COLUMNS = "key, size, etag, last_modified, meta, part_checksums, segments"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRow:
+    bucket: str
+    key: bytes
+    size: int
+    etag: str
+    last_modified: float
+    meta_json: str
+    part_checksums_json: str
+    segments: tuple[Segment, ...]
+
+    def info(self, meta: ObjectMeta | None = None) -> ObjectInfo:
+        return ObjectInfo(
+            bucket=self.bucket,
+            key=dec_key(self.key),
+            size=self.size,
+            etag=self.etag,
+            last_modified=self.last_modified,
+            meta=meta if meta is not None else meta_from_json(self.meta_json),
+            part_sizes=tuple(size for _, size in self.segments),
+            part_checksums=tuple(json.loads(self.part_checksums_json)),
+        )
+
+    @property
+    def body_ids(self) -> list[str]:
+        return [body_id for body_id, _ in self.segments]
+
+
+def fetch_object(conn: sqlite3.Connection, bucket: str, key: bytes) -> ObjectRow | None:
+    row = conn.execute(
+        f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?",  # noqa: S608
+        (bucket, key),
+    ).fetchone()
+    if row is None:
+        return None
+    return ObjectRow(
+        bucket=bucket,
+        key=row[0],
+        size=row[1],
+        etag=row[2],
+        last_modified=row[3],
+        meta_json=row[4],
+        part_checksums_json=row[5],
+        segments=tuple((s[0], s[1]) for s in json.loads(row[6])),
+    )
+
+
+def put_object_row(
+    conn: sqlite3.Connection,
+    bucket: str,
+    key: bytes,
+    *,
+    etag: str,
+    last_modified: float,
+    meta: ObjectMeta,
+    segments: Sequence[Segment],
+    part_checksums: Sequence[Mapping[str, str]] = (),
+) -> ObjectRow:
+    size = sum(s for _, s in segments)
+    meta_json = meta_to_json(meta)
+    pc_json = dumps([dict(c) for c in part_checksums])
+    conn.execute(
+        "INSERT OR REPLACE INTO objects (bucket, key, size, etag, last_modified, meta,"
+        " checksum_algos, checksum_type, part_checksums, segments)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            bucket,
+            key,
+            size,
+            etag,
+            last_modified,
+            meta_json,
+            checksum_algos(meta),
+            meta.checksum_type,
+            pc_json,
+            dumps([list(s) for s in segments]),
+        ),
+    )
+    return ObjectRow(bucket, key, size, etag, last_modified, meta_json, pc_json, tuple(segments))
+
+
+def bucket_exists(conn: sqlite3.Connection, bucket: str) -> bool:
+    return conn.execute("SELECT 1 FROM buckets WHERE name = ?", (bucket,)).fetchone() is not None
+
+
+def bucket_from_row(row: tuple[Any, ...]) -> BucketInfo:
+    return BucketInfo(
+        name=row[0],
+        created=row[1],
+        region=row[2],
+        tags=json.loads(row[3]),
+        extra=json.loads(row[4]),
+    )
+
+
+def upload_from_row(row: tuple[Any, ...]) -> UploadInfo:
+    """Row of (upload_id, bucket, key, initiated, meta)."""
+    return UploadInfo(
+        bucket=row[1],
+        key=dec_key(row[2]),
+        upload_id=row[0],
+        initiated=row[3],
+        meta=meta_from_json(row[4]),
+    )

@@ -1,0 +1,206 @@
+"""FilesystemStore: the Store interface over SQLite metadata and body files.
+
+Every method is a thin async shell: it hands one blocking function (from
+objects, multipart, listing, buckets, reader) to a worker thread, so each
+operation costs one thread hop for its database work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+import anyio.to_thread
+
+from smarts3.storage import base
+from smarts3.storage.base import (
+    BucketInfo,
+    ListPage,
+    ObjectInfo,
+    ObjectMeta,
+    PartPage,
+    UploadInfo,
+    UploadPage,
+    WriteCondition,
+)
+from smarts3.storage.fs import buckets, listing, multipart, objects
+from smarts3.storage.fs.env import make_env
+from smarts3.storage.fs.layout import Layout
+from smarts3.storage.fs.multipart import FsPartWriter
+from smarts3.storage.fs.objects import FsObjectWriter
+from smarts3.storage.fs.reader import FsObjectReader, open_sync
+from smarts3.storage.fs.rows import enc_key
+
+T = TypeVar("T")
+
+
+class FilesystemStore:
+    """A durable store in `data_dir` (see layout.py for what lives where).
+
+    Constructing it does no I/O; the layout and schema are created on first
+    use. Call `recover(data_dir)` once before any process opens a store.
+    """
+
+    def __init__(self, data_dir: Path, *, fsync: bool = True) -> None:
+        self.data_dir = Path(data_dir)
+        self.fsync = fsync
+        self._env = make_env(Layout(self.data_dir), fsync=fsync)
+
+    @classmethod
+    async def open(cls, data_dir: Path, *, fsync: bool = True) -> FilesystemStore:
+        """Construct and touch the database, so misconfiguration fails early."""
+        store = cls(data_dir, fsync=fsync)
+        await store._run(buckets.list_sync)
+        return store
+
+    async def close(self) -> None:
+        await anyio.to_thread.run_sync(self._env.close)
+
+    async def settle(self) -> None:
+        """Wait until replaced and deleted bodies are unlinked (tests, benchmarks)."""
+        await anyio.to_thread.run_sync(self._env.reaper.drain)
+
+    async def _run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        return await anyio.to_thread.run_sync(partial(fn, self._env, *args, **kwargs))
+
+    # --- buckets ----------------------------------------------------------
+
+    async def create_bucket(self, name: str, region: str) -> BucketInfo:
+        return await self._run(buckets.create_sync, name, region)
+
+    async def get_bucket(self, name: str) -> BucketInfo:
+        return await self._run(buckets.get_sync, name)
+
+    async def list_buckets(self) -> list[BucketInfo]:
+        return await self._run(buckets.list_sync)
+
+    async def delete_bucket(self, name: str) -> None:
+        await self._run(buckets.delete_sync, name)
+
+    async def set_bucket_tags(self, name: str, tags: Mapping[str, str]) -> None:
+        await self._run(buckets.set_field_sync, name, "tags", tags)
+
+    async def set_bucket_extra(self, name: str, extra: Mapping[str, str]) -> None:
+        await self._run(buckets.set_field_sync, name, "extra", extra)
+
+    # --- objects ----------------------------------------------------------
+
+    def object_writer(self, bucket: str, key: str) -> FsObjectWriter:
+        return FsObjectWriter(self._env, bucket, key)
+
+    async def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        return await self._run(objects.head_sync, bucket, enc_key(key))
+
+    async def open_object(self, bucket: str, key: str) -> FsObjectReader:
+        return await self._run(open_sync, bucket, enc_key(key))
+
+    async def delete_object(self, bucket: str, key: str) -> bool:
+        return (await self._run(objects.delete_many_sync, bucket, [key]))[0]
+
+    async def delete_objects(self, bucket: str, keys: Sequence[str]) -> list[bool]:
+        return await self._run(objects.delete_many_sync, bucket, list(keys))
+
+    async def copy_object(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        meta: ObjectMeta,
+        *,
+        src_etag: str | None = None,
+        condition: WriteCondition | None = None,
+    ) -> ObjectInfo:
+        return await self._run(
+            objects.copy_sync,
+            (src_bucket, enc_key(src_key)),
+            (dst_bucket, enc_key(dst_key)),
+            meta,
+            src_etag=src_etag,
+            condition=condition,
+        )
+
+    async def update_object_meta(self, bucket: str, key: str, meta: ObjectMeta) -> ObjectInfo:
+        return await self._run(objects.update_meta_sync, bucket, enc_key(key), meta)
+
+    async def list_objects(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        start_after: str = "",
+        max_keys: int = 1000,
+    ) -> ListPage:
+        return await self._run(listing.list_objects_sync, bucket, prefix, delimiter, start_after, max_keys)
+
+    # --- multipart --------------------------------------------------------
+
+    async def create_upload(self, bucket: str, key: str, meta: ObjectMeta) -> UploadInfo:
+        return await self._run(multipart.create_upload_sync, bucket, key, meta)
+
+    async def get_upload(self, bucket: str, key: str, upload_id: str) -> UploadInfo:
+        return await self._run(multipart.get_upload_sync, bucket, key, upload_id)
+
+    def part_writer(self, bucket: str, key: str, upload_id: str, part_number: int) -> FsPartWriter:
+        return FsPartWriter(self._env, (bucket, key, upload_id), part_number)
+
+    async def list_parts(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        *,
+        part_number_marker: int = 0,
+        max_parts: int = 1000,
+    ) -> PartPage:
+        return await self._run(multipart.list_parts_sync, (bucket, key, upload_id), part_number_marker, max_parts)
+
+    async def complete_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[tuple[int, str]],
+        *,
+        etag: str,
+        meta: ObjectMeta,
+        condition: WriteCondition | None = None,
+    ) -> ObjectInfo:
+        return await self._run(
+            multipart.complete_sync,
+            (bucket, key, upload_id),
+            list(parts),
+            etag=etag,
+            meta=meta,
+            condition=condition,
+        )
+
+    async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        await self._run(multipart.abort_sync, (bucket, key, upload_id))
+
+    async def list_uploads(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        upload_id_marker: str = "",
+        max_uploads: int = 1000,
+    ) -> UploadPage:
+        return await self._run(
+            listing.list_uploads_sync,
+            bucket,
+            prefix,
+            delimiter,
+            key_marker,
+            upload_id_marker,
+            max_uploads,
+        )
+
+
+def _conforms(store: FilesystemStore) -> base.Store:
+    return store  # mypy checks FilesystemStore against the Store protocol here
