@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from smarts3 import __version__
 from smarts3.app import root_credential
-from smarts3.config.settings import Settings
+from smarts3.config.settings import AuthMode, Settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,6 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="worker processes (SMARTS3_WORKERS, 1)")
     serve.add_argument("--base-domain", help="virtual-host base domain (SMARTS3_BASE_DOMAIN)")
     serve.add_argument("--fsync", choices=["always", "never"], help="durability (SMARTS3_FSYNC)")
+    serve.add_argument("--declared", help="declared buckets/credentials YAML, reloaded live (SMARTS3_DECLARED)")
+    serve.add_argument("--auth", choices=["sigv4", "none"], help="'none' serves unsigned requests as root")
     return parser
 
 
@@ -54,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cred.generated:
         print(f"  secret key: {cred.secret_key}", flush=True)
         print(f"  (generated once, kept in {system_dir(settings.data_dir)}, mode 0600)", flush=True)
+    if settings.auth is AuthMode.NONE:
+        print("  WARNING: --auth none: every unsigned request acts as root. Never expose this server.",
+              file=sys.stderr, flush=True)
     if report.removed:
         print(f"  recovery:   removed {report.removed} leftover file(s)", flush=True)
     return serve(settings)

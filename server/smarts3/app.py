@@ -1,4 +1,4 @@
-"""The composition root: settings → store, credentials and the Starlette app."""
+"""The composition root: settings → store, principals, declared sync and the Starlette app."""
 
 from __future__ import annotations
 
@@ -6,19 +6,21 @@ import hashlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import astuple
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from smarts3.auth.credentials import StaticCredentials
-from smarts3.config.settings import Fsync, Settings
+from smarts3.access.authorize import Authorizer
+from smarts3.access.principals import Principal, Principals
+from smarts3.config.settings import AuthMode, Fsync, Settings
 from smarts3.rootcred import RootCredential, load_or_create
 from smarts3.s3.context import Limits
 from smarts3.s3.dispatch import S3App
 from smarts3.storage.fs import FilesystemStore, system_dir
+from smarts3.sync import DeclaredSync
 
 # The launcher hands the resolved settings to worker processes through this variable.
 SETTINGS_ENV = "SMARTS3_EFFECTIVE_SETTINGS"
@@ -31,15 +33,18 @@ def root_credential(settings: Settings) -> RootCredential:
 
 
 def create_app(settings: Settings) -> Starlette:
-    access_key, secret_key, _ = astuple(root_credential(settings))
+    cred = root_credential(settings)
+    root = Principal("root", cred.access_key, cred.secret_key, root=True)
     store = FilesystemStore(settings.data_dir, fsync=settings.fsync is Fsync.ALWAYS)
-    credentials = StaticCredentials({access_key: secret_key})
+    principals = Principals([root])
+    declared = DeclaredSync(settings.declared, store, principals, root, settings.region)
+    authorizer = Authorizer(principals, store, declared.public, anonymous_is_root=settings.auth is AuthMode.NONE)
     s3 = S3App(
         store,
-        credentials,
+        authorizer,
         region=settings.region,
         base_domain=settings.base_domain,
-        owner_id=hashlib.sha256(access_key.encode()).hexdigest(),
+        owner_id=hashlib.sha256(cred.access_key.encode()).hexdigest(),
         limits=Limits(max_xml_bytes=settings.max_xml_bytes),
     )
 
@@ -47,17 +52,24 @@ def create_app(settings: Settings) -> Starlette:
         return PlainTextResponse("ok\n")
 
     async def ready(_: Request) -> Response:
-        writable = os.access(system_dir(settings.data_dir), os.W_OK)
-        if not writable:
+        if not os.access(system_dir(settings.data_dir), os.W_OK):
             return PlainTextResponse("data directory not writable\n", status_code=503)
+        if not declared.state.loaded:
+            reason = declared.state.error or "not loaded yet"
+            return PlainTextResponse(f"declared configuration: {reason}\n", status_code=503)
         return PlainTextResponse("ready\n")
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            await store.close()
+        await declared.reload()
+        async with anyio.create_task_group() as tg:
+            if settings.declared is not None:
+                tg.start_soon(declared.watch)
+            try:
+                yield
+            finally:
+                tg.cancel_scope.cancel()
+                await store.close()
 
     return Starlette(
         routes=[

@@ -14,6 +14,11 @@ class Fsync(StrEnum):
     NEVER = "never"
 
 
+class AuthMode(StrEnum):
+    SIGV4 = "sigv4"
+    NONE = "none"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SMARTS3_", extra="forbid")
 
@@ -27,5 +32,9 @@ class Settings(BaseSettings):
     # Virtual-host addressing: "bucket.<base_domain>" names a bucket.
     base_domain: str | None = None
     fsync: Fsync = Fsync.ALWAYS
+    # The declared buckets and credentials file (watched and reloaded live).
+    declared: Path | None = None
+    # "none" accepts unsigned requests as root: local development only.
+    auth: AuthMode = AuthMode.SIGV4
     # Largest XML request body read into memory (DeleteObjects with 1,000 keys fits).
     max_xml_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)

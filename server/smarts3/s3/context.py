@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from starlette.types import Receive
 
+from smarts3.access.principals import Principal
 from smarts3.auth.types import AuthResult
 from smarts3.s3.errors import S3Error
 from smarts3.s3.operations import Op
@@ -33,6 +34,7 @@ class Ctx:
     query: Mapping[str, str]
     headers: Mapping[str, str]
     auth: AuthResult
+    principal: Principal | None  # None: an anonymous request that a public ACL allowed
     store: Store
     receive: Receive
     region: str

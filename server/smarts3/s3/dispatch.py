@@ -15,12 +15,14 @@ from urllib.parse import parse_qsl
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from smarts3.auth.types import CredentialStore, RequestView
+from smarts3.access.authorize import Authorizer
+from smarts3.auth.types import RequestView
 from smarts3.auth.verify import authenticate
 from smarts3.s3 import addressing
 from smarts3.s3.context import ClientGone, Ctx, Limits
 from smarts3.s3.errors import S3Error, from_exception, not_implemented
 from smarts3.s3.handlers import (
+    acl,
     buckets,
     listing,
     multipart,
@@ -66,6 +68,10 @@ HANDLERS: dict[Op, Handler] = {
     Op.ABORT_MULTIPART_UPLOAD: multipart.abort_multipart_upload,
     Op.LIST_PARTS: multipart.list_parts,
     Op.LIST_MULTIPART_UPLOADS: multipart.list_multipart_uploads,
+    Op.GET_BUCKET_ACL: acl.get_bucket_acl,
+    Op.PUT_BUCKET_ACL: acl.put_bucket_acl,
+    Op.GET_OBJECT_ACL: acl.get_object_acl,
+    Op.PUT_OBJECT_ACL: acl.put_object_acl,
 }
 
 
@@ -82,7 +88,7 @@ class S3App:
     def __init__(
         self,
         store: Store,
-        credentials: CredentialStore,
+        authorizer: Authorizer,
         *,
         region: str,
         base_domain: str | None,
@@ -90,7 +96,7 @@ class S3App:
         limits: Limits,
     ) -> None:
         self.store = store
-        self.credentials = credentials
+        self.authorizer = authorizer
         self.region = region
         self.base_domain = base_domain
         self.owner_id = owner_id
@@ -126,13 +132,13 @@ class S3App:
                               ) from None
             scope["state"]["operation"] = op.value
             view = RequestView(scope["method"], scope.get("raw_path") or b"", raw_query, headers)
-            auth = authenticate(view, self.credentials, vhost_bucket=bucket if target.vhost else None)
-            if auth.access_key is None:
-                raise S3Error("AccessDenied", "Anonymous access is not allowed; sign the request with SigV4.")
+            auth = authenticate(view, self.authorizer.principals, vhost_bucket=bucket if target.vhost else None)
+            scope["state"]["access_key"] = auth.access_key
+            principal = await self.authorizer.check(auth.access_key, op, bucket, key)
             handler = HANDLERS.get(op)
             if handler is None:
                 raise not_implemented(op.value)
-            ctx = Ctx(request_id, op, bucket, key, query, headers, auth, self.store, receive,
+            ctx = Ctx(request_id, op, bucket, key, query, headers, auth, principal, self.store, receive,
                       self.region, self.limits, self.owner_id)
             response = await handler(ctx)
             await response(scope, receive, send_with_id)

@@ -6,6 +6,8 @@ import re
 
 from starlette.responses import Response
 
+from smarts3.access.acl import canned_from_headers
+from smarts3.access.authorize import ACL_KEY
 from smarts3.config.declared import bucket_name_problem
 from smarts3.s3 import xml
 from smarts3.s3.context import Ctx
@@ -23,9 +25,7 @@ async def create_bucket(ctx: Ctx) -> Response:
     if problem:
         raise S3Error("InvalidBucketName", f"The specified bucket is not valid: {problem}.",
                       fields={"BucketName": name})
-    acl = ctx.headers.get("x-amz-acl", "private")
-    if acl != "private" or any(h.startswith("x-amz-grant-") for h in ctx.headers):
-        raise not_implemented("CreateBucket with an ACL other than private")
+    canned = canned_from_headers(ctx.headers)
     if ctx.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true":
         raise not_implemented("Object Lock")
     region = ctx.region
@@ -39,6 +39,8 @@ async def create_bucket(ctx: Ctx) -> Response:
                               fields={"LocationConstraint": constraint})
             region = constraint
     await ctx.store.create_bucket(name, region)
+    if canned and canned != "private":
+        await ctx.store.set_bucket_extra(name, {ACL_KEY: canned})
     return empty(200, {"location": f"/{name}"})
 
 

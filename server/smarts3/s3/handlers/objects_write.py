@@ -16,9 +16,9 @@ from smarts3.s3.errors import S3Error, from_exception
 from smarts3.s3.handlers.common import read_xml
 from smarts3.s3.handlers.writes import (
     new_meta,
+    object_extra,
     refuse_unsupported,
     result_headers,
-    storage_class,
     write_condition,
 )
 from smarts3.s3.headers import (
@@ -93,7 +93,7 @@ async def copy_object(ctx: Ctx) -> Response:
         raise S3Error("InvalidRequest", "The specified copy source is larger than the maximum "
                       f"allowable size for a copy source: {MAX_COPY_SOURCE}")
     same = (src_bucket, src_key) == (ctx.bucket, ctx.key)
-    extra = storage_class(ctx.headers)
+    extra = object_extra(ctx.headers)
     if same and metadata_directive == "COPY" and not extra and not algorithm:
         raise S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy "
                       "an object to itself without changing the object's metadata, storage class, "

@@ -18,6 +18,7 @@ async def list_buckets(ctx: Ctx) -> Response:
     buckets = [
         b for b in await ctx.store.list_buckets()
         if b.name.startswith(prefix) and b.name > after and (region is None or b.region == region)
+        and ctx.principal is not None and ctx.principal.reaches(b.name)
     ]
     page, more = buckets[:limit], len(buckets) > limit
     items = [

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from smarts3.access.acl import canned_from_headers
+from smarts3.access.authorize import ACL_KEY
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error, not_implemented
 from smarts3.s3.headers import etag_matches, parse_tag_header, stored_headers, user_metadata
@@ -17,9 +19,6 @@ STORAGE_CLASSES = frozenset({
 
 def refuse_unsupported(headers: Mapping[str, str]) -> None:
     """Headers that ask for features smarts3 does not have must not be ignored."""
-    acl = headers.get("x-amz-acl", "private")
-    if acl != "private" or any(h.startswith("x-amz-grant-") for h in headers):
-        raise not_implemented("ACLs other than private")
     if "x-amz-server-side-encryption" in headers or any(
         h.startswith("x-amz-server-side-encryption-") for h in headers
     ):
@@ -49,8 +48,17 @@ def new_meta(ctx: Ctx, checksums: Mapping[str, str] | None = None) -> ObjectMeta
         tags=tags,
         checksums=dict(checksums or {}),
         checksum_type="FULL_OBJECT" if checksums else None,
-        extra=storage_class(ctx.headers),
+        extra=object_extra(ctx.headers),
     )
+
+
+def object_extra(headers: Mapping[str, str]) -> dict[str, str]:
+    """Storage class and canned ACL: kept with the object, interpreted above storage."""
+    extra = storage_class(headers)
+    canned = canned_from_headers(headers)
+    if canned and canned != "private":
+        extra[ACL_KEY] = canned
+    return extra
 
 
 def write_condition(headers: Mapping[str, str]) -> WriteCondition | None:

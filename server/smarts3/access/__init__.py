@@ -1,0 +1,1 @@
+"""Authorization: which principal may do which action on which bucket."""
