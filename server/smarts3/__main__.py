@@ -26,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--base-domain", help="virtual-host base domain (SMARTS3_BASE_DOMAIN)")
     serve.add_argument("--fsync", choices=["always", "never"], help="durability (SMARTS3_FSYNC)")
     serve.add_argument("--declared", help="declared buckets/credentials YAML, reloaded live (SMARTS3_DECLARED)")
+    serve.add_argument("--tls-cert-file", help="PEM certificate chain: serve HTTPS (SMARTS3_TLS_CERT_FILE)")
+    serve.add_argument("--tls-key-file", help="PEM private key (SMARTS3_TLS_KEY_FILE)")
     serve.add_argument("--auth", choices=["sigv4", "none"], help="'none' serves unsigned requests as root")
     return parser
 
@@ -51,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cred = root_credential(settings)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     print(f"smarts3 {__version__} serving {settings.data_dir.resolve()}", flush=True)
-    print(f"  endpoint:   http://{host}:{settings.port}", flush=True)
+    scheme = "https" if settings.tls_cert_file else "http"
+    print(f"  endpoint:   {scheme}://{host}:{settings.port}", flush=True)
     print(f"  access key: {cred.access_key}", flush=True)
     if cred.generated:
         print(f"  secret key: {cred.secret_key}", flush=True)

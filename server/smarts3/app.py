@@ -11,7 +11,7 @@ import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from smarts3.access.authorize import Authorizer
 from smarts3.access.principals import Principal, Principals
@@ -71,14 +71,18 @@ def create_app(settings: Settings) -> Starlette:
                 tg.cancel_scope.cancel()
                 await store.close()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/_health", health, methods=["GET", "HEAD"]),
             Route("/_ready", ready, methods=["GET", "HEAD"]),
-            Mount("", app=s3),
         ],
         lifespan=lifespan,
     )
+    # Everything else is S3. A default app rather than Mount(""), whose path regex
+    # stops at a newline, which is a legal character in a key.
+    app.router.default = s3
+    app.router.redirect_slashes = False
+    return app
 
 
 def app_from_env() -> Starlette:

@@ -22,6 +22,9 @@ def hypercorn_config(settings: Settings) -> Config:
     config.errorlog = "-"
     config.keep_alive_timeout = 75
     config.graceful_timeout = 25
+    if settings.tls_cert_file and settings.tls_key_file:
+        config.certfile = str(settings.tls_cert_file)
+        config.keyfile = str(settings.tls_key_file)
     return config
 
 

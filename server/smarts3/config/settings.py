@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,7 +34,16 @@ class Settings(BaseSettings):
     fsync: Fsync = Fsync.ALWAYS
     # The declared buckets and credentials file (watched and reloaded live).
     declared: Path | None = None
+    # Serve HTTPS with this certificate chain and key (PEM).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     # "none" accepts unsigned requests as root: local development only.
     auth: AuthMode = AuthMode.SIGV4
     # Largest XML request body read into memory (DeleteObjects with 1,000 keys fits).
     max_xml_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file must be given together")
+        return self

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 
 from smarts3.s3 import xml
 from smarts3.s3.context import Ctx
@@ -30,16 +32,31 @@ def int_param(ctx: Ctx, name: str, default: int, low: int, high: int) -> int:
     return min(value, high)
 
 
-def encode_token(value: str) -> str:
-    return base64.urlsafe_b64encode(value.encode("utf-8")).decode("ascii")
+_TAG_BYTES = 8
 
 
-def decode_token(token: str, name: str = "continuation-token") -> str:
+def _tag(scope: str, key: bytes) -> bytes:
+    # Tamper evidence, not secrecy: a forged token can only do what start-after does.
+    return hashlib.blake2b(scope.encode() + b"\0" + key, digest_size=_TAG_BYTES).digest()
+
+
+def encode_token(scope: str, key: str) -> str:
+    """An opaque continuation token resuming after `key` within `scope` (a bucket, or "" for buckets)."""
+    raw = key.encode("utf-8")
+    return base64.urlsafe_b64encode(_tag(scope, raw) + raw).decode("ascii")
+
+
+def decode_token(scope: str, token: str) -> str:
+    """The key a continuation token resumes after; InvalidArgument for any other string."""
     try:
-        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+        sealed = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True)
+        tag, raw = sealed[:_TAG_BYTES], sealed[_TAG_BYTES:]
+        if len(tag) == _TAG_BYTES and hmac.compare_digest(tag, _tag(scope, raw)):
+            return raw.decode("utf-8")
     except (binascii.Error, ValueError, UnicodeError):
-        raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
-                      fields={"ArgumentName": name}) from None
+        pass
+    raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
+                  fields={"ArgumentName": "continuation-token"})
 
 
 async def read_xml(ctx: Ctx) -> bytes:

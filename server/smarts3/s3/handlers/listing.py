@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 from collections.abc import Callable
 from urllib.parse import quote
 
@@ -14,7 +10,7 @@ from starlette.responses import Response
 from smarts3.s3 import xml
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
-from smarts3.s3.handlers.common import int_param, owner
+from smarts3.s3.handlers.common import decode_token, encode_token, int_param, owner
 from smarts3.s3.responses import xml_response
 from smarts3.storage.base import ListEntry, ListPage
 
@@ -27,32 +23,6 @@ def _encoder(ctx: Ctx) -> Callable[[str], str]:
         raise S3Error("InvalidArgument", "Invalid Encoding Method specified in Request",
                       fields={"ArgumentName": "encoding-type", "ArgumentValue": encoding})
     return lambda value: quote(value, safe="/")
-
-
-_TAG_BYTES = 8
-
-
-def _tag(bucket: str, key: bytes) -> bytes:
-    # Tamper evidence, not secrecy: a forged token can only do what start-after does.
-    return hashlib.blake2b(bucket.encode() + b"\0" + key, digest_size=_TAG_BYTES).digest()
-
-
-def _encode_token(bucket: str, key: str) -> str:
-    raw = key.encode("utf-8")
-    return base64.urlsafe_b64encode(_tag(bucket, raw) + raw).decode("ascii")
-
-
-def _decode_token(bucket: str, token: str) -> str:
-    """The key a continuation token resumes after; InvalidArgument for any other string."""
-    try:
-        sealed = base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True)
-        tag, raw = sealed[:_TAG_BYTES], sealed[_TAG_BYTES:]
-        if len(tag) == _TAG_BYTES and hmac.compare_digest(tag, _tag(bucket, raw)):
-            return raw.decode("utf-8")
-    except (binascii.Error, ValueError, UnicodeError):
-        pass
-    raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
-                  fields={"ArgumentName": "continuation-token"})
 
 
 async def _page(ctx: Ctx, start_after: str, max_keys: int) -> ListPage:
@@ -125,14 +95,14 @@ async def list_objects_v2(ctx: Ctx) -> Response:
         raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
                       fields={"ArgumentName": "continuation-token"})
     start_after = ctx.query.get("start-after", "")
-    resume = max(_decode_token(ctx.bucket_name, token), start_after) if token else start_after
+    resume = max(decode_token(ctx.bucket_name, token), start_after) if token else start_after
     page = await _page(ctx, resume, max_keys)
     children = _head(ctx, enc, max_keys, page)
     children.append(xml.el("KeyCount", len(page.entries) + len(page.common_prefixes)))
     if token:
         children.append(xml.el("ContinuationToken", token))
     if page.is_truncated and page.next_marker is not None:
-        children.append(xml.el("NextContinuationToken", _encode_token(ctx.bucket_name, page.next_marker)))
+        children.append(xml.el("NextContinuationToken", encode_token(ctx.bucket_name, page.next_marker)))
     if start_after:
         children.append(xml.el("StartAfter", enc(start_after)))
     who = owner(ctx) if ctx.query.get("fetch-owner") == "true" else None

@@ -13,7 +13,7 @@ from smarts3.s3.responses import xml_response
 async def list_buckets(ctx: Ctx) -> Response:
     prefix = ctx.query.get("prefix", "")
     limit = int_param(ctx, "max-buckets", 10000, 1, 10000)
-    after = decode_token(ctx.query["continuation-token"]) if ctx.query.get("continuation-token") else ""
+    after = decode_token("", ctx.query["continuation-token"]) if ctx.query.get("continuation-token") else ""
     region = ctx.query.get("bucket-region")
     buckets = [
         b for b in await ctx.store.list_buckets()
@@ -31,7 +31,7 @@ async def list_buckets(ctx: Ctx) -> Response:
     ]
     children = [xml.node("Buckets", items), owner(ctx)]
     if more:
-        children.append(xml.el("ContinuationToken", encode_token(page[-1].name)))
+        children.append(xml.el("ContinuationToken", encode_token("", page[-1].name)))
     if prefix:
         children.append(xml.el("Prefix", prefix))
     return xml_response(xml.document("ListAllMyBucketsResult", children))

@@ -1,0 +1,93 @@
+"""kopf registration only: every handler delegates to ``smarts3_operator.reconcile``.
+
+``kopf run -m smarts3_operator.handlers`` (or ``python -m smarts3_operator``) loads this.
+Create, update, resume and the drift-repair timer all call the same reconcile, so they
+converge to the same state; delete handlers hold the finalizer until the server's
+declared configuration no longer has the object.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import kopf
+
+from smarts3_operator.kube import Kube
+from smarts3_operator.reconcile import Context, buckets, credentials, declared
+from smarts3_operator.settings import OperatorSettings
+from smarts3_operator.specs import BUCKETS, CREDENTIALS, GROUP, VERSION
+
+SETTINGS = OperatorSettings()
+FINALIZER = "smarts3.io/finalizer"
+
+
+def _ctx(memo: kopf.Memo) -> Context:
+    ctx: Context = memo["ctx"]
+    return ctx
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # Our own finalizer and annotation prefix; progress and diff-base go to annotations
+    # because the CRDs' structural schemas prune unknown status fields.
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    # Only the Events we post on purpose (kopf.info/warn), at Normal level and above.
+    settings.posting.level = logging.INFO
+    # A server-side watch timeout keeps watches from hanging silently behind load
+    # balancers (kopf docs, "Configuration: API timeouts").
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    settings.execution.max_workers = 4
+    memo["ctx"] = Context(kube=Kube(), settings=SETTINGS)
+
+
+@kopf.on.probe(id="declaredConfigAge")
+def declared_config_age(**_: Any) -> float | None:
+    """Seconds since the declared configuration was last written or checked."""
+    last = declared.last_sync()
+    return None if last is None else round(time.monotonic() - last, 1)
+
+
+@kopf.on.resume(GROUP, VERSION, BUCKETS)
+@kopf.on.create(GROUP, VERSION, BUCKETS)
+@kopf.on.update(GROUP, VERSION, BUCKETS)
+def bucket_changed(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    buckets.reconcile(_ctx(memo), body, patch)
+
+
+@kopf.timer(GROUP, VERSION, BUCKETS, interval=SETTINGS.resync_seconds, initial_delay=SETTINGS.resync_seconds)
+def bucket_resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    buckets.reconcile(_ctx(memo), body, patch, resync=True)
+
+
+@kopf.on.delete(GROUP, VERSION, BUCKETS)
+def bucket_deleted(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    buckets.delete(_ctx(memo), body, patch)
+
+
+@kopf.on.resume(GROUP, VERSION, CREDENTIALS)
+@kopf.on.create(GROUP, VERSION, CREDENTIALS)
+@kopf.on.update(GROUP, VERSION, CREDENTIALS)
+def credential_changed(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    credentials.reconcile(_ctx(memo), body, patch)
+
+
+@kopf.timer(
+    GROUP,
+    VERSION,
+    CREDENTIALS,
+    interval=SETTINGS.resync_seconds,
+    initial_delay=SETTINGS.resync_seconds,
+)
+def credential_resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    credentials.reconcile(_ctx(memo), body, patch, resync=True)
+
+
+@kopf.on.delete(GROUP, VERSION, CREDENTIALS)
+def credential_deleted(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    credentials.delete(_ctx(memo), body, patch)

@@ -1,0 +1,174 @@
+"""S3Credential -> an app-facing Secret and a credential entry in the declared configuration."""
+
+from __future__ import annotations
+
+import kopf
+
+from smarts3_operator.reconcile import (
+    Context,
+    api_errors_retried,
+    declared,
+    forget,
+    ident,
+    one_at_a_time,
+    reject,
+    rejected_already,
+    retried_by_timer,
+)
+from smarts3_operator.render import (
+    ROTATE_ANNOTATION,
+    app_secret,
+    choose_keys,
+    owned_by,
+)
+from smarts3_operator.specs import InvalidSpec, parse_credential
+from smarts3_operator.status import ready_status
+from smarts3_operator.status import update as status_update
+
+MISSING_DELAY = 5.0
+CONFLICT_DELAY = 60.0
+
+_EVENTS = {
+    "generated": ("KeyGenerated", "generated access key {key} into Secret {secret!r}"),
+    "rotated": ("KeyRotated", "rotated: new access key {key} in Secret {secret!r}"),
+    "restored": (
+        "SecretRestored",
+        "Secret {secret!r} was missing; rewrote it with access key {key}",
+    ),
+}
+
+
+def reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, *, resync: bool = False) -> None:
+    """Converge one object; ``resync`` marks a timer tick (drift repair, cheaper)."""
+    if resync and rejected_already(body):
+        return
+    with one_at_a_time(ident(body)[2]), retried_by_timer(resync):
+        _reconcile(ctx, body, patch, max_age=ctx.settings.resync_seconds if resync else 0.0)
+
+
+def _reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, max_age: float) -> None:
+    namespace, name, uid, generation = ident(body)
+    status = body.get("status") or {}
+    try:
+        spec = parse_credential(body.get("spec") or {})
+    except InvalidSpec as exc:
+        raise reject(body, patch, exc) from None
+    rotation = ((body.get("metadata") or {}).get("annotations") or {}).get(ROTATE_ANNOTATION, "")
+
+    with api_errors_retried():
+        existing = ctx.kube.read_secret(namespace, spec.secret_name)
+        if existing is not None and not owned_by(existing, uid):
+            message = f"Secret {spec.secret_name!r} exists and does not belong to this S3Credential"
+            status_update(
+                patch.status,
+                body.get("status"),
+                ready_status(
+                    status,
+                    ok=False,
+                    reason="SecretConflict",
+                    message=message,
+                    generation=generation,
+                ),
+            )
+            kopf.warn(body, reason="SecretConflict", message=message)
+            raise kopf.TemporaryError(message, delay=CONFLICT_DELAY)
+        keys, how = choose_keys(existing, rotation, declared.current_keys(ctx, namespace, name, max_age))
+        # The server learns the key before the application does, so a pod that starts
+        # with the new Secret never meets a server that refuses it.
+        plan = declared.sync(ctx, keys={(namespace, name): keys}, max_age=max_age)
+        bucket_names = {
+            ref.name: plan.bucket_names[(namespace, ref.name)]
+            for ref in spec.buckets
+            if (namespace, ref.name) in plan.bucket_names
+        }
+        ctx.kube.apply_secret(
+            app_secret(
+                namespace=namespace,
+                credential=name,
+                credential_uid=uid,
+                spec=spec,
+                keys=keys,
+                rotation=rotation,
+                endpoint=ctx.settings.endpoint,
+                region=ctx.settings.region,
+                bucket_names=bucket_names,
+            )
+        )
+        old_secret = status.get("secretName")
+        if old_secret and old_secret != spec.secret_name:
+            _delete_owned_secret(ctx, namespace, old_secret, uid)
+    if how in _EVENTS:
+        reason, template = _EVENTS[how]
+        kopf.info(
+            body,
+            reason=reason,
+            message=template.format(key=keys.access_key_id, secret=spec.secret_name),
+        )
+
+    fields = {"accessKeyId": keys.access_key_id, "secretName": spec.secret_name}
+    missing = plan.missing.get((namespace, name))
+    if missing:
+        message = (
+            f"S3Bucket {', '.join(sorted(missing))} not found or not declared in namespace "
+            f"{namespace!r}; the key works for the other buckets and gets these once declared"
+        )
+        status_update(
+            patch.status,
+            body.get("status"),
+            ready_status(
+                status,
+                ok=False,
+                reason="BucketNotFound",
+                message=message,
+                generation=generation,
+                **fields,
+            ),
+        )
+        raise kopf.TemporaryError(message, delay=MISSING_DELAY)
+    grants = ", ".join(f"{bucket_names[r.name]} ({r.access})" for r in spec.buckets)
+    status_update(
+        patch.status,
+        body.get("status"),
+        ready_status(
+            status,
+            ok=True,
+            reason="SecretWritten",
+            message=f"Secret {spec.secret_name!r} holds key {keys.access_key_id} for {grants}",
+            generation=generation,
+            **fields,
+        ),
+    )
+
+
+def delete(ctx: Context, body: kopf.Body, patch: kopf.Patch) -> None:
+    uid = ident(body)[2]
+    with one_at_a_time(uid):
+        _delete(ctx, body, patch)
+    forget(uid)
+
+
+def _delete(ctx: Context, body: kopf.Body, patch: kopf.Patch) -> None:
+    """Revoke the key in the server first, then remove the app Secret."""
+    namespace, name, uid, _generation = ident(body)
+    with api_errors_retried():
+        declared.sync(ctx)
+        try:
+            secret_name = parse_credential(body.get("spec") or {}).secret_name
+        except InvalidSpec:
+            secret_name = str((body.get("status") or {}).get("secretName") or "")
+        if secret_name:
+            _delete_owned_secret(ctx, namespace, secret_name, uid)
+    kopf.info(
+        body,
+        reason="KeyRevoked",
+        message=f"access key of S3Credential {name!r} removed from the server",
+    )
+
+
+def _delete_owned_secret(ctx: Context, namespace: str, name: str, uid: str) -> None:
+    secret = ctx.kube.read_secret(namespace, name)
+    if secret is not None and owned_by(secret, uid):
+        ctx.kube.delete_secret(namespace, name)
+
+
+__all__ = ["delete", "reconcile"]

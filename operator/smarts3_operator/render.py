@@ -1,0 +1,350 @@
+"""Pure builders: desired declared configuration and Secret bodies from specs.
+
+Nothing here talks to Kubernetes; every function is deterministic except
+``generate_keys``. The declared configuration is built with, and validated by,
+``smarts3.config.declared`` -- the whole contract between operator and server.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from pydantic import SecretStr
+
+from smarts3.config.declared import (
+    DeclaredBucket,
+    DeclaredConfig,
+    DeclaredCredential,
+    Grant,
+    bucket_name_problem,
+)
+from smarts3_operator.specs import API_VERSION, BucketSpec, CredentialSpec, InvalidSpec
+
+ROTATE_ANNOTATION = "smarts3.io/rotate"
+"""Set (or change) on an S3Credential to get a new key pair."""
+ROTATION_ANNOTATION = "smarts3.io/rotation"
+"""On an app Secret: the rotate token its key pair was generated for."""
+CREDENTIAL_LABEL = "smarts3.io/credential"
+MANAGED_BY = {
+    "app.kubernetes.io/managed-by": "smarts3-operator",
+    "app.kubernetes.io/part-of": "smarts3",
+}
+
+_HEADER = "# Written by smarts3-operator from S3Bucket and S3Credential objects; edits are lost.\n"
+_ALNUM_UPPER = string.ascii_uppercase + string.digits
+_ALNUM = string.ascii_letters + string.digits
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPair:
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class BucketObject:
+    """An S3Bucket as the aggregate needs it."""
+
+    namespace: str
+    name: str
+    created: str
+    spec: BucketSpec
+    deleting: bool = False
+
+    @property
+    def bucket_name(self) -> str:
+        return self.spec.bucket_name or self.name
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialObject:
+    """An S3Credential as the aggregate needs it; ``keys`` is None until it has some."""
+
+    namespace: str
+    name: str
+    spec: CredentialSpec
+    keys: KeyPair | None
+    deleting: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The declared configuration for a set of objects, and what could not go into it."""
+
+    config: DeclaredConfig
+    bucket_names: Mapping[tuple[str, str], str]
+    """Declared S3Bucket (namespace, name) -> its S3 bucket name."""
+    conflicts: Mapping[tuple[str, str], str]
+    """S3Bucket (namespace, name) -> why it is not declared (another object owns the name)."""
+    missing: Mapping[tuple[str, str], tuple[str, ...]]
+    """S3Credential (namespace, name) -> the S3Bucket names it refers to that are not declared."""
+
+
+def generate_keys() -> KeyPair:
+    """A fresh, cryptographically random key pair in the shape AWS uses (20 + 40 characters)."""
+    key_id = "SK" + "".join(secrets.choice(_ALNUM_UPPER) for _ in range(18))
+    secret = "".join(secrets.choice(_ALNUM) for _ in range(40))
+    return KeyPair(key_id, secret)
+
+
+def credential_id(namespace: str, name: str) -> str:
+    """The credential's name in the declared configuration: unique across namespaces."""
+    return f"{namespace}/{name}"
+
+
+def bucket_name_for(name: str, spec: BucketSpec) -> str:
+    bucket = spec.bucket_name or name
+    problem = bucket_name_problem(bucket)
+    if problem:
+        source = "spec.bucketName" if spec.bucket_name else "metadata.name (used as the bucket name)"
+        raise InvalidSpec(f"{source} {bucket!r} {problem}")
+    return bucket
+
+
+def declared_bucket(name: str, spec: BucketSpec) -> DeclaredBucket:
+    return DeclaredBucket(
+        name=bucket_name_for(name, spec),
+        public_read=spec.public_read,
+        cors=list(spec.cors),
+        deletion_policy=spec.deletion_policy,
+    )
+
+
+def plan(buckets: Iterable[BucketObject], credentials: Iterable[CredentialObject]) -> Plan:
+    """Aggregate every live S3Bucket and S3Credential into one declared configuration.
+
+    The oldest S3Bucket claims a bucket name (ties broken by namespace/name, so the
+    answer never depends on list order); later claimants are reported as conflicts.
+    A credential's grants cover the declared S3Buckets of its own namespace that it
+    names; the rest are reported as missing. Credentials without keys are left out.
+    """
+    declared: dict[str, DeclaredBucket] = {}
+    owner: dict[tuple[str, str], str] = {}
+    conflicts: dict[tuple[str, str], str] = {}
+    claimed: dict[str, tuple[str, str]] = {}
+    live = sorted((b for b in buckets if not b.deleting), key=lambda b: (b.created, b.namespace, b.name))
+    for obj in live:
+        try:
+            entry = declared_bucket(obj.name, obj.spec)
+        except InvalidSpec:
+            continue  # its own reconcile reports it
+        if entry.name in claimed:
+            ns, nm = claimed[entry.name]
+            conflicts[(obj.namespace, obj.name)] = (
+                f"bucket name {entry.name!r} is already declared by S3Bucket {ns}/{nm}"
+            )
+            continue
+        claimed[entry.name] = (obj.namespace, obj.name)
+        declared[entry.name] = entry
+        owner[(obj.namespace, obj.name)] = entry.name
+
+    declared_credentials: list[DeclaredCredential] = []
+    missing: dict[tuple[str, str], tuple[str, ...]] = {}
+    for cred in sorted(credentials, key=lambda c: (c.namespace, c.name)):
+        if cred.deleting or cred.keys is None:
+            continue
+        grants: list[Grant] = []
+        absent: list[str] = []
+        for ref in cred.spec.buckets:
+            bucket = owner.get((cred.namespace, ref.name))
+            if bucket is None:
+                absent.append(ref.name)
+            else:
+                grants.append(Grant(bucket=bucket, access=ref.access))
+        if absent:
+            missing[(cred.namespace, cred.name)] = tuple(absent)
+        declared_credentials.append(
+            DeclaredCredential(
+                name=credential_id(cred.namespace, cred.name),
+                access_key_id=cred.keys.access_key_id,
+                secret_access_key=SecretStr(cred.keys.secret_access_key),
+                grants=grants,
+            )
+        )
+    config = DeclaredConfig(
+        buckets=[declared[name] for name in sorted(declared)],
+        credentials=declared_credentials,
+    )
+    return Plan(config=config, bucket_names=owner, conflicts=conflicts, missing=missing)
+
+
+def dump_declared(config: DeclaredConfig) -> str:
+    """The declared configuration as the YAML file the server reads (secrets revealed)."""
+    data: dict[str, Any] = config.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for entry, cred in zip(data["credentials"], config.credentials, strict=True):
+        if cred.secret_access_key is not None:
+            entry["secretAccessKey"] = cred.secret_access_key.get_secret_value()
+    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    # Refuse to hand the server a file it would reject.
+    DeclaredConfig.model_validate(yaml.safe_load(text))
+    return _HEADER + text
+
+
+def load_declared(text: str | None) -> DeclaredConfig:
+    """Parse a declared configuration; an absent or unreadable one counts as empty."""
+    if not text:
+        return DeclaredConfig()
+    try:
+        return DeclaredConfig.model_validate(yaml.safe_load(text) or {})
+    except (yaml.YAMLError, ValueError):
+        return DeclaredConfig()
+
+
+def keys_from_declared(config: DeclaredConfig, namespace: str, name: str) -> KeyPair | None:
+    wanted = credential_id(namespace, name)
+    for cred in config.credentials:
+        if cred.name == wanted and cred.secret_access_key is not None:
+            return KeyPair(cred.access_key_id, cred.secret_access_key.get_secret_value())
+    return None
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def unb64(data: str) -> str:
+    return base64.b64decode(data).decode()
+
+
+def declared_secret(name: str, namespace: str, key: str, config: DeclaredConfig) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {**MANAGED_BY, "app.kubernetes.io/component": "declared-config"},
+        },
+        "data": {key: b64(dump_declared(config))},
+    }
+
+
+def owner_reference(kind: str, name: str, uid: str) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def app_secret(
+    *,
+    namespace: str,
+    credential: str,
+    credential_uid: str,
+    spec: CredentialSpec,
+    keys: KeyPair,
+    rotation: str,
+    endpoint: str,
+    region: str,
+    bucket_names: Mapping[str, str],
+) -> dict[str, Any]:
+    """The app-facing Secret: ``envFrom`` it and any AWS SDK finds the server and the key.
+
+    ``bucket_names`` maps S3Bucket object names to S3 bucket names; BUCKET_NAME is
+    written when the credential names exactly one bucket and that bucket is known.
+    """
+    data = {
+        "AWS_ACCESS_KEY_ID": keys.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": keys.secret_access_key,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": region,
+    }
+    if len(spec.buckets) == 1 and spec.buckets[0].name in bucket_names:
+        data["BUCKET_NAME"] = bucket_names[spec.buckets[0].name]
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": spec.secret_name,
+            "namespace": namespace,
+            "labels": {
+                **MANAGED_BY,
+                "app.kubernetes.io/component": "s3-credential",
+                CREDENTIAL_LABEL: credential,
+            },
+            "annotations": {ROTATION_ANNOTATION: rotation},
+            "ownerReferences": [owner_reference("S3Credential", credential, credential_uid)],
+        },
+        "data": {k: b64(v) for k, v in data.items()},
+    }
+
+
+def secret_keys(secret: Mapping[str, Any]) -> KeyPair | None:
+    """The key pair stored in an app Secret, if it holds a complete one."""
+    data = secret.get("data") or {}
+    try:
+        key_id = unb64(data["AWS_ACCESS_KEY_ID"])
+        secret_key = unb64(data["AWS_SECRET_ACCESS_KEY"])
+    except (KeyError, ValueError):
+        return None
+    if len(key_id) < 3 or not secret_key:
+        return None
+    return KeyPair(key_id, secret_key)
+
+
+def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("uid") == uid for ref in refs)
+
+
+def secret_patch(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch taking ``existing`` to ``desired``; empty when nothing differs.
+
+    Labels and annotations are merged (others' keys stay); ``data`` is made exact, with
+    ``None`` removing keys we no longer write.
+    """
+    patch: dict[str, Any] = {}
+    old_meta = existing.get("metadata") or {}
+    new_meta = desired.get("metadata") or {}
+    meta_patch: dict[str, Any] = {}
+    for part in ("labels", "annotations"):
+        old = old_meta.get(part) or {}
+        changes = {k: v for k, v in (new_meta.get(part) or {}).items() if old.get(k) != v}
+        if changes:
+            meta_patch[part] = changes
+    if "ownerReferences" in new_meta:
+        old_refs = old_meta.get("ownerReferences") or []
+        if [r.get("uid") for r in old_refs] != [r.get("uid") for r in new_meta["ownerReferences"]]:
+            meta_patch["ownerReferences"] = new_meta["ownerReferences"]
+    if meta_patch:
+        patch["metadata"] = meta_patch
+    old_data = existing.get("data") or {}
+    new_data = desired.get("data") or {}
+    data_patch: dict[str, Any] = {k: v for k, v in new_data.items() if old_data.get(k) != v}
+    data_patch.update({k: None for k in old_data if k not in new_data})
+    if data_patch:
+        patch["data"] = data_patch
+    return patch
+
+
+def choose_keys(existing: Mapping[str, Any] | None, rotation: str, declared: KeyPair | None) -> tuple[KeyPair, str]:
+    """The key pair a credential should have now, and how it was obtained.
+
+    - ``kept``: the app Secret holds a complete pair made for the current rotate token;
+    - ``rotated``: the rotate annotation changed since the Secret was written;
+    - ``restored``: the app Secret is gone, the declared configuration still has the pair
+      (so applications and server keep working with the same key);
+    - ``generated``: nothing to keep, a fresh pair.
+    """
+    if existing is not None:
+        token = ((existing.get("metadata") or {}).get("annotations") or {}).get(ROTATION_ANNOTATION, "")
+        if token != rotation:
+            return generate_keys(), "rotated"
+        kept = secret_keys(existing)
+        if kept is not None:
+            return kept, "kept"
+    if declared is not None:
+        return declared, "restored"
+    return generate_keys(), "generated"

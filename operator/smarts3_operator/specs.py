@@ -1,0 +1,75 @@
+"""The custom resources' specs, parsed at the trust boundary.
+
+The CRDs' structural schemas reject most bad input at admission; these models repeat the
+rules that matter (and add S3's naming rules that a regex cannot hold), so an object that
+slipped past an older CRD gets a clear InvalidSpec condition instead of a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from smarts3.config.declared import CorsRule, DeletionPolicy
+
+GROUP = "smarts3.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+BUCKETS = "s3buckets"
+CREDENTIALS = "s3credentials"
+
+_K8S_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+
+class InvalidSpec(ValueError):
+    """The object's spec cannot be reconciled until someone changes it."""
+
+
+class _Spec(BaseModel):
+    # Unknown fields are ignored: a newer CRD must not break an older operator.
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+
+class BucketSpec(_Spec):
+    bucket_name: str | None = Field(default=None, alias="bucketName")
+    public_read: bool = Field(default=False, alias="publicRead")
+    cors: list[CorsRule] = Field(default_factory=list)
+    deletion_policy: DeletionPolicy = Field(default=DeletionPolicy.RETAIN, alias="deletionPolicy")
+
+
+class BucketRef(_Spec):
+    name: str = Field(min_length=1, max_length=253, pattern=_K8S_NAME)
+    access: Literal["read", "write", "readwrite"]
+
+
+class CredentialSpec(_Spec):
+    secret_name: str = Field(alias="secretName", min_length=1, max_length=253, pattern=_K8S_NAME)
+    buckets: list[BucketRef] = Field(min_length=1, max_length=100)
+
+
+def _explain(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "spec"
+        parts.append(f"spec.{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def parse_bucket(spec: Mapping[str, Any]) -> BucketSpec:
+    try:
+        return BucketSpec.model_validate(dict(spec))
+    except ValidationError as exc:
+        raise InvalidSpec(_explain(exc)) from None
+
+
+def parse_credential(spec: Mapping[str, Any]) -> CredentialSpec:
+    try:
+        parsed = CredentialSpec.model_validate(dict(spec))
+    except ValidationError as exc:
+        raise InvalidSpec(_explain(exc)) from None
+    names = [ref.name for ref in parsed.buckets]
+    if len(names) != len(set(names)):
+        raise InvalidSpec("spec.buckets: each S3Bucket may be listed once")
+    return parsed

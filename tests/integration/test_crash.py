@@ -1,0 +1,204 @@
+"""SIGKILL the server in the middle of PUTs and multipart completes, restart, audit the data.
+
+Every acknowledged object must be intact, nothing partial may be visible, and recovery
+must leave no temp file and no body file that no object or upload refers to. The
+layout (storage/fs/layout.py): `.smarts3/tmp/<id>` for bodies being written and
+`.smarts3/bodies/<xx>/<id>` for sealed bodies; a single PUT object owns one body, a
+completed multipart object one body per part, an upload in progress one per part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Server, start_subprocess_server
+
+MiB = 1024 * 1024
+PART = 5 * MiB
+BUCKET = "crash-test"
+
+
+def md5_of_md5s(parts: list[bytes]) -> str:
+    digest = hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest()
+    return f'"{digest}-{len(parts)}"'
+
+
+class Load:
+    """Writers that record what they attempted and what the server acknowledged."""
+
+    def __init__(self, s3: Any) -> None:
+        self.s3 = s3
+        self.stop = threading.Event()
+        self.killed = threading.Event()
+        self.lock = threading.Lock()
+        self.attempted: dict[str, tuple[str, str]] = {}  # key -> (body md5, expected ETag)
+        self.acked: dict[str, str] = {}  # key -> ETag the server answered
+        self.hot_attempts: list[str] = []  # body md5s written to "hot", in order
+        self.hot_acked = -1  # index into hot_attempts of the last acknowledged write
+        self.errors: list[BaseException] = []
+
+    def _guard(self, fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:  # the kill breaks requests in flight: expected
+            if not self.killed.is_set():
+                self.errors.append(exc)
+
+    def puts(self, tid: int) -> None:
+        rng = random.Random(tid)
+        i = 0
+        while not self.stop.is_set():
+            key = f"put/{tid}/{i:05d}"
+            body = rng.randbytes(rng.randint(1, 256 * 1024))
+            digest = hashlib.md5(body).hexdigest()
+            with self.lock:
+                self.attempted[key] = (digest, f'"{digest}"')
+            answer = self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+            with self.lock:
+                self.acked[key] = answer["ETag"]
+            i += 1
+
+    def overwrites(self) -> None:
+        rng = random.Random(99)
+        while not self.stop.is_set():
+            body = rng.randbytes(rng.randint(1, 128 * 1024))
+            with self.lock:
+                self.hot_attempts.append(hashlib.md5(body).hexdigest())
+                index = len(self.hot_attempts) - 1
+            self.s3.put_object(Bucket=BUCKET, Key="hot", Body=body)
+            with self.lock:
+                self.hot_acked = index
+
+    def multiparts(self) -> None:
+        rng = random.Random(7)
+        i = 0
+        while not self.stop.is_set():
+            key = f"mp/{i:04d}"
+            bodies = [rng.randbytes(PART), rng.randbytes(rng.randint(1, 64 * 1024))]
+            upload_id = self.s3.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
+            parts = []
+            for number, body in enumerate(bodies, start=1):
+                answer = self.s3.upload_part(Bucket=BUCKET, Key=key, UploadId=upload_id,
+                                             PartNumber=number, Body=body)
+                parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+            whole = hashlib.md5(b"".join(bodies)).hexdigest()
+            with self.lock:
+                self.attempted[key] = (whole, md5_of_md5s(bodies))
+            answer = self.s3.complete_multipart_upload(
+                Bucket=BUCKET, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
+            with self.lock:
+                self.acked[key] = answer["ETag"]
+            i += 1
+
+    def threads(self) -> list[threading.Thread]:
+        targets: list[tuple[Any, tuple[Any, ...]]] = [(self.puts, (t,)) for t in range(3)]
+        targets += [(self.overwrites, ()), (self.multiparts, ())]
+        return [threading.Thread(target=self._guard, args=(fn, *args)) for fn, args in targets]
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def body_files(data_dir: Path) -> list[Path]:
+    return [p for p in (data_dir / ".smarts3" / "bodies").rglob("*") if p.is_file()]
+
+
+def audit(s3: Any, load: Load, data_dir: Path) -> None:
+    for key, etag in load.acked.items():
+        digest, expected_etag = load.attempted[key]
+        got = s3.get_object(Bucket=BUCKET, Key=key)
+        assert hashlib.md5(got["Body"].read()).hexdigest() == digest, key
+        assert got["ETag"] == etag == expected_etag, key
+
+    listed = [c for p in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+              for c in p.get("Contents", [])]
+    expected_bodies = 0
+    for entry in listed:
+        key = entry["Key"]
+        got = s3.get_object(Bucket=BUCKET, Key=key)
+        digest = hashlib.md5(got["Body"].read()).hexdigest()
+        assert got["ETag"] == entry["ETag"], key
+        if key == "hot":
+            # The last acknowledged overwrite, or one that was in flight after it.
+            assert digest in load.hot_attempts[max(load.hot_acked, 0):], "hot rolled back or torn"
+        else:
+            assert key in load.attempted, f"{key} was never written"
+            assert (digest, got["ETag"]) == load.attempted[key], f"{key} is partial"
+        etag = entry["ETag"].strip('"')
+        expected_bodies += int(etag.split("-")[1]) if "-" in etag else 1
+
+    uploads = s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+    for upload in uploads:
+        parts = s3.list_parts(Bucket=BUCKET, Key=upload["Key"], UploadId=upload["UploadId"])
+        expected_bodies += len(parts.get("Parts", []))
+
+    assert os.listdir(data_dir / ".smarts3" / "tmp") == []
+    assert len(body_files(data_dir)) == expected_bodies
+
+
+def stop_server(proc: Any) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except Exception:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_flight_then_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    proc, url = start_subprocess_server(data_dir)  # fsync: always, the default
+    try:
+        s3 = Server(url, data_dir).client(connect_timeout=2, read_timeout=20)
+        s3.create_bucket(Bucket=BUCKET)
+        load = Load(s3)
+        threads = load.threads()
+        for t in threads:
+            t.start()
+        wait_for(lambda: len(load.acked) >= 60 and any(k.startswith("mp/") for k in load.acked)
+                 and load.hot_acked >= 3, 90, "writes to be acknowledged")
+        # Wait for a multipart complete to be in flight, then kill without warning.
+        wait_for(lambda: len([k for k in load.attempted if k.startswith("mp/")])
+                 > len([k for k in load.acked if k.startswith("mp/")]), 30, "a complete in flight")
+        load.killed.set()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        load.stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        assert not load.errors, load.errors[:3]
+    finally:
+        stop_server(proc)
+
+    with load.lock:
+        acked_before = dict(load.acked)
+    proc, url = start_subprocess_server(data_dir)
+    try:
+        s3 = Server(url, data_dir).client()
+        load.acked = acked_before
+        audit(s3, load, data_dir)
+        assert len(acked_before) >= 60
+    finally:
+        stop_server(proc)
+
+    # A second, clean restart finds nothing more to repair.
+    proc, url = start_subprocess_server(data_dir)
+    try:
+        audit(Server(url, data_dir).client(), load, data_dir)
+    finally:
+        stop_server(proc)

@@ -1,0 +1,81 @@
+"""Helpers shared by the operator tests (importable; the fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pytest
+
+KUBECONFIG = pathlib.Path(os.environ["KUBECONFIG"])
+CONFIG_NAMESPACE = "smarts3-system"
+CONFIG_SECRET = "smarts3-declared"
+ENDPOINT = "http://smarts3.smarts3-system.svc:9000"
+RESYNC_SECONDS = 2.0
+
+T = TypeVar("T")
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float = 20.0, what: str = "condition") -> T:
+    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+class Api:
+    """The kubernetes client against the emulator, with the calls the tests use."""
+
+    def __init__(self) -> None:
+        import kubernetes
+
+        kubernetes.config.load_kube_config(config_file=str(KUBECONFIG))
+        self.core = kubernetes.client.CoreV1Api()
+        self.custom = kubernetes.client.CustomObjectsApi()
+        self.ApiException = kubernetes.client.ApiException
+
+    def create(self, plural: str, namespace: str, name: str, spec: dict[str, Any], **meta: Any) -> Any:
+        kind = {"s3buckets": "S3Bucket", "s3credentials": "S3Credential"}[plural]
+        body = {
+            "apiVersion": "smarts3.io/v1alpha1",
+            "kind": kind,
+            "metadata": {"name": name, "namespace": namespace, **meta},
+            "spec": spec,
+        }
+        return self.custom.create_namespaced_custom_object("smarts3.io", "v1alpha1", namespace, plural, body)
+
+    def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
+                "smarts3.io", "v1alpha1", namespace, plural, name
+            )
+            return obj
+        except self.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def patch(self, plural: str, namespace: str, name: str, body: dict[str, Any]) -> Any:
+        return self.custom.patch_namespaced_custom_object("smarts3.io", "v1alpha1", namespace, plural, name, body)
+
+    def delete(self, plural: str, namespace: str, name: str) -> Any:
+        return self.custom.delete_namespaced_custom_object("smarts3.io", "v1alpha1", namespace, plural, name)
+
+    def secret(self, namespace: str, name: str) -> Any:
+        try:
+            return self.core.read_namespaced_secret(name, namespace)
+        except self.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def events(self, namespace: str) -> list[Any]:
+        return list(self.core.list_namespaced_event(namespace).items)
