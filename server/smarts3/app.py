@@ -6,12 +6,14 @@ import hashlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smarts3.access.authorize import Authorizer
 from smarts3.access.principals import Principal, Principals
@@ -71,18 +73,36 @@ def create_app(settings: Settings) -> Starlette:
                 tg.cancel_scope.cancel()
                 await store.close()
 
-    app = Starlette(
+    app = S3Starlette(
+        s3,
         routes=[
             Route("/_health", health, methods=["GET", "HEAD"]),
             Route("/_ready", ready, methods=["GET", "HEAD"]),
         ],
         lifespan=lifespan,
     )
-    # Everything else is S3. A default app rather than Mount(""), whose path regex
-    # stops at a newline, which is a legal character in a key.
-    app.router.default = s3
     app.router.redirect_slashes = False
     return app
+
+
+class S3Starlette(Starlette):
+    """Starlette for lifespan and the underscore endpoints; every other request is S3's.
+
+    S3 requests skip Starlette's router and middleware: the S3 dispatcher renders
+    its own errors, and a Mount("") pattern would stop at a newline, which is a
+    legal character in a key.
+    """
+
+    def __init__(self, s3: ASGIApp, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.s3 = s3
+        self.own_paths = frozenset(r.path for r in self.routes if isinstance(r, Route))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in self.own_paths:
+            await self.s3(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def app_from_env() -> Starlette:

@@ -18,6 +18,7 @@ def hypercorn_config(settings: Settings) -> Config:
     config.application_path = "smarts3.app:app_from_env()"
     # workers=0 serves in this process; hypercorn spawns processes otherwise.
     config.workers = 0 if settings.workers == 1 else settings.workers
+    config.worker_class = "uvloop"  # libuv's event loop: markedly cheaper per request than asyncio's
     config.accesslog = None
     config.errorlog = "-"
     config.keep_alive_timeout = 75

@@ -7,7 +7,9 @@ InternalError XML with the traceback logged under the request id.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import secrets
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
@@ -36,6 +38,15 @@ from smarts3.s3.responses import ObjectStream
 from smarts3.storage.base import Store
 
 log = logging.getLogger("smarts3.s3")
+
+# Request ids: a random per-process prefix and a counter (os.urandom per request is measurable).
+_ID_PREFIX = f"{secrets.randbits(24):06X}{os.getpid() & 0xFFFF:04X}"
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFF:08X}"
+
 
 Handler = Callable[[Ctx], Awaitable[Response | ObjectStream]]
 
@@ -103,7 +114,7 @@ class S3App:
         self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = secrets.token_hex(8).upper()
+        request_id = new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         extra = [(b"x-amz-request-id", request_id.encode()), (b"x-amz-id-2", request_id.encode())]
         started = False
