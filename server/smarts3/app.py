@@ -47,13 +47,19 @@ def create_app(settings: Settings) -> Starlette:
         region=settings.region,
         base_domain=settings.base_domain,
         owner_id=hashlib.sha256(cred.access_key.encode()).hexdigest(),
-        limits=Limits(max_xml_bytes=settings.max_xml_bytes),
+        limits=Limits(
+            max_object_size=settings.max_object_size,
+            max_part_size=min(settings.max_object_size, 5 * 1024**3),
+            max_xml_bytes=settings.max_xml_bytes,
+        ),
     )
 
     async def health(_: Request) -> Response:
         return PlainTextResponse("ok\n")
 
-    async def ready(_: Request) -> Response:
+    async def ready(request: Request) -> Response:
+        if request.app.state.draining:
+            return PlainTextResponse("shutting down\n", status_code=503)
         if not os.access(system_dir(settings.data_dir), os.W_OK):
             return PlainTextResponse("data directory not writable\n", status_code=503)
         if not declared.state.loaded:
@@ -82,6 +88,7 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False
+    app.state.draining = False
     return app
 
 

@@ -1,36 +1,120 @@
-"""Run the app under Hypercorn: one process, or N workers sharing the data directory."""
+"""Run the app under Hypercorn: one process, or N workers sharing the data directory.
+
+Our own small runner instead of hypercorn.run, so that SIGTERM/SIGINT first
+marks the app as draining (/_ready answers 503 at once), then closes the
+listening sockets and gives requests in flight `shutdown_grace_period` seconds
+to finish; anything still running after that is cancelled, and a cancelled
+upload leaves no object and no temp file.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
 import os
+import signal
+import sys
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from typing import Any, cast
 
-from hypercorn.config import Config
-from hypercorn.run import run
+from hypercorn.asyncio.run import worker_serve
+from hypercorn.config import Config, Sockets
+from hypercorn.utils import wrap_app
 
-from smarts3.app import SETTINGS_ENV
+from smarts3.app import SETTINGS_ENV, app_from_env
 from smarts3.config.settings import Settings
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def hypercorn_config(settings: Settings) -> Config:
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
-    # Each worker builds its own app from the settings handed over in the environment.
-    config.application_path = "smarts3.app:app_from_env()"
-    # workers=0 serves in this process; hypercorn spawns processes otherwise.
-    config.workers = 0 if settings.workers == 1 else settings.workers
-    config.worker_class = "uvloop"  # libuv's event loop: markedly cheaper per request than asyncio's
     config.accesslog = None
     config.errorlog = "-"
-    config.keep_alive_timeout = 75
-    config.graceful_timeout = 25
+    config.keep_alive_timeout = settings.keep_alive_timeout
+    config.read_timeout = int(settings.read_timeout)
+    config.h11_max_incomplete_size = settings.max_header_bytes
+    config.graceful_timeout = settings.shutdown_grace_period
+    config.backlog = 1024
     if settings.tls_cert_file and settings.tls_key_file:
         config.certfile = str(settings.tls_cert_file)
         config.keyfile = str(settings.tls_key_file)
     return config
 
 
+def _loop_factory() -> Any:
+    try:
+        import uvloop  # libuv's event loop: markedly cheaper per request than asyncio's
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def run_worker(config: Config, sockets: Sockets) -> None:
+    """One serving process: build the app from the environment, serve until a stop signal."""
+
+    async def main() -> None:
+        app = app_from_env()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            app.state.draining = True
+            stop.set()
+
+        for sig in _STOP_SIGNALS:
+            loop.add_signal_handler(sig, on_signal)
+        await worker_serve(wrap_app(cast(Any, app), config.wsgi_max_body_size, "asgi"), config, sockets=sockets,
+                           shutdown_trigger=stop.wait)
+
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(main())
+
+
 def serve(settings: Settings) -> int:
-    os.environ[SETTINGS_ENV] = settings.model_dump_json(
-        exclude={"access_key", "secret_key"}
-    )
-    return run(hypercorn_config(settings))
+    os.environ[SETTINGS_ENV] = settings.model_dump_json(exclude={"access_key", "secret_key"})
+    config = hypercorn_config(settings)
+    sockets = config.create_sockets()
+    if settings.workers == 1:
+        run_worker(config, sockets)
+        return 0
+    return _supervise(config, sockets, settings.workers)
+
+
+def _supervise(config: Config, sockets: Sockets, workers: int) -> int:
+    """Start the workers, forward stop signals, and exit with their verdict."""
+    ctx = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def forward(signum: int, _: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for proc in processes:
+            if proc.pid is not None and proc.exitcode is None:
+                os.kill(proc.pid, signal.SIGTERM)
+
+    # Children inherit the ignore disposition until they install their own handlers.
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    processes: list[BaseProcess] = [
+        ctx.Process(target=run_worker, args=(config, sockets), name=f"smarts3-worker-{i}") for i in range(workers)
+    ]
+    for proc in processes:
+        proc.start()
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, forward)
+    exit_code = 0
+    pending = list(processes)
+    while pending:
+        ready = wait([p.sentinel for p in pending])
+        for proc in [p for p in pending if p.sentinel in ready]:
+            proc.join()
+            pending.remove(proc)
+            if proc.exitcode != 0:
+                exit_code = 1
+                if not stopping:
+                    print(f"smarts3: {proc.name} exited with {proc.exitcode}; stopping the others", file=sys.stderr)
+                    forward(signal.SIGTERM, None)
+    return exit_code

@@ -39,6 +39,18 @@ class Settings(BaseSettings):
     tls_key_file: Path | None = None
     # "none" accepts unsigned requests as root: local development only.
     auth: AuthMode = AuthMode.SIGV4
+    # Limits. A single PUT (and a part) may be at most this large (S3: 5 GiB).
+    max_object_size: int = Field(default=5 * 1024**3, ge=1)
+    # Request line plus headers; larger requests are refused before the app runs.
+    max_header_bytes: int = Field(default=64 * 1024, ge=4096)
+    # Seconds a connection may wait for the next bytes of a request, and stay idle between requests.
+    read_timeout: float = Field(default=60, gt=0)
+    keep_alive_timeout: float = Field(default=75, gt=0)
+    # SIGTERM/SIGINT: seconds requests in flight get to finish (under Kubernetes' default 30 s).
+    shutdown_grace_period: float = Field(default=25, ge=0)
+    # Multipart uploads idle this long (seconds) are aborted by a periodic sweep (default 7 days).
+    multipart_expire_after: float = Field(default=7 * 24 * 3600, gt=0)
+    multipart_sweep_interval: float = Field(default=3600, gt=0)
     # Largest XML request body read into memory (DeleteObjects with 1,000 keys fits).
     max_xml_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
 
