@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,6 +22,7 @@ from smarts3.rootcred import RootCredential, load_or_create
 from smarts3.s3.context import Limits
 from smarts3.s3.dispatch import S3App
 from smarts3.storage.fs import FilesystemStore, system_dir
+from smarts3.sweeper import SweepLock, run_sweeper
 from smarts3.sync import DeclaredSync
 
 # The launcher hands the resolved settings to worker processes through this variable.
@@ -34,7 +35,11 @@ def root_credential(settings: Settings) -> RootCredential:
     return load_or_create(system_dir(settings.data_dir))
 
 
-def create_app(settings: Settings) -> Starlette:
+def _ignore_count(_: int) -> None:
+    pass
+
+
+def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ignore_count) -> Starlette:
     cred = root_credential(settings)
     root = Principal("root", cred.access_key, cred.secret_key, root=True)
     store = FilesystemStore(settings.data_dir, fsync=settings.fsync is Fsync.ALWAYS)
@@ -73,6 +78,9 @@ def create_app(settings: Settings) -> Starlette:
         async with anyio.create_task_group() as tg:
             if settings.declared is not None:
                 tg.start_soon(declared.watch)
+            lock = SweepLock(system_dir(settings.data_dir) / "sweeper.lock")
+            tg.start_soon(run_sweeper, store, lock, settings.multipart_expire_after,
+                          settings.multipart_sweep_interval, sweeper_counter)
             try:
                 yield
             finally:

@@ -10,6 +10,7 @@ upload leaves no object and no temp file.
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import signal
@@ -54,6 +55,8 @@ def _loop_factory() -> Any:
 
 def run_worker(config: Config, sockets: Sockets) -> None:
     """One serving process: build the app from the environment, serve until a stop signal."""
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     async def main() -> None:
         app = app_from_env()
