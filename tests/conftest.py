@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -48,7 +49,7 @@ def wait_ready(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes] | 
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
-            if httpx.get(url + "/_ready", timeout=1).status_code == 200:
+            if httpx.get(url + "/_ready", timeout=1, verify=False).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -113,22 +114,32 @@ def free_port() -> int:
 
 
 def start_subprocess_server(
-    data_dir: Path, *args: str, env: dict[str, str] | None = None
+    data_dir: Path, *args: str, env: dict[str, str] | None = None, scheme: str = "http"
 ) -> tuple[subprocess.Popen[bytes], str]:
     """`python -m smarts3 serve` in its own process (signals, crashes, RSS, workers)."""
     port = free_port()
     full_env = {**os.environ, "SMARTS3_ACCESS_KEY": ACCESS_KEY, "SMARTS3_SECRET_KEY": SECRET_KEY,
                 **(env or {})}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "smarts3", "serve", "--data-dir", str(data_dir),
-         "--port", str(port), *args],
-        env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    # A file, not a pipe: nobody may need to read it for the server to keep running.
+    fd, name = tempfile.mkstemp(prefix=f"smarts3-server-{port}-", suffix=".log")
+    log_path = Path(name)
+    with os.fdopen(fd, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smarts3", "serve", "--data-dir", str(data_dir),
+             "--port", str(port), *args],
+            env=full_env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    proc.log_path = log_path  # type: ignore[attr-defined]
+    url = f"{scheme}://127.0.0.1:{port}"
     try:
         wait_ready(url, proc=proc)
     except Exception:
         proc.kill()
-        out = proc.communicate()[0].decode(errors="replace")
-        raise RuntimeError(f"server did not start:\n{out}") from None
+        proc.wait()
+        raise RuntimeError(f"server did not start:\n{server_output(proc)}") from None
     return proc, url
+
+
+def server_output(proc: subprocess.Popen[bytes]) -> str:
+    """Everything a subprocess server printed so far."""
+    return Path(proc.log_path).read_text(errors="replace")  # type: ignore[attr-defined]

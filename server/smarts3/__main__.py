@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--declared", help="declared buckets/credentials YAML, reloaded live (SMARTS3_DECLARED)")
     serve.add_argument("--tls-cert-file", help="PEM certificate chain: serve HTTPS (SMARTS3_TLS_CERT_FILE)")
     serve.add_argument("--tls-key-file", help="PEM private key (SMARTS3_TLS_KEY_FILE)")
+    serve.add_argument("--tls-self-signed", action="store_true", default=None,
+                       help="development: serve HTTPS with a generated self-signed certificate")
+    serve.add_argument("--tls-redirect-port", type=int, help="plain-HTTP port that redirects to HTTPS")
     serve.add_argument("--auth", choices=["sigv4", "none"], help="'none' serves unsigned requests as root")
     return parser
 
@@ -50,6 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from smarts3.storage.fs import recover, system_dir
 
     report = recover(settings.data_dir)
+    if settings.tls_self_signed and settings.tls_cert_file is None:
+        from smarts3.tls import self_signed
+
+        cert, key = self_signed(system_dir(settings.data_dir) / "tls")
+        settings = settings.model_copy(update={"tls_cert_file": cert, "tls_key_file": key})
+        print(f"  TLS:        self-signed development certificate {cert}", flush=True)
     cred = root_credential(settings)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     print(f"smarts3 {__version__} serving {settings.data_dir.resolve()}", flush=True)

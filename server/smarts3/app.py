@@ -21,6 +21,7 @@ from smarts3.config.settings import AuthMode, Fsync, Settings
 from smarts3.rootcred import RootCredential, load_or_create
 from smarts3.s3.context import Limits
 from smarts3.s3.dispatch import S3App
+from smarts3.s3.handlers.cors import CorsPolicy  # CORS
 from smarts3.storage.fs import FilesystemStore, system_dir
 from smarts3.sweeper import SweepLock, run_sweeper
 from smarts3.sync import DeclaredSync
@@ -57,6 +58,7 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
             max_part_size=min(settings.max_object_size, 5 * 1024**3),
             max_xml_bytes=settings.max_xml_bytes,
         ),
+        cors_policy=CorsPolicy(store, declared.cors_for, settings.cors),  # CORS
     )
 
     async def health(_: Request) -> Response:
@@ -89,6 +91,7 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
 
     app = S3Starlette(
         s3,
+        https_port=settings.port if settings.tls_cert_file is not None else None,
         routes=[
             Route("/_health", health, methods=["GET", "HEAD"]),
             Route("/_ready", ready, methods=["GET", "HEAD"]),
@@ -108,18 +111,37 @@ class S3Starlette(Starlette):
     legal character in a key.
     """
 
-    def __init__(self, s3: ASGIApp, **kwargs: Any) -> None:
+    def __init__(self, s3: ASGIApp, *, https_port: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.s3 = s3
+        self.https_port = https_port  # set when serving TLS: plain-HTTP requests are redirected there
         self.own_paths = frozenset(r.path for r in self.routes if isinstance(r, Route))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in self.own_paths:
+        if self.https_port is not None and scope["type"] == "http" and scope["scheme"] == "http":
+            await _redirect_to_https(scope, send, self.https_port)
+        elif scope["type"] == "http" and scope["path"] not in self.own_paths:
             await self.s3(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
 
 
+def settings_from_env() -> Settings:
+    return Settings.model_validate_json(os.environ[SETTINGS_ENV])
+
+
 def app_from_env() -> Starlette:
-    """Entry point for worker processes (hypercorn imports 'smarts3.app:app_from_env()')."""
-    return create_app(Settings.model_validate_json(os.environ[SETTINGS_ENV]))
+    """Entry point for worker processes: the settings the launcher resolved."""
+    return create_app(settings_from_env())
+
+
+async def _redirect_to_https(scope: Scope, send: Send, port: int) -> None:
+    """The optional plain-HTTP port only points clients at HTTPS (308 keeps the method and body)."""
+    headers = dict(scope["headers"])
+    host = headers.get(b"host", b"").decode("latin-1").rsplit(":", 1)[0] or "localhost"
+    target = f"https://{host}:{port}{(scope.get('raw_path') or b'/').decode('latin-1')}"
+    if scope.get("query_string"):
+        target += "?" + scope["query_string"].decode("latin-1")
+    await send({"type": "http.response.start", "status": 308,
+                "headers": [(b"location", target.encode("latin-1")), (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})

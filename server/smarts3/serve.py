@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from typing import Any, cast
@@ -23,17 +24,20 @@ from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
 from hypercorn.utils import wrap_app
 
-from smarts3.app import SETTINGS_ENV, app_from_env
+from smarts3.app import SETTINGS_ENV, app_from_env, settings_from_env
 from smarts3.config.settings import Settings
+from smarts3.tls import ReloadingTls, TlsConfig
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def hypercorn_config(settings: Settings) -> Config:
-    config = Config()
+def hypercorn_config(settings: Settings, tls: ReloadingTls | None = None) -> Config:
+    config = TlsConfig(tls) if tls else Config()
     config.bind = [f"{settings.host}:{settings.port}"]
+    if settings.tls_redirect_port is not None:
+        config.insecure_bind = [f"{settings.host}:{settings.tls_redirect_port}"]
     config.accesslog = None
-    config.errorlog = "-"
+    config.errorlog = logging.getLogger("hypercorn.error")  # through our logging setup, once
     config.keep_alive_timeout = settings.keep_alive_timeout
     config.read_timeout = int(settings.read_timeout)
     config.h11_max_incomplete_size = settings.max_header_bytes
@@ -53,8 +57,13 @@ def _loop_factory() -> Any:
     return uvloop.new_event_loop
 
 
-def run_worker(config: Config, sockets: Sockets) -> None:
+def run_worker(sockets: Sockets) -> None:
     """One serving process: build the app from the environment, serve until a stop signal."""
+    settings = settings_from_env()
+    tls = None
+    if settings.tls_cert_file and settings.tls_key_file:
+        tls = ReloadingTls(settings.tls_cert_file, settings.tls_key_file)
+    config = hypercorn_config(settings, tls)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -64,29 +73,50 @@ def run_worker(config: Config, sockets: Sockets) -> None:
         loop = asyncio.get_running_loop()
 
         def on_signal() -> None:
+            if stop.is_set():
+                return
             app.state.draining = True
             stop.set()
+            # Closing TLS connections waits for peers' close_notify, up to 30 s each; an idle
+            # client must not hold the process past the grace period Kubernetes gives it.
+            deadline = threading.Timer(settings.shutdown_grace_period + 3, os._exit, args=(0,))
+            deadline.daemon = True
+            deadline.start()
 
         for sig in _STOP_SIGNALS:
             loop.add_signal_handler(sig, on_signal)
-        await worker_serve(wrap_app(cast(Any, app), config.wsgi_max_body_size, "asgi"), config, sockets=sockets,
-                           shutdown_trigger=stop.wait)
+        watcher = None
+        if tls is not None:
+            loop.add_signal_handler(signal.SIGHUP, tls.reload)
+            watcher = asyncio.create_task(_watch_certificate(tls))
+        try:
+            await worker_serve(wrap_app(cast(Any, app), config.wsgi_max_body_size, "asgi"), config,
+                               sockets=sockets, shutdown_trigger=stop.wait)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
 
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(main())
 
 
+async def _watch_certificate(tls: ReloadingTls, interval: float = 5.0) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        tls.reload_if_changed()
+
+
 def serve(settings: Settings) -> int:
     os.environ[SETTINGS_ENV] = settings.model_dump_json(exclude={"access_key", "secret_key"})
-    config = hypercorn_config(settings)
-    sockets = config.create_sockets()
+    # Plain config in the parent: it only binds; each worker builds its own TLS context.
+    sockets = hypercorn_config(settings).create_sockets()
     if settings.workers == 1:
-        run_worker(config, sockets)
+        run_worker(sockets)
         return 0
-    return _supervise(config, sockets, settings.workers)
+    return _supervise(sockets, settings.workers)
 
 
-def _supervise(config: Config, sockets: Sockets, workers: int) -> int:
+def _supervise(sockets: Sockets, workers: int) -> int:
     """Start the workers, forward stop signals, and exit with their verdict."""
     ctx = multiprocessing.get_context("spawn")
     stopping = False
@@ -102,7 +132,7 @@ def _supervise(config: Config, sockets: Sockets, workers: int) -> int:
     for sig in _STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
     processes: list[BaseProcess] = [
-        ctx.Process(target=run_worker, args=(config, sockets), name=f"smarts3-worker-{i}") for i in range(workers)
+        ctx.Process(target=run_worker, args=(sockets,), name=f"smarts3-worker-{i}") for i in range(workers)
     ]
     for proc in processes:
         proc.start()

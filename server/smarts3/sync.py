@@ -17,6 +17,7 @@ import anyio
 import yaml
 from pydantic import ValidationError
 
+from smarts3 import cors  # CORS
 from smarts3.access.principals import Principal, Principals, grant
 from smarts3.config.declared import DeclaredConfig, DeletionPolicy
 from smarts3.storage.base import BucketAlreadyExists, BucketNotEmpty, NoSuchBucket, Store
@@ -82,9 +83,13 @@ class DeclaredSync:
         self.principals = principals
         self.root = root
         self.region = region
+        self._cors: dict[str, cors.Rules] = {}  # CORS: declared rules per bucket
 
     def public(self) -> frozenset[str]:
         return self.state.public
+
+    def cors_for(self, bucket: str) -> cors.Rules:  # CORS
+        return self._cors.get(bucket, ())
 
     async def reload(self) -> bool:
         """Apply the file if it changed; True when a new configuration took effect."""
@@ -106,6 +111,7 @@ class DeclaredSync:
             return self._reject(str(exc))
         self.principals.replace(principals_for(config, secrets, self.root))
         self.state.public = frozenset(b.name for b in config.buckets if b.public_read)
+        self._cors = {b.name: cors.from_declared(b.cors) for b in config.buckets if b.cors}  # CORS
         await self._apply_buckets(config)
         self.state.fingerprint = fingerprint
         self.state.loaded = True

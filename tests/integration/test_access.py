@@ -16,7 +16,7 @@ import yaml
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
-from tests.conftest import ACCESS_KEY, SECRET_KEY, start_subprocess_server
+from tests.conftest import ACCESS_KEY, SECRET_KEY, server_output, start_subprocess_server
 from tests.integration.helpers import client_error, error_code
 
 READER = ("READERKEY0000000001", "reader-secret-000000000000000000000001")
@@ -212,5 +212,6 @@ def test_auth_none_mode(tmp_path: Path) -> None:
         assert httpx.get(f"{url}/open-bucket/k").content == b"dev"
     finally:
         proc.terminate()
-        output = proc.communicate(timeout=30)[0].decode()
+        proc.wait(timeout=30)
+        output = server_output(proc)
     assert "WARNING" in output and "--auth none" in output

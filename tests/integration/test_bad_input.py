@@ -330,8 +330,6 @@ UNSERVED = [
     ("PUT", "", "policy", "PutBucketPolicy"),
     ("GET", "", "lifecycle", "GetBucketLifecycleConfiguration"),
     ("PUT", "", "lifecycle", "PutBucketLifecycleConfiguration"),
-    ("GET", "", "cors", "GetBucketCors"),
-    ("PUT", "", "cors", "PutBucketCors"),
     ("GET", "", "encryption", "GetBucketEncryption"),
     ("PUT", "", "encryption", "PutBucketEncryption"),
     ("GET", "", "replication", "GetBucketReplication"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.conftest import ACCESS_KEY, SECRET_KEY, start_subprocess_server
+from tests.conftest import ACCESS_KEY, SECRET_KEY, server_output, start_subprocess_server
 
 
 @pytest.mark.slow
@@ -32,5 +32,6 @@ def test_idle_uploads_are_aborted_with_two_workers(tmp_path: Path) -> None:
         s3.delete_bucket(Bucket="sweep")  # no upload left behind
     finally:
         proc.terminate()
-        output = proc.communicate(timeout=30)[0].decode()
+        proc.wait(timeout=30)
+        output = server_output(proc)
     assert output.count("aborted idle multipart upload") == 1

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from smarts3.config.declared import CorsRule
+
 
 class Fsync(StrEnum):
     ALWAYS = "always"
@@ -37,6 +39,10 @@ class Settings(BaseSettings):
     # Serve HTTPS with this certificate chain and key (PEM).
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    # Development: generate (once) a self-signed certificate for localhost into the data directory.
+    tls_self_signed: bool = False
+    # Also listen for plain HTTP on this port, answering only redirects to HTTPS.
+    tls_redirect_port: int | None = Field(default=None, ge=0, le=65535)
     # "none" accepts unsigned requests as root: local development only.
     auth: AuthMode = AuthMode.SIGV4
     # Limits. A single PUT (and a part) may be at most this large (S3: 5 GiB).
@@ -53,6 +59,10 @@ class Settings(BaseSettings):
     multipart_sweep_interval: float = Field(default=3600, gt=0)
     # Largest XML request body read into memory (DeleteObjects with 1,000 keys fits).
     max_xml_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # CORS: the global policy, for buckets with neither their own configuration (PutBucketCors) nor
+    # declared rules. Same rule shape as the declared file; from the environment as JSON, e.g.
+    # SMARTS3_CORS='[{"allowedOrigins": ["https://*.example.com"], "allowedMethods": ["GET", "PUT"]}]'
+    cors: list[CorsRule] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:

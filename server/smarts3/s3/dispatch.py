@@ -26,6 +26,7 @@ from smarts3.s3.errors import S3Error, from_exception, not_implemented
 from smarts3.s3.handlers import (
     acl,
     buckets,
+    cors,  # CORS
     listing,
     multipart,
     objects_read,
@@ -83,6 +84,10 @@ HANDLERS: dict[Op, Handler] = {
     Op.PUT_BUCKET_ACL: acl.put_bucket_acl,
     Op.GET_OBJECT_ACL: acl.get_object_acl,
     Op.PUT_OBJECT_ACL: acl.put_object_acl,
+    Op.GET_BUCKET_CORS: cors.get_bucket_cors,  # CORS
+    Op.PUT_BUCKET_CORS: cors.put_bucket_cors,  # CORS
+    Op.DELETE_BUCKET_CORS: cors.delete_bucket_cors,  # CORS
+    # Op.CORS_PREFLIGHT is answered by S3App.cors before authentication (it is never signed).
 }
 
 
@@ -105,6 +110,7 @@ class S3App:
         base_domain: str | None,
         owner_id: str,
         limits: Limits,
+        cors_policy: cors.CorsPolicy | None = None,  # CORS
     ) -> None:
         self.store = store
         self.authorizer = authorizer
@@ -112,6 +118,7 @@ class S3App:
         self.base_domain = base_domain
         self.owner_id = owner_id
         self.limits = limits
+        self.cors = cors_policy or cors.CorsPolicy(store)  # CORS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = new_request_id()
@@ -142,6 +149,10 @@ class S3App:
                                                           "ResourceType": "OBJECT" if key else "BUCKET"}
                               ) from None
             scope["state"]["operation"] = op.value
+            if op is Op.CORS_PREFLIGHT:  # CORS: unsigned, no authorization; the bucket's rules decide
+                await (await self.cors.preflight(bucket or "", key, headers))(scope, receive, send_with_id)
+                return
+            extra += await self.cors.actual_headers(bucket, scope["method"], headers)  # CORS: sent on errors too
             view = RequestView(scope["method"], scope.get("raw_path") or b"", raw_query, headers)
             auth = authenticate(view, self.authorizer.principals, vhost_bucket=bucket if target.vhost else None)
             scope["state"]["access_key"] = auth.access_key

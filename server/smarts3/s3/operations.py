@@ -47,7 +47,7 @@ class Op(enum.StrEnum):
     COMPLETE_MULTIPART_UPLOAD = "CompleteMultipartUpload"
     ABORT_MULTIPART_UPLOAD = "AbortMultipartUpload"
     LIST_PARTS = "ListParts"
-    # defined by S3, not served by smarts3 (answered NotImplemented)
+    # defined by S3; those without a handler in dispatch.HANDLERS answer NotImplemented
     GET_BUCKET_ACL = "GetBucketAcl"
     PUT_BUCKET_ACL = "PutBucketAcl"
     GET_BUCKET_CORS = "GetBucketCors"

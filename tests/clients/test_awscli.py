@@ -1,0 +1,130 @@
+"""The AWS CLI (v1, from PyPI) in the client matrix: `aws s3` for what users type, `aws s3api` for ranges."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from tests.clients.support import (
+    SMALL,
+    ClientSuite,
+    Driver,
+    Matrix,
+    ToolError,
+    check_presigned,
+    missing,
+    run_tool,
+    venv_tool,
+)
+
+
+class AwsCliDriver(Driver):
+    def __init__(self, matrix: Matrix, work: Path) -> None:
+        super().__init__(matrix, work)
+        aws = venv_tool("aws")
+        if aws is None:
+            missing("the AWS CLI (`aws`) is not installed (pip install awscli)")
+        assert aws is not None
+        self.aws = aws
+        home = work / "home"
+        home.mkdir()
+        config = work / "aws-config"
+        # 8 MiB parts (the default) make the 20 MiB upload a 3-part multipart upload.
+        config.write_text("[default]\nregion = us-east-1\ns3 =\n  multipart_threshold = 8MB\n"
+                          "  multipart_chunksize = 8MB\n")
+        self.env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(home),
+            "AWS_CONFIG_FILE": str(config),
+            "AWS_SHARED_CREDENTIALS_FILE": str(work / "no-credentials"),
+            "AWS_ACCESS_KEY_ID": matrix.access_key,
+            "AWS_SECRET_ACCESS_KEY": matrix.secret_key,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_MAX_ATTEMPTS": "1",
+        }
+
+    def run(self, *args: str) -> bytes:
+        return run_tool([self.aws, "--endpoint-url", self.matrix.url, *args], self.env)
+
+    def version(self) -> str:
+        # "aws-cli/1.46.3 Python/3.11.7 Linux/... botocore/1.43.62" (awscli 1.4x bundles its botocore)
+        fields = dict(f.split("/", 1) for f in run_tool([self.aws, "--version"], self.env).decode().split())
+        return f"aws-cli {fields['aws-cli']} (botocore {fields.get('botocore', '?')}, Python {fields['Python']})"
+
+    def make_bucket(self, bucket: str) -> None:
+        self.run("s3", "mb", f"s3://{bucket}")
+
+    def remove_bucket(self, bucket: str) -> None:
+        self.run("s3", "rb", "--force", f"s3://{bucket}")
+
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        self.run("s3", "cp", "--no-progress", str(self.tmpfile(data)), f"s3://{bucket}/{key}")
+
+    def get(self, bucket: str, key: str) -> bytes:
+        dest = self.tmpfile()
+        self.run("s3", "cp", "--no-progress", f"s3://{bucket}/{key}", str(dest))
+        return dest.read_bytes()
+
+    def get_range(self, bucket: str, key: str, start: int, end: int | None) -> bytes:
+        dest = self.tmpfile()
+        spec = f"bytes={start}-{'' if end is None else end}"
+        out = json.loads(self.run("s3api", "get-object", "--bucket", bucket, "--key", key, "--range", spec,
+                                  str(dest)))
+        assert out["ContentRange"].startswith(f"bytes {start}-"), out
+        return dest.read_bytes()
+
+    def list(self, bucket: str, prefix: str, delimiter: str) -> tuple[set[str], set[str]]:
+        assert delimiter == "/", "aws s3 ls always lists with delimiter '/'"
+        keys: set[str] = set()
+        prefixes: set[str] = set()
+        for line in self.run("s3", "ls", f"s3://{bucket}/{prefix}").decode().splitlines():
+            if m := re.fullmatch(r"\s*PRE (.+)", line):
+                prefixes.add(prefix + m.group(1))
+            elif m := re.fullmatch(r"\S+ \S+\s+\d+ (.+)", line):
+                keys.add(prefix + m.group(1))
+        # The same question through s3api, which shows the raw ListObjectsV2 answer.
+        raw = json.loads(self.run("s3api", "list-objects-v2", "--bucket", bucket, "--prefix", prefix,
+                                  "--delimiter", delimiter) or b"{}")
+        assert {o["Key"] for o in raw.get("Contents", [])} == keys, raw
+        assert {p["Prefix"] for p in raw.get("CommonPrefixes", [])} == prefixes, raw
+        return keys, prefixes
+
+    def put_multipart(self, bucket: str, key: str, path: Path) -> None:
+        self.run("s3", "cp", "--no-progress", str(path), f"s3://{bucket}/{key}")
+
+    def copy(self, bucket: str, source: str, dest: str) -> None:
+        self.run("s3", "cp", "--no-progress", f"s3://{bucket}/{source}", f"s3://{bucket}/{dest}")
+
+    def delete(self, bucket: str, key: str) -> None:
+        self.run("s3", "rm", f"s3://{bucket}/{key}")
+
+    def presign_get(self, bucket: str, key: str) -> str:
+        return self.run("s3", "presign", f"s3://{bucket}/{key}", "--expires-in", "300").decode().strip()
+
+    def list_denied(self, bucket: str) -> str:
+        try:
+            self.run("s3", "ls", f"s3://{bucket}")
+        except ToolError as exc:
+            return exc.output
+        raise AssertionError(f"aws s3 ls s3://{bucket} succeeded without a grant")
+
+
+class TestAwsCli(ClientSuite):
+    client = "awscli"
+
+    def make_driver(self, matrix: Matrix, work: Path) -> Driver:
+        return AwsCliDriver(matrix, work)
+
+    def test_presigned_get_sigv4(self, drv: Driver, matrix: Matrix, bucket: str) -> None:
+        """`aws s3 presign` signs with SigV2 unless the profile sets `s3.signature_version = s3v4`."""
+        assert isinstance(drv, AwsCliDriver)
+        matrix.oracle.put_object(Bucket=bucket, Key="presign/v4 file.bin", Body=SMALL)
+        config = drv.work / "aws-config-v4"
+        config.write_text("[default]\nregion = us-east-1\ns3 =\n  signature_version = s3v4\n")
+        env = {**drv.env, "AWS_CONFIG_FILE": str(config)}
+        url = run_tool([drv.aws, "--endpoint-url", matrix.url, "s3", "presign",
+                        f"s3://{bucket}/presign/v4 file.bin", "--expires-in", "300"], env).decode().strip()
+        assert "X-Amz-Signature=" in url
+        check_presigned(self.client, url, bucket, SMALL)

@@ -1,0 +1,69 @@
+"""TLS from the command line: self-signed development certificate, redirect port, certificate reload."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import ssl
+import time
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+from botocore.config import Config as BotoConfig
+
+from tests.conftest import ACCESS_KEY, SECRET_KEY, free_port, start_subprocess_server
+
+
+def _peer_serial(url: str, cafile: Path) -> int:
+    from cryptography import x509
+
+    context = ssl.create_default_context(cafile=str(cafile))
+    host, port = url.removeprefix("https://").split(":")
+    import socket
+
+    with socket.create_connection((host, int(port))) as raw, context.wrap_socket(raw, server_hostname=host) as tls:
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return int(x509.load_der_x509_certificate(der).serial_number)
+
+
+@pytest.mark.slow
+def test_self_signed_tls_with_redirect_and_reload(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    redirect = free_port()
+    proc, url = start_subprocess_server(data_dir, "--tls-self-signed", "--tls-redirect-port", str(redirect),
+                                        scheme="https", env={"SMARTS3_SHUTDOWN_GRACE_PERIOD": "3"})
+    try:
+        tls_dir = data_dir / ".smarts3" / "tls"
+        cert = tls_dir / "selfsigned-cert.pem"
+        assert (tls_dir / "selfsigned-key.pem").stat().st_mode & 0o777 == 0o600
+        url = url.replace("127.0.0.1", "localhost")
+        s3 = boto3.client("s3", endpoint_url=url, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                          region_name="us-east-1", verify=str(cert),
+                          config=BotoConfig(retries={"total_max_attempts": 1}))
+        s3.create_bucket(Bucket="tls")
+        s3.put_object(Bucket="tls", Key="k", Body=b"secure")
+        assert s3.get_object(Bucket="tls", Key="k")["Body"].read() == b"secure"
+        plain = httpx.get(f"http://localhost:{redirect}/tls/k?x=1", follow_redirects=False)
+        assert plain.status_code == 308
+        assert plain.headers["location"] == f"{url}/tls/k?x=1"
+
+        # Rotate: a new certificate pair appears in place of the old one; SIGHUP reloads it.
+        before = _peer_serial(url, cert)
+        backup = tmp_path / "old"
+        backup.mkdir()
+        shutil.move(str(cert), backup / cert.name)
+        shutil.move(str(tls_dir / "selfsigned-key.pem"), backup / "selfsigned-key.pem")
+        from smarts3.tls import self_signed
+
+        self_signed(tls_dir)
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while _peer_serial(url, cert) == before:
+            assert time.monotonic() < deadline, "certificate not reloaded"
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
