@@ -57,13 +57,21 @@ def _loop_factory() -> Any:
     return uvloop.new_event_loop
 
 
-def run_worker(sockets: Sockets) -> None:
-    """One serving process: build the app from the environment, serve until a stop signal."""
+def run_worker(sockets: Sockets | None) -> None:
+    """One serving process: build the app from the environment, serve until a stop signal.
+
+    Without `sockets`, the worker binds its own with SO_REUSEPORT (hypercorn sets it when
+    `workers > 1`), so the kernel spreads connections evenly; a shared listening socket
+    lets whichever process wakes first take most keep-alive connections.
+    """
     settings = settings_from_env()
     tls = None
     if settings.tls_cert_file and settings.tls_key_file:
         tls = ReloadingTls(settings.tls_cert_file, settings.tls_key_file)
     config = hypercorn_config(settings, tls)
+    if sockets is None:
+        config.workers = settings.workers
+        sockets = config.create_sockets()
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -108,15 +116,15 @@ async def _watch_certificate(tls: ReloadingTls, interval: float = 5.0) -> None:
 
 def serve(settings: Settings) -> int:
     os.environ[SETTINGS_ENV] = settings.model_dump_json(exclude={"access_key", "secret_key"})
-    # Plain config in the parent: it only binds; each worker builds its own TLS context.
-    sockets = hypercorn_config(settings).create_sockets()
     if settings.workers == 1:
-        run_worker(sockets)
+        run_worker(None)
         return 0
+    # An ephemeral port must be one socket shared by all; a fixed one is bound per worker.
+    sockets = hypercorn_config(settings).create_sockets() if settings.port == 0 else None
     return _supervise(sockets, settings.workers)
 
 
-def _supervise(sockets: Sockets, workers: int) -> int:
+def _supervise(sockets: Sockets | None, workers: int) -> int:
     """Start the workers, forward stop signals, and exit with their verdict."""
     ctx = multiprocessing.get_context("spawn")
     stopping = False
