@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from smarts3 import __version__
 from smarts3.app import root_credential
+from smarts3.config.sections import FIELD_PATH, SECRET_FIELDS, ConfigFileError, to_sections
 from smarts3.config.settings import AuthMode, Settings
 
 
@@ -32,23 +35,51 @@ def _parser() -> argparse.ArgumentParser:
                        help="development: serve HTTPS with a generated self-signed certificate")
     serve.add_argument("--tls-redirect-port", type=int, help="plain-HTTP port that redirects to HTTPS")
     serve.add_argument("--auth", choices=["sigv4", "none"], help="'none' serves unsigned requests as root")
+    serve.add_argument("--config", type=Path, help="YAML/JSON configuration file (sections, see examples/)")
+    config = commands.add_parser("config", help="validate or show configuration").add_subparsers(
+        dest="config_command", required=True)
+    check = config.add_parser("check", help="validate a configuration file")
+    check.add_argument("file", type=Path)
+    show = config.add_parser("show", help="print the effective configuration, secrets masked")
+    show.add_argument("--config", type=Path, help="configuration file to merge under the environment")
     return parser
+
+
+def _load(config_file: Path | None, overrides: dict[str, Any]) -> Settings | None:
+    """The settings, or None after printing what is wrong (key, value, what is allowed)."""
+    try:
+        return Settings.load(config_file, **overrides)
+    except ConfigFileError as exc:
+        print(f"smarts3: {exc}", file=sys.stderr)
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = ".".join(str(p) for p in error["loc"])
+            where = FIELD_PATH.get(str(error["loc"][0]), field) if error["loc"] else "settings"
+            value = "********" if field in SECRET_FIELDS else repr(error.get("input"))
+            print(f"smarts3: invalid setting {where} = {value}: {error['msg']}", file=sys.stderr)
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "config":
+        settings = _load(getattr(args, "file", None) or args.config, {})
+        if settings is None:
+            return 2
+        if args.config_command == "check":
+            print(f"{args.file}: OK")
+        else:
+            print(yaml.safe_dump(to_sections(settings.model_dump(mode="json")), sort_keys=False), end="")
+        return 0
     overrides: dict[str, Any] = {
         name: value
         for name, value in vars(args).items()
-        if name != "command" and value is not None
+        if name not in ("command", "config") and value is not None
     }
-    try:
-        settings = Settings(**overrides)
-    except ValidationError as exc:
-        for error in exc.errors():
-            where = ".".join(str(p) for p in error["loc"])
-            print(f"smarts3: invalid setting {where}: {error['msg']}", file=sys.stderr)
+    loaded = _load(args.config, overrides)
+    if loaded is None:
         return 2
+    settings = loaded
     from smarts3.serve import serve
     from smarts3.storage.fs import recover, system_dir
 

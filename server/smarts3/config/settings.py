@@ -1,14 +1,35 @@
-"""Server settings: command-line flags > SMARTS3_* environment > defaults."""
+"""Server settings: command-line flags > SMARTS3_* environment > config file > defaults."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from smarts3.config.declared import CorsRule
+from smarts3.config.sections import nested_env, read_file
+
+# The --config file for the Settings being built (a ContextVar: sources are built per class).
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("smarts3_config_file", default=None)
+
+
+class _FlatValues(PydanticBaseSettingsSource):
+    """A settings source from an already-flattened dict (the file, or nested variables)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], values: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self.values = values
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.values)
 
 
 class Fsync(StrEnum):
@@ -63,6 +84,29 @@ class Settings(BaseSettings):
     # declared rules. Same rule shape as the declared file; from the environment as JSON, e.g.
     # SMARTS3_CORS='[{"allowedOrigins": ["https://*.example.com"], "allowedMethods": ["GET", "PUT"]}]'
     cors: list[CorsRule] = Field(default_factory=list)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = _CONFIG_FILE.get()
+        file_values = read_file(config_file) if config_file else {}
+        return (init_settings, env_settings, _FlatValues(settings_cls, nested_env()),
+                _FlatValues(settings_cls, file_values))
+
+    @classmethod
+    def load(cls, config_file: Path | None = None, **overrides: Any) -> Settings:
+        """Flags (`overrides`) > SMARTS3_* variables > `config_file` > defaults."""
+        token = _CONFIG_FILE.set(config_file)
+        try:
+            return cls(**overrides)
+        finally:
+            _CONFIG_FILE.reset(token)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:
