@@ -57,6 +57,7 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
             max_object_size=settings.max_object_size,
             max_part_size=min(settings.max_object_size, 5 * 1024**3),
             max_xml_bytes=settings.max_xml_bytes,
+            max_header_bytes=settings.max_header_bytes,
         ),
         cors_policy=CorsPolicy(store, declared.cors_for, settings.cors),  # CORS
     )

@@ -40,6 +40,8 @@ def hypercorn_config(settings: Settings, tls: ReloadingTls | None = None) -> Con
     config.errorlog = logging.getLogger("hypercorn.error")  # through our logging setup, once
     config.keep_alive_timeout = settings.keep_alive_timeout
     config.read_timeout = int(settings.read_timeout)
+    # h11 stops buffering a request head past this; the dispatcher answers S3's error for
+    # heads that arrive complete but too large.
     config.h11_max_incomplete_size = settings.max_header_bytes
     config.graceful_timeout = settings.shutdown_grace_period
     config.backlog = 1024

@@ -23,6 +23,7 @@ class Limits:
     max_object_size: int = 5 * 1024**3
     max_part_size: int = 5 * 1024**3
     max_xml_bytes: int = 2 * 1024 * 1024
+    max_header_bytes: int = 64 * 1024
 
 
 @dataclass(slots=True)

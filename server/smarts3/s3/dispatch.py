@@ -91,9 +91,15 @@ HANDLERS: dict[Op, Handler] = {
 }
 
 
-def _headers(scope: Scope) -> dict[str, str]:
+def _headers(scope: Scope, limit: int) -> dict[str, str]:
     headers: dict[str, str] = {}
+    size = 0
     for raw_name, raw_value in scope["headers"]:
+        size += len(raw_name) + len(raw_value) + 4
+        if size > limit:
+            raise S3Error("RequestHeaderSectionTooLarge",
+                          "Your request header section exceeds the maximum allowed size.",
+                          fields={"MaxSizeAllowed": str(limit)})
         name = raw_name.decode("latin-1").lower()
         value = raw_value.decode("latin-1").strip()
         headers[name] = f"{headers[name]},{value}" if name in headers else value
@@ -135,7 +141,7 @@ class S3App:
 
         bucket = key = None
         try:
-            headers = _headers(scope)
+            headers = _headers(scope, self.limits.max_header_bytes)
             target = addressing.resolve(
                 scope.get("raw_path") or scope["path"].encode(), headers.get("host", ""), self.base_domain
             )
