@@ -116,6 +116,7 @@ async def receive_into(
         if hasher is not None:
             hasher.update(chunk)
         await writer.write(chunk)
+    await writer.flush()
     if expected_size is not None and total != expected_size:
         raise S3Error("IncompleteBody")
     if md5 is not None and md5 != writer.md5:

@@ -183,12 +183,16 @@ class BodyWriter(Protocol):
 
     async def write(self, data: bytes) -> None: ...
 
+    async def flush(self) -> None:
+        """Wait until everything written so far has reached the store (errors raise here)."""
+        ...
+
     @property
     def size(self) -> int: ...
 
     @property
     def md5(self) -> bytes:
-        """Raw MD5 digest of everything written so far (16 bytes)."""
+        """Raw MD5 digest of everything written so far (16 bytes); call after flush()."""
         ...
 
     async def __aenter__(self) -> Self: ...

@@ -9,6 +9,7 @@ database transaction share one thread hop.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import Callable
@@ -102,6 +103,8 @@ class BufferedBodyWriter:
         self._pending_hashed = 0
         self._size = 0
         self._state = "new"  # new → open → done | failed
+        # The flush running in a worker thread while the next batch arrives (double buffering).
+        self._inflight: asyncio.Future[None] | None = None
 
     def _enter_sync(self) -> None:
         raise NotImplementedError
@@ -121,9 +124,13 @@ class BufferedBodyWriter:
             return
         self._state = "failed"
         self._pending = []
-        if self._body.started or self._body.sealed:
-            # Shielded: a cancelled request must still leave no trace.
-            with anyio.CancelScope(shield=True):
+        # Shielded: a cancelled request must still leave no trace, and the flush in flight
+        # must finish before the file it writes to is removed.
+        with anyio.CancelScope(shield=True):
+            if self._inflight is not None:
+                await asyncio.wait([self._inflight])
+                self._inflight = None
+            if self._body.started or self._body.sealed:
                 await anyio.to_thread.run_sync(self._body.discard)
 
     async def write(self, data: bytes) -> None:
@@ -134,8 +141,15 @@ class BufferedBodyWriter:
         self._pending_bytes += len(data)
         self._size += len(data)
         if self._pending_bytes >= FLUSH_BYTES:
+            await self.flush()
             chunks, hashed = self._take_pending()
-            await anyio.to_thread.run_sync(self._body.append, chunks, hashed)
+            self._inflight = asyncio.get_running_loop().run_in_executor(None, self._body.append, chunks, hashed)
+
+    async def flush(self) -> None:
+        """Wait for the flush in flight (and raise its error, if any)."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            await inflight
 
     @property
     def size(self) -> int:
@@ -143,6 +157,8 @@ class BufferedBodyWriter:
 
     @property
     def md5(self) -> bytes:
+        if self._inflight is not None:
+            raise RuntimeError("await flush() before reading md5: a flush is still hashing")
         # Pending bytes are under FLUSH_BYTES: hashing them here is cheap, and
         # they are marked hashed so the flush does not hash them again.
         for chunk in self._pending[self._pending_hashed :]:
@@ -166,6 +182,7 @@ class BufferedBodyWriter:
         body is removed before the error propagates.
         """
         self._check_open()
+        await self.flush()
         chunks, hashed = self._take_pending()
 
         def work() -> T:
