@@ -113,6 +113,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the server when the test process dies, even if pytest is killed."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def start_subprocess_server(
     data_dir: Path, *args: str, env: dict[str, str] | None = None, scheme: str = "http"
 ) -> tuple[subprocess.Popen[bytes], str]:
@@ -127,7 +135,7 @@ def start_subprocess_server(
         proc = subprocess.Popen(
             [sys.executable, "-m", "smarts3", "serve", "--data-dir", str(data_dir),
              "--port", str(port), *args],
-            env=full_env, stdout=log, stderr=subprocess.STDOUT,
+            env=full_env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
         )
     proc.log_path = log_path  # type: ignore[attr-defined]
     url = f"{scheme}://127.0.0.1:{port}"
