@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from smarts3.access.authorize import Authorizer
 from smarts3.access.principals import Principal, Principals
 from smarts3.config.settings import AuthMode, Fsync, Settings
+from smarts3.observability import Metrics, ObservabilitySettings, ObservedApp, install_observability
 from smarts3.rootcred import RootCredential, load_or_create
 from smarts3.s3.context import Limits
 from smarts3.s3.dispatch import S3App
@@ -40,11 +41,15 @@ def _ignore_count(_: int) -> None:
     pass
 
 
-def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ignore_count) -> Starlette:
+def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ignore_count) -> ObservedApp:
     cred = root_credential(settings)
     root = Principal("root", cred.access_key, cred.secret_key, root=True)
     store = FilesystemStore(settings.data_dir, fsync=settings.fsync is Fsync.ALWAYS)
     principals = Principals([root])
+    observability = ObservabilitySettings.from_flat(settings)
+    metrics = Metrics(store.usage) if observability.metrics.enabled else None
+    if metrics is not None and sweeper_counter is _ignore_count:
+        sweeper_counter = metrics.count_expired_uploads
     declared = DeclaredSync(settings.declared, store, principals, root, settings.region)
     authorizer = Authorizer(principals, store, declared.public, anonymous_is_root=settings.auth is AuthMode.NONE)
     s3 = S3App(
@@ -101,7 +106,7 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
     )
     app.router.redirect_slashes = False
     app.state.draining = False
-    return app
+    return install_observability(app, observability, metrics=metrics)
 
 
 class S3Starlette(Starlette):
@@ -131,7 +136,7 @@ def settings_from_env() -> Settings:
     return Settings.model_validate_json(os.environ[SETTINGS_ENV])
 
 
-def app_from_env() -> Starlette:
+def app_from_env() -> ObservedApp:
     """Entry point for worker processes: the settings the launcher resolved."""
     return create_app(settings_from_env())
 

@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from typing import Any, cast
@@ -26,6 +27,7 @@ from hypercorn.utils import wrap_app
 
 from smarts3.app import SETTINGS_ENV, app_from_env, settings_from_env
 from smarts3.config.settings import Settings
+from smarts3.observability import ObservabilitySettings, configure_logging, prepare_multiprocess
 from smarts3.tls import ReloadingTls, TlsConfig
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -75,7 +77,7 @@ def run_worker(sockets: Sockets | None) -> None:
         config.workers = settings.workers
         sockets = config.create_sockets()
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(ObservabilitySettings.from_flat(settings).logging)
 
     async def main() -> None:
         app = app_from_env()
@@ -121,43 +123,53 @@ def serve(settings: Settings) -> int:
     if settings.workers == 1:
         run_worker(None)
         return 0
+    # Before the workers are spawned: they inherit PROMETHEUS_MULTIPROC_DIR and /_metrics sums them all.
+    prepare_multiprocess()
     # An ephemeral port must be one socket shared by all; a fixed one is bound per worker.
     sockets = hypercorn_config(settings).create_sockets() if settings.port == 0 else None
-    return _supervise(sockets, settings.workers)
+    return _supervise(sockets, settings.workers, settings.shutdown_grace_period)
 
 
-def _supervise(sockets: Sockets | None, workers: int) -> int:
+def _supervise(sockets: Sockets | None, workers: int, grace: float) -> int:
     """Start the workers, forward stop signals, and exit with their verdict."""
     ctx = multiprocessing.get_context("spawn")
-    stopping = False
+    stop_deadline: float | None = None
 
     def forward(signum: int, _: object) -> None:
-        nonlocal stopping
-        stopping = True
+        nonlocal stop_deadline
+        if stop_deadline is None:
+            stop_deadline = time.monotonic() + grace + 5
         for proc in processes:
             if proc.pid is not None and proc.exitcode is None:
                 os.kill(proc.pid, signal.SIGTERM)
 
-    # Children inherit the ignore disposition until they install their own handlers.
-    for sig in _STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
     processes: list[BaseProcess] = [
         ctx.Process(target=run_worker, args=(sockets,), name=f"smarts3-worker-{i}") for i in range(workers)
     ]
-    for proc in processes:
-        proc.start()
+    # Our handlers are set before the children exist: a spawned child starts with default
+    # dispositions, so a stop signal that reaches it before its own handlers still ends it.
     for sig in _STOP_SIGNALS:
         signal.signal(sig, forward)
+    for proc in processes:
+        proc.start()
     exit_code = 0
     pending = list(processes)
     while pending:
-        ready = wait([p.sentinel for p in pending])
+        ready = wait([p.sentinel for p in pending], timeout=1.0)
         for proc in [p for p in pending if p.sentinel in ready]:
             proc.join()
             pending.remove(proc)
+            if stop_deadline is not None and proc.exitcode in (0, -signal.SIGTERM):
+                continue
             if proc.exitcode != 0:
                 exit_code = 1
-                if not stopping:
+                if stop_deadline is None:
                     print(f"smarts3: {proc.name} exited with {proc.exitcode}; stopping the others", file=sys.stderr)
                     forward(signal.SIGTERM, None)
+        if stop_deadline is not None and pending:
+            if time.monotonic() > stop_deadline:
+                for proc in pending:
+                    proc.kill()
+            else:
+                forward(signal.SIGTERM, None)  # again: a child may have missed it while starting
     return exit_code

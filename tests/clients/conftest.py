@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,10 +64,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
     declared.write_text(yaml.safe_dump(declared_config()))
     # fsync never: the matrix is about the protocol, not durability, and must stay quick.
     proc, url = start_subprocess_server(base / "data", "--declared", str(declared), "--fsync", "never")
-    log = base / "server.log"
-    # Drain the server's output into a file so a chatty server never blocks on a full pipe.
-    drain = threading.Thread(target=_copy_output, args=(proc, log), daemon=True)
-    drain.start()
+    log = proc.log_path  # type: ignore[attr-defined]  # the fixture writes the output to a file
     try:
         oracle = root_client(url)
         # The declared buckets exist at start-up; the one outside the grants holds a secret.
@@ -84,16 +80,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        drain.join(timeout=10)
         print(f"\n[client-matrix] server log: {log}")
-
-
-def _copy_output(proc: subprocess.Popen[bytes], log: Path) -> None:
-    assert proc.stdout is not None
-    with log.open("wb") as out:
-        for line in proc.stdout:
-            out.write(line)
-            out.flush()
 
 
 # The matrix in the terminal summary: client, version, passed / failed / skipped operations.

@@ -28,10 +28,13 @@ SECTIONS: dict[str, dict[str, str]] = {
     "shutdown": {"gracePeriod": "shutdown_grace_period"},
     "multipart": {"expireAfter": "multipart_expire_after", "sweepInterval": "multipart_sweep_interval"},
     "cors": {"rules": "cors"},
+    "logging": {"format": "log_format", "level": "log_level", "accessLog": "access_log", "file": "log_file",
+                "maxBytes": "log_max_bytes", "backupCount": "log_backup_count"},
+    "metrics": {"enabled": "metrics_enabled", "bearerToken": "metrics_bearer_token"},
 }
 FIELD_PATH: dict[str, str] = {field: f"{section}.{key}" for section, keys in SECTIONS.items()
                               for key, field in keys.items()}
-SECRET_FIELDS = frozenset({"secret_key"})
+SECRET_FIELDS = frozenset({"secret_key", "metrics_bearer_token"})
 
 
 class ConfigFileError(ValueError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic.fields import FieldInfo
@@ -84,6 +84,16 @@ class Settings(BaseSettings):
     # declared rules. Same rule shape as the declared file; from the environment as JSON, e.g.
     # SMARTS3_CORS='[{"allowedOrigins": ["https://*.example.com"], "allowedMethods": ["GET", "PUT"]}]'
     cors: list[CorsRule] = Field(default_factory=list)
+    # Logging: text or JSON lines, to stderr or to `log_file` rotated at `log_max_bytes`.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    access_log: bool = True
+    log_file: Path | None = None
+    log_max_bytes: int = Field(default=100 * 1024 * 1024, ge=0)
+    log_backup_count: int = Field(default=5, ge=0, le=1000)
+    # GET /_metrics (Prometheus); with a token it requires "Authorization: Bearer <token>".
+    metrics_enabled: bool = True
+    metrics_bearer_token: SecretStr | None = Field(default=None, min_length=1)
 
     @classmethod
     def settings_customise_sources(

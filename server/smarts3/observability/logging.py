@@ -6,18 +6,24 @@ them as `key=value`. The request id is not passed around: `RequestContextMiddlew
 binds the request's `scope["state"]` to a context variable, and a handler filter
 reads `request_id` from it when the line is written, so every line logged while a
 request is being served carries the id the dispatcher assigned, whichever module
-logs it.
+logs it. Lines are formatted and written by a background thread (BackgroundHandler),
+so neither a slow disk nor an unread stderr can stall the event loop.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import contextvars
-import datetime as dt
 import fcntl
 import json
 import logging
 import os
+import queue
+import re
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
@@ -74,20 +80,31 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+_second_cache: tuple[int, str] = (-1, "")
+
+
 def _timestamp(record: logging.LogRecord) -> str:
-    moment = dt.datetime.fromtimestamp(record.created, dt.UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """ISO 8601 UTC with milliseconds; the part up to the second is computed once a second."""
+    global _second_cache
+    second = int(record.created)
+    cached_second, prefix = _second_cache
+    if second != cached_second:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second_cache = (second, prefix)
+    return f"{prefix}.{int((record.created - second) * 1000):03d}Z"
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    for name, value in record.__dict__.items():
-        if name not in _RESERVED and not name.startswith("_"):
-            fields[name] = value
-    structured = getattr(record, "fields", None)
+    # Anything passed as `extra`, then the `fields` mapping; set difference runs in C.
+    extra = record.__dict__.keys() - _RESERVED
+    fields = {name: record.__dict__[name] for name in sorted(extra) if not name.startswith("_")} if extra else {}
+    structured = record.__dict__.get("fields")
     if isinstance(structured, Mapping):
         fields.update(structured)
     return fields
+
+
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 class JsonFormatter(logging.Formatter):
@@ -107,12 +124,19 @@ class JsonFormatter(logging.Formatter):
             obj["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             obj["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(obj, default=str, separators=(",", ":"))
+        return _encode(obj)
+
+
+_NEEDS_QUOTES = re.compile(r'[\s"=\\]')
 
 
 def _text_value(value: Any) -> str:
-    text = "-" if value is None else str(value)
-    if text == "" or any(c in text for c in ' "=\\') or not text.isprintable():
+    if value is None:
+        return "-"
+    if isinstance(value, int | float):
+        return str(value)
+    text = str(value)
+    if not text or _NEEDS_QUOTES.search(text) or not text.isprintable():
         return json.dumps(text)
     return text
 
@@ -133,7 +157,34 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-class SharedRotatingFileHandler(RotatingFileHandler):
+class Abandonable(logging.Handler):
+    """A destination handler that can be given up on when its writer is stuck."""
+
+    abandoned = False
+
+    def acquire(self) -> None:
+        if not self.abandoned:
+            super().acquire()
+
+    def release(self) -> None:
+        if not self.abandoned:
+            super().release()
+
+    def flush(self) -> None:
+        if not self.abandoned:
+            super().flush()
+
+    def close(self) -> None:
+        if not self.abandoned:
+            super().close()
+
+
+class StderrHandler(Abandonable, logging.StreamHandler):  # type: ignore[type-arg]
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+
+class SharedRotatingFileHandler(Abandonable, RotatingFileHandler):
     """Size-based rotation that stays correct when several worker processes share one file.
 
     Every process appends (O_APPEND keeps whole lines intact). Before each write a
@@ -193,36 +244,133 @@ class SharedRotatingFileHandler(RotatingFileHandler):
 
 
 def make_handler(settings: LogSettings) -> logging.Handler:
+    """The handler that writes lines: stderr or the rotating file, in the configured format."""
     handler: logging.Handler
     if settings.file is None:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = StderrHandler()
     else:
         settings.file.parent.mkdir(parents=True, exist_ok=True)
         handler = SharedRotatingFileHandler(settings.file, settings.max_bytes, settings.backup_count)
     handler.setFormatter(JsonFormatter() if settings.format is LogFormat.JSON else TextFormatter())
-    handler.addFilter(RequestIdFilter())
-    setattr(handler, _OURS, True)
     return handler
 
 
-def configure_logging(settings: LogSettings) -> None:
-    """Route all logging through one handler on the root logger (idempotent).
+class BackgroundHandler(logging.Handler):
+    """Hands records to a writer thread, so logging never blocks the event loop.
 
-    Replaces handlers a previous call installed and leaves any others alone.
+    A slow disk or a stderr nobody reads would otherwise stall every request at its
+    access-log line. The queue is bounded: when it is full, records are dropped and
+    counted, and a warning with the count is written once there is room again.
+    The request id and the message are resolved here, in the logging task's context;
+    formatting and I/O happen in the thread.
     """
+
+    def __init__(self, target: logging.Handler, capacity: int = 10_000) -> None:
+        super().__init__()
+        self.target = target
+        self.dropped = 0
+        self._queue: queue.Queue[logging.LogRecord | threading.Event | None] = queue.Queue(capacity)
+        self._thread = threading.Thread(target=self._run, name="smarts3-log-writer", daemon=True)
+        self._thread.start()
+        self.addFilter(RequestIdFilter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Resolve the message now: its args may change once this call returns. (In place:
+        # any other handler of this record renders the same message from it.)
+        record.msg = record.getMessage()
+        record.args = None
+        try:
+            if self.dropped and not self._queue.full():
+                self._queue.put_nowait(self._dropped_notice())
+                self.dropped = 0
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+    def _dropped_notice(self) -> logging.LogRecord:
+        notice = logging.makeLogRecord(
+            {
+                "name": "smarts3.logging",
+                "levelno": logging.WARNING,
+                "levelname": "WARNING",
+                "msg": f"log output fell behind: dropped {self.dropped} record(s)",
+            }
+        )
+        notice.request_id = None
+        return notice
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, threading.Event):
+                item.set()
+            else:
+                self.target.handle(item)
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until what was logged so far is written (tests; before exit)."""
+        if not self._thread.is_alive():
+            return
+        done = threading.Event()
+        with contextlib.suppress(queue.Full):
+            self.acquire()  # emit() runs under the same lock
+            try:
+                if self.dropped:
+                    self._queue.put(self._dropped_notice(), timeout=timeout)
+                    self.dropped = 0
+            finally:
+                self.release()
+            self._queue.put(done, timeout=timeout)
+            done.wait(timeout)
+        self.target.flush()
+
+    def close(self) -> None:
+        # Bounded waits: a writer stuck on a full pipe must not keep the process alive.
+        if self._thread.is_alive():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(None, timeout=2.0)
+            self._thread.join(timeout=2.0)
+        if not self._thread.is_alive():
+            self.target.close()
+        elif isinstance(self.target, Abandonable):
+            # The writer is stuck in a write holding the target's lock; logging's own
+            # shutdown would wait on that lock forever.
+            self.target.abandoned = True
+        super().close()
+
+
+def _ours() -> list[BackgroundHandler]:
+    return [h for h in logging.getLogger().handlers if isinstance(h, BackgroundHandler) and getattr(h, _OURS, False)]
+
+
+def configure_logging(settings: LogSettings) -> None:
+    """Route all logging through one background handler on the root logger (idempotent).
+
+    Replaces the handler a previous call installed and leaves any others alone.
+    """
+    unconfigure_logging()
+    handler = BackgroundHandler(make_handler(settings))
+    setattr(handler, _OURS, True)
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
-        root.removeHandler(old)
-        old.close()
-    root.addHandler(make_handler(settings))
+    root.addHandler(handler)
     root.setLevel(settings.level.value.upper())
     # The access log is switched by `access_log`, not by the level.
     logging.getLogger("smarts3.access").setLevel(logging.INFO)
 
 
+def flush_logging(timeout: float = 5.0) -> None:
+    for handler in _ours():
+        handler.flush(timeout)
+
+
 def unconfigure_logging() -> None:
-    """Remove the handlers configure_logging installed (tests, embedding)."""
+    """Remove (after writing out) the handler configure_logging installed."""
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
-        root.removeHandler(old)
-        old.close()
+    for handler in _ours():
+        root.removeHandler(handler)
+        handler.close()
+
+
+atexit.register(unconfigure_logging)

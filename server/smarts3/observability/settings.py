@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic.alias_generators import to_camel
@@ -60,8 +60,43 @@ class MetricsSettings(BaseModel):
     bearer_token: SecretStr | None = Field(default=None, min_length=1)
 
 
+class FlatSettings(Protocol):
+    """The flat fields of smarts3's Settings that carry these sections."""
+
+    @property
+    def log_format(self) -> str: ...
+    @property
+    def log_level(self) -> str: ...
+    @property
+    def access_log(self) -> bool: ...
+    @property
+    def log_file(self) -> Path | None: ...
+    @property
+    def log_max_bytes(self) -> int: ...
+    @property
+    def log_backup_count(self) -> int: ...
+    @property
+    def metrics_enabled(self) -> bool: ...
+    @property
+    def metrics_bearer_token(self) -> SecretStr | None: ...
+
+
 class ObservabilitySettings(BaseModel):
     model_config = _MODEL_CONFIG
 
     logging: LogSettings = LogSettings()
     metrics: MetricsSettings = MetricsSettings()
+
+    @classmethod
+    def from_flat(cls, settings: FlatSettings) -> ObservabilitySettings:
+        return cls(
+            logging=LogSettings(
+                format=LogFormat(str(settings.log_format).lower()),
+                level=LogLevel(str(settings.log_level).lower()),
+                access_log=settings.access_log,
+                file=settings.log_file,
+                max_bytes=settings.log_max_bytes,
+                backup_count=settings.log_backup_count,
+            ),
+            metrics=MetricsSettings(enabled=settings.metrics_enabled, bearer_token=settings.metrics_bearer_token),
+        )

@@ -146,6 +146,7 @@ class S3App:
                 scope.get("raw_path") or scope["path"].encode(), headers.get("host", ""), self.base_domain
             )
             bucket, key = target.bucket, target.key
+            scope["state"].update(bucket=bucket, key=key)
             raw_query: bytes = scope.get("query_string", b"")
             query = dict(parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True))
             try:

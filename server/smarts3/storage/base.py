@@ -129,6 +129,13 @@ class WriteCondition:
 # --- errors -----------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class BucketUsage:
+    objects: int
+    bytes: int
+    multipart_uploads: int
+
+
 class StorageError(Exception):
     """Base of every error a store raises on purpose."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from smarts3.storage.base import BucketAlreadyExists, BucketInfo, BucketNotEmpty, NoSuchBucket
+from smarts3.storage.base import BucketAlreadyExists, BucketInfo, BucketNotEmpty, BucketUsage, NoSuchBucket
 from smarts3.storage.fs.env import Env
 from smarts3.storage.fs.objects import require_bucket
 from smarts3.storage.fs.rows import bucket_from_row, dumps
@@ -58,3 +58,16 @@ def set_field_sync(env: Env, name: str, column: str, value: Mapping[str, str]) -
         cur = c.execute(sql, (dumps(dict(value)), name))
         if cur.rowcount == 0:
             raise NoSuchBucket(name)
+
+
+def usage_sync(env: Env) -> dict[str, BucketUsage]:
+    """Objects, bytes and multipart uploads per bucket (primary-key range scans)."""
+    with env.pool.conn() as c:
+        rows = c.execute(
+            "SELECT b.name,"
+            " (SELECT COUNT(*) FROM objects o WHERE o.bucket = b.name),"
+            " (SELECT COALESCE(SUM(o.size), 0) FROM objects o WHERE o.bucket = b.name),"
+            " (SELECT COUNT(*) FROM uploads u WHERE u.bucket = b.name)"
+            " FROM buckets b"
+        ).fetchall()
+    return {name: BucketUsage(objects, size, uploads) for name, objects, size, uploads in rows}

@@ -76,6 +76,10 @@ class FilesystemStore:
 
     # --- buckets ----------------------------------------------------------
 
+    def usage(self) -> dict[str, base.BucketUsage]:
+        """Per-bucket figures for /_metrics. Blocking: the metrics endpoint calls it in a thread."""
+        return buckets.usage_sync(self._env)
+
     async def create_bucket(self, name: str, region: str) -> BucketInfo:
         return await self._run(buckets.create_sync, name, region)
 

@@ -1,0 +1,107 @@
+"""Logging, access log and Prometheus metrics around the whole app, in one call.
+
+    configure_logging(observability.logging)                    # once per process
+    app = install_observability(app, observability, stats=store.usage)
+
+The result is a pure ASGI wrapper, not Starlette middleware: smarts3's app sends S3
+requests past Starlette's router and middleware stack, and every request must be
+seen. Outermost first: request context (binds the request id for log lines) →
+access log → metrics → GET /_metrics → the app. Lifespan and other non-HTTP scopes
+pass straight through. Each part is left out when switched off in the settings.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.datastructures import State
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from smarts3.middleware.access_log import AccessLogMiddleware
+from smarts3.middleware.metrics import MetricsMiddleware
+from smarts3.observability.logging import RequestContextMiddleware, configure_logging
+from smarts3.observability.metrics import (
+    BucketUsage,
+    Metrics,
+    MetricsEndpoint,
+    StoreStats,
+    prepare_multiprocess,
+)
+from smarts3.observability.settings import LogFormat, LogLevel, LogSettings, MetricsSettings, ObservabilitySettings
+
+METRICS_PATH = "/_metrics"
+
+__all__ = [
+    "METRICS_PATH",
+    "BucketUsage",
+    "LogFormat",
+    "LogLevel",
+    "LogSettings",
+    "Metrics",
+    "MetricsSettings",
+    "ObservabilitySettings",
+    "ObservedApp",
+    "StoreStats",
+    "configure_logging",
+    "install_observability",
+    "prepare_multiprocess",
+]
+
+
+class _Path:
+    """Sends one exact path to `endpoint`, everything else to `app`."""
+
+    def __init__(self, path: str, endpoint: ASGIApp, app: ASGIApp) -> None:
+        self.path = path
+        self.endpoint = endpoint
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == self.path:
+            await self.endpoint(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+class ObservedApp:
+    """`app` with observability around it. `state` is the app's, so the launcher can still
+    mark it draining; `metrics` is None when metrics are off."""
+
+    def __init__(self, app: Starlette, settings: ObservabilitySettings, metrics: Metrics | None) -> None:
+        self.app = app
+        self.metrics = metrics
+        inner: ASGIApp = app
+        if metrics is not None:
+            token = settings.metrics.bearer_token
+            endpoint = MetricsEndpoint(metrics.registry, token.get_secret_value() if token else None)
+            inner = MetricsMiddleware(_Path(METRICS_PATH, endpoint, inner), metrics)
+        if settings.logging.access_log:
+            inner = AccessLogMiddleware(inner)
+        self._stack = RequestContextMiddleware(inner)
+
+    @property
+    def state(self) -> State:
+        return self.app.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._stack(scope, receive, send)
+
+
+def install_observability(
+    app: Starlette,
+    settings: ObservabilitySettings,
+    stats: StoreStats | None = None,
+    *,
+    metrics: Metrics | None = None,
+) -> ObservedApp:
+    """Wrap `app`; runs in every worker process (each builds its own app).
+
+    Logging is the process's business, not the app's: the launcher calls
+    `configure_logging(settings.logging)` once per process. Pass `metrics` to use one
+    built earlier (e.g. to hand `metrics.count_expired_uploads` to the multipart
+    sweeper); otherwise one is made with `stats`.
+    """
+    if not settings.metrics.enabled:
+        metrics = None
+    elif metrics is None:
+        metrics = Metrics(stats)
+    return ObservedApp(app, settings, metrics)
