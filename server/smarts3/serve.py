@@ -25,6 +25,7 @@ from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
 from hypercorn.utils import wrap_app
 
+from smarts3 import connlimit
 from smarts3.app import SETTINGS_ENV, app_from_env, settings_from_env
 from smarts3.config.settings import Settings
 from smarts3.observability import ObservabilitySettings, configure_logging, prepare_multiprocess
@@ -73,6 +74,7 @@ def run_worker(sockets: Sockets | None) -> None:
     if settings.tls_cert_file and settings.tls_key_file:
         tls = ReloadingTls(settings.tls_cert_file, settings.tls_key_file)
     config = hypercorn_config(settings, tls)
+    connlimit.install(settings.max_connections)
     if sockets is None:
         config.workers = settings.workers
         sockets = config.create_sockets()

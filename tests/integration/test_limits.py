@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import boto3
@@ -90,3 +91,42 @@ def test_idle_keep_alive_is_closed(limited: tuple[str, int]) -> None:
         started = time.monotonic()
         assert sock.recv(4096) == b""  # the server closes the idle connection
         assert time.monotonic() - started < 8
+
+
+def _served_after_others_close(port: int) -> bool:
+    """Poll with Connection: close requests until one is served (earlier sockets take a moment to end)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"GET /_health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            sock.settimeout(10)
+            if sock.recv(4096).startswith(b"HTTP/1.1 200"):
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def test_connection_limit(tmp_path: Path) -> None:
+    proc, url = start_subprocess_server(tmp_path / "data", env={"SMARTS3_MAX_CONNECTIONS": "2"})
+    port = int(urlsplit(url).port or 0)
+    try:
+        assert _served_after_others_close(port)
+        time.sleep(0.5)  # that connection, too, must be gone before two are held
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+        for sock in held:  # both are served
+            sock.sendall(b"GET /_health HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.settimeout(10)
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        with socket.create_connection(("127.0.0.1", port)) as extra:
+            extra.settimeout(10)
+            reply = b""
+            while chunk := extra.recv(4096):
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 503")
+        assert b"<Code>SlowDown</Code>" in reply
+        for sock in held:
+            sock.close()
+        assert _served_after_others_close(port), "connections were not released"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -24,7 +24,7 @@ SECTIONS: dict[str, dict[str, str]] = {
             "redirectPort": "tls_redirect_port"},
     "limits": {"maxObjectSize": "max_object_size", "maxHeaderBytes": "max_header_bytes",
                "maxXmlBytes": "max_xml_bytes", "readTimeout": "read_timeout",
-               "keepAliveTimeout": "keep_alive_timeout"},
+               "keepAliveTimeout": "keep_alive_timeout", "maxConnections": "max_connections"},
     "shutdown": {"gracePeriod": "shutdown_grace_period"},
     "multipart": {"expireAfter": "multipart_expire_after", "sweepInterval": "multipart_sweep_interval"},
     "cors": {"rules": "cors"},
