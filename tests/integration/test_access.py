@@ -215,3 +215,29 @@ def test_auth_none_mode(tmp_path: Path) -> None:
         proc.wait(timeout=30)
         output = server_output(proc)
     assert "WARNING" in output and "--auth none" in output
+
+
+def test_deletion_policy_delete_only_when_empty(access_server: tuple[str, Path]) -> None:
+    url, path = access_server
+    root = client(url, (ACCESS_KEY, SECRET_KEY))
+    config = declared()
+    config["buckets"] += [{"name": "scratch-empty", "deletionPolicy": "Delete"},
+                          {"name": "scratch-full", "deletionPolicy": "Delete"}, {"name": "scratch-kept"}]
+    write_atomically(path, config)
+
+    def names() -> set[str]:
+        return {b["Name"] for b in root.list_buckets()["Buckets"]}
+
+    deadline = time.monotonic() + 10
+    while not {"scratch-empty", "scratch-full", "scratch-kept"} <= names():
+        assert time.monotonic() < deadline, "declared buckets were not created"
+        time.sleep(0.2)
+    root.put_object(Bucket="scratch-full", Key="keep-me", Body=b"data")
+    write_atomically(path, declared())  # all three dropped from the file
+    deadline = time.monotonic() + 10
+    while "scratch-empty" in names():
+        assert time.monotonic() < deadline, "empty Delete bucket was not removed"
+        time.sleep(0.2)
+    time.sleep(1.5)
+    assert {"scratch-full", "scratch-kept"} <= names()  # not empty / Retain: both stay
+    assert root.get_object(Bucket="scratch-full", Key="keep-me")["Body"].read() == b"data"
