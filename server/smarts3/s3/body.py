@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -141,3 +142,19 @@ async def receive_into(
             "BadDigest", f"The {plan.algorithm} you specified did not match the calculated checksum."
         )
     return {plan.algorithm: computed}
+
+
+def verify_required_digest(headers: Mapping[str, str], body: bytes) -> None:
+    """For the XML requests where S3 demands Content-MD5 or an x-amz-checksum-* header
+    (DeleteObjects, PutBucketCors): one must be present, and it must match."""
+    md5 = content_md5(headers)
+    plan = checksum_plan(headers)
+    if md5 is None and plan.expected is None:
+        raise S3Error("InvalidRequest", "Missing required header for this request: Content-MD5")
+    if md5 is not None and md5 != hashlib.md5(body).digest():  # noqa: S324 - S3's digest
+        raise S3Error("BadDigest")
+    if plan.algorithm and plan.expected is not None:
+        hasher = checksums.new_hasher(plan.algorithm)
+        hasher.update(body)
+        if hasher.b64() != plan.expected:
+            raise S3Error("BadDigest", f"The {plan.algorithm} you specified did not match the calculated checksum.")

@@ -7,7 +7,6 @@ the declared file gives it, else the global policy from the settings.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -15,10 +14,10 @@ from xml.etree.ElementTree import Element
 
 from starlette.responses import Response
 
-from smarts3 import checksums, cors
+from smarts3 import cors
 from smarts3.config.declared import CorsRule
 from smarts3.s3 import xml
-from smarts3.s3.body import checksum_plan, content_md5
+from smarts3.s3.body import verify_required_digest
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
 from smarts3.s3.handlers.common import read_xml
@@ -133,27 +132,12 @@ def stored_rules(extra: Mapping[str, str]) -> cors.Rules | None:
         return None
 
 
-def _verify_digest(ctx: Ctx, body: bytes) -> None:
-    # S3 requires Content-MD5 or an x-amz-checksum-* header on PutBucketCors, as on DeleteObjects.
-    md5 = content_md5(ctx.headers)
-    plan = checksum_plan(ctx.headers)
-    if md5 is None and plan.expected is None:
-        raise S3Error("InvalidRequest", "Missing required header for this request: Content-MD5")
-    if md5 is not None and md5 != hashlib.md5(body).digest():  # noqa: S324 - S3's digest
-        raise S3Error("BadDigest")
-    if plan.algorithm and plan.expected is not None:
-        hasher = checksums.new_hasher(plan.algorithm)
-        hasher.update(body)
-        if hasher.b64() != plan.expected:
-            raise S3Error("BadDigest", f"The {plan.algorithm} you specified did not match the calculated checksum.")
-
-
 # --- handlers ---------------------------------------------------------------------------------
 
 
 async def put_bucket_cors(ctx: Ctx) -> Response:
     body = await read_xml(ctx)
-    _verify_digest(ctx, body)
+    verify_required_digest(ctx.headers, body)
     rules = parse_configuration(body)
     info = await ctx.store.get_bucket(ctx.bucket_name)
     await ctx.store.set_bucket_extra(info.name, {**info.extra, CORS_KEY: cors.dumps(rules)})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from urllib.parse import unquote
 
@@ -10,7 +9,7 @@ from starlette.responses import Response
 
 from smarts3 import checksums
 from smarts3.s3 import xml
-from smarts3.s3.body import checksum_plan, content_md5, receive_into
+from smarts3.s3.body import receive_into, verify_required_digest
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error, from_exception
 from smarts3.s3.handlers.common import read_xml
@@ -142,24 +141,9 @@ async def delete_object(ctx: Ctx) -> Response:
     return empty(204)
 
 
-def _verify_delete_digest(ctx: Ctx, body: bytes) -> None:
-    md5 = content_md5(ctx.headers)
-    plan = checksum_plan(ctx.headers)
-    if md5 is None and plan.expected is None:
-        raise S3Error("InvalidRequest", "Missing required header for this request: Content-MD5")
-    if md5 is not None and md5 != hashlib.md5(body).digest():  # noqa: S324 - S3's digest
-        raise S3Error("BadDigest")
-    if plan.algorithm and plan.expected is not None:
-        hasher = checksums.new_hasher(plan.algorithm)
-        hasher.update(body)
-        if hasher.b64() != plan.expected:
-            raise S3Error("BadDigest", f"The {plan.algorithm} you specified did not match the "
-                          "calculated checksum.")
-
-
 async def delete_objects(ctx: Ctx) -> Response:
     body = await read_xml(ctx)
-    _verify_delete_digest(ctx, body)
+    verify_required_digest(ctx.headers, body)
     root = xml.expect_root(xml.parse(body), "Delete")
     quiet = (xml.child_text(root, "Quiet") or "").strip().lower() == "true"
     objects = xml.children(root, "Object")
