@@ -213,7 +213,8 @@ def test_exception_in_block_leaves_nothing(tmp_path: Path) -> None:
     async def main(store: FilesystemStore) -> None:
         with pytest.raises(ValueError, match="boom"):
             async with store.object_writer(BUCKET, "k") as w:
-                await w.write(os.urandom(3 * 1024 * 1024))  # flushed to a temp file
+                await w.write(os.urandom(3 * 1024 * 1024))
+                await w.flush()  # now it is in a temp file
                 assert temp_files(tmp_path) != []
                 raise ValueError("boom")
         with pytest.raises(NoSuchKey):
