@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from smarts3.middleware.traffic import OTHER, Traffic
 
 log = logging.getLogger("smarts3.access")
 
-OTHER = "other"
-CLIENT_CLOSED = 499
 
 
 class AccessLogMiddleware:
@@ -32,31 +32,17 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
-        received = sent = status = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-            return message
-
-        async def counting_send(message: Message) -> None:
-            nonlocal sent, status
-            if message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-            elif message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
+        traffic = Traffic(receive, send)
 
         start = time.perf_counter()
+        failed = False
         try:
-            await self.app(scope, counting_receive, counting_send)
+            await self.app(scope, traffic.receive, traffic.send)
         except BaseException:
-            status = status or 500
+            failed = True
             raise
         finally:
-            status = status or CLIENT_CLOSED
+            status = traffic.final_status(failed)
             client = scope.get("client")
             raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
             method = scope["method"]
@@ -69,8 +55,8 @@ class AccessLogMiddleware:
                 "key": state.get("key"),
                 "status": status,
                 "error_code": state.get("error_code"),
-                "bytes_in": received,
-                "bytes_out": sent,
+                "bytes_in": traffic.received,
+                "bytes_out": traffic.sent,
                 "duration_ms": round((time.perf_counter() - start) * 1000, 3),
             }
             # raw_path is still percent-encoded: no control characters reach the line.
