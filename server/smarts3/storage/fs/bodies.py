@@ -147,9 +147,12 @@ class BufferedBodyWriter:
 
     async def flush(self) -> None:
         """Wait for the flush in flight (and raise its error, if any)."""
-        inflight, self._inflight = self._inflight, None
+        inflight = self._inflight
         if inflight is not None:
-            await inflight
+            # Shielded: a cancelled request must not abandon a thread still writing the temp
+            # file; __aexit__ waits for it (it stays in _inflight) before discarding.
+            await asyncio.shield(inflight)
+            self._inflight = None
 
     @property
     def size(self) -> int:
