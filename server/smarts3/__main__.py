@@ -31,13 +31,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--declared", help="declared buckets/credentials YAML, reloaded live (SMARTS3_DECLARED)")
     serve.add_argument("--tls-cert-file", help="PEM certificate chain: serve HTTPS (SMARTS3_TLS_CERT_FILE)")
     serve.add_argument("--tls-key-file", help="PEM private key (SMARTS3_TLS_KEY_FILE)")
-    serve.add_argument("--tls-self-signed", action="store_true", default=None,
-                       help="development: serve HTTPS with a generated self-signed certificate")
+    serve.add_argument(
+        "--tls-self-signed",
+        action="store_true",
+        default=None,
+        help="development: serve HTTPS with a generated self-signed certificate",
+    )
     serve.add_argument("--tls-redirect-port", type=int, help="plain-HTTP port that redirects to HTTPS")
     serve.add_argument("--auth", choices=["sigv4", "none"], help="'none' serves unsigned requests as root")
     serve.add_argument("--config", type=Path, help="YAML/JSON configuration file (sections, see examples/)")
     config = commands.add_parser("config", help="validate or show configuration").add_subparsers(
-        dest="config_command", required=True)
+        dest="config_command", required=True
+    )
     check = config.add_parser("check", help="validate a configuration file")
     check.add_argument("file", type=Path)
     show = config.add_parser("show", help="print the effective configuration, secrets masked")
@@ -72,9 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(yaml.safe_dump(to_sections(settings.model_dump(mode="json")), sort_keys=False), end="")
         return 0
     overrides: dict[str, Any] = {
-        name: value
-        for name, value in vars(args).items()
-        if name not in ("command", "config") and value is not None
+        name: value for name, value in vars(args).items() if name not in ("command", "config") and value is not None
     }
     loaded = _load(args.config, overrides)
     if loaded is None:
@@ -100,8 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  secret key: {cred.secret_key}", flush=True)
         print(f"  (generated once, kept in {system_dir(settings.data_dir)}, mode 0600)", flush=True)
     if settings.auth is AuthMode.NONE:
-        print("  WARNING: --auth none: every unsigned request acts as root. Never expose this server.",
-              file=sys.stderr, flush=True)
+        print(
+            "  WARNING: --auth none: every unsigned request acts as root. Never expose this server.",
+            file=sys.stderr,
+            flush=True,
+        )
     if report.removed:
         print(f"  recovery:   removed {report.removed} leftover file(s)", flush=True)
     return serve(settings)

@@ -87,8 +87,14 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
             if settings.declared is not None:
                 tg.start_soon(declared.watch)
             lock = SweepLock(system_dir(settings.data_dir) / "sweeper.lock")
-            tg.start_soon(run_sweeper, store, lock, settings.multipart_expire_after,
-                          settings.multipart_sweep_interval, sweeper_counter)
+            tg.start_soon(
+                run_sweeper,
+                store,
+                lock,
+                settings.multipart_expire_after,
+                settings.multipart_sweep_interval,
+                sweeper_counter,
+            )
             try:
                 yield
             finally:
@@ -148,6 +154,11 @@ async def _redirect_to_https(scope: Scope, send: Send, port: int) -> None:
     target = f"https://{host}:{port}{(scope.get('raw_path') or b'/').decode('latin-1')}"
     if scope.get("query_string"):
         target += "?" + scope["query_string"].decode("latin-1")
-    await send({"type": "http.response.start", "status": 308,
-                "headers": [(b"location", target.encode("latin-1")), (b"content-length", b"0")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 308,
+            "headers": [(b"location", target.encode("latin-1")), (b"content-length", b"0")],
+        }
+    )
     await send({"type": "http.response.body", "body": b""})

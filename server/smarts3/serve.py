@@ -104,8 +104,12 @@ def run_worker(sockets: Sockets | None) -> None:
             loop.add_signal_handler(signal.SIGHUP, tls.reload)
             watcher = asyncio.create_task(_watch_certificate(tls))
         try:
-            await worker_serve(wrap_app(cast(Any, app), config.wsgi_max_body_size, "asgi"), config,
-                               sockets=sockets, shutdown_trigger=stop.wait)
+            await worker_serve(
+                wrap_app(cast(Any, app), config.wsgi_max_body_size, "asgi"),
+                config,
+                sockets=sockets,
+                shutdown_trigger=stop.wait,
+            )
         finally:
             if watcher is not None:
                 watcher.cancel()

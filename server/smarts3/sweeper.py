@@ -71,8 +71,7 @@ async def sweep(store: Store, expire_after: float, now: float | None = None) -> 
                     except NoSuchUpload:
                         continue  # completed or aborted meanwhile
                     aborted += 1
-                    log.info("aborted idle multipart upload %s of %s/%s", upload.upload_id, upload.bucket,
-                             upload.key)
+                    log.info("aborted idle multipart upload %s of %s/%s", upload.upload_id, upload.bucket, upload.key)
             if not page.is_truncated or page.next_key_marker is None:
                 break
             key_marker, id_marker = page.next_key_marker, page.next_upload_id_marker or ""

@@ -68,8 +68,12 @@ def parse(text: str, base: Path) -> tuple[DeclaredConfig, dict[str, str]]:
 
 def principals_for(config: DeclaredConfig, secrets: dict[str, str], root: Principal) -> list[Principal]:
     declared = [
-        Principal(c.name, c.access_key_id, secrets[c.access_key_id],
-                  grants=tuple(grant(g.bucket, g.access.value) for g in c.grants))
+        Principal(
+            c.name,
+            c.access_key_id,
+            secrets[c.access_key_id],
+            grants=tuple(grant(g.bucket, g.access.value) for g in c.grants),
+        )
         for c in config.credentials
         if c.access_key_id != root.access_key
     ]
@@ -116,8 +120,11 @@ class DeclaredSync:
         self.state.fingerprint = fingerprint
         self.state.loaded = True
         self.state.error = None
-        log.info("declared configuration applied: %d bucket(s), %d credential(s)",
-                 len(config.buckets), len(config.credentials))
+        log.info(
+            "declared configuration applied: %d bucket(s), %d credential(s)",
+            len(config.buckets),
+            len(config.credentials),
+        )
         return True
 
     def _reject(self, reason: str) -> bool:
@@ -158,4 +165,3 @@ class DeclaredSync:
                 await self.reload()
             except Exception:  # a store hiccup must not end the watcher
                 log.exception("declared configuration reload failed")
-

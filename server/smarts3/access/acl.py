@@ -7,10 +7,16 @@ from collections.abc import Mapping
 from smarts3.s3 import xml
 from smarts3.s3.errors import S3Error, not_implemented
 
-CANNED = frozenset({
-    "private", "public-read", "public-read-write", "authenticated-read", "bucket-owner-read",
-    "bucket-owner-full-control",
-})
+CANNED = frozenset(
+    {
+        "private",
+        "public-read",
+        "public-read-write",
+        "authenticated-read",
+        "bucket-owner-read",
+        "bucket-owner-full-control",
+    }
+)
 PUBLIC = frozenset({"public-read", "public-read-write"})
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
@@ -27,8 +33,11 @@ def canned_from_headers(headers: Mapping[str, str]) -> str | None:
     if value not in CANNED:
         if value in ("aws-exec-read", "log-delivery-write"):
             raise not_implemented(f"The canned ACL {value}")
-        raise S3Error("InvalidArgument", f"The canned ACL {value!r} is not valid.",
-                      fields={"ArgumentName": "x-amz-acl", "ArgumentValue": value})
+        raise S3Error(
+            "InvalidArgument",
+            f"The canned ACL {value!r} is not valid.",
+            fields={"ArgumentName": "x-amz-acl", "ArgumentValue": value},
+        )
     return value
 
 

@@ -215,8 +215,7 @@ def _parse_amz_date(value: str) -> float | None:
     if not _AMZ_DATE.fullmatch(value):
         return None
     # Sliced by hand: time.strptime costs more than the rest of a signature check.
-    fields = (int(value[0:4]), int(value[4:6]), int(value[6:8]), int(value[9:11]), int(value[11:13]),
-              int(value[13:15]))
+    fields = (int(value[0:4]), int(value[4:6]), int(value[6:8]), int(value[9:11]), int(value[11:13]), int(value[13:15]))
     if not (1 <= fields[1] <= 12 and 1 <= fields[2] <= 31 and fields[3] < 24 and fields[4] < 60 and fields[5] < 62):
         return None
     return float(calendar.timegm((*fields, 0, 0, 0)))

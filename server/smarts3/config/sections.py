@@ -16,24 +16,39 @@ import yaml
 
 # (section, key in the file) -> flat Settings field
 SECTIONS: dict[str, dict[str, str]] = {
-    "server": {"host": "host", "port": "port", "workers": "workers", "baseDomain": "base_domain",
-               "region": "region"},
+    "server": {"host": "host", "port": "port", "workers": "workers", "baseDomain": "base_domain", "region": "region"},
     "storage": {"dataDir": "data_dir", "fsync": "fsync"},
     "auth": {"mode": "auth", "accessKey": "access_key", "secretKey": "secret_key", "declared": "declared"},
-    "tls": {"certFile": "tls_cert_file", "keyFile": "tls_key_file", "selfSigned": "tls_self_signed",
-            "redirectPort": "tls_redirect_port"},
-    "limits": {"maxObjectSize": "max_object_size", "maxHeaderBytes": "max_header_bytes",
-               "maxXmlBytes": "max_xml_bytes", "readTimeout": "read_timeout",
-               "keepAliveTimeout": "keep_alive_timeout", "maxConnections": "max_connections"},
+    "tls": {
+        "certFile": "tls_cert_file",
+        "keyFile": "tls_key_file",
+        "selfSigned": "tls_self_signed",
+        "redirectPort": "tls_redirect_port",
+    },
+    "limits": {
+        "maxObjectSize": "max_object_size",
+        "maxHeaderBytes": "max_header_bytes",
+        "maxXmlBytes": "max_xml_bytes",
+        "readTimeout": "read_timeout",
+        "keepAliveTimeout": "keep_alive_timeout",
+        "maxConnections": "max_connections",
+    },
     "shutdown": {"gracePeriod": "shutdown_grace_period"},
     "multipart": {"expireAfter": "multipart_expire_after", "sweepInterval": "multipart_sweep_interval"},
     "cors": {"rules": "cors"},
-    "logging": {"format": "log_format", "level": "log_level", "accessLog": "access_log", "file": "log_file",
-                "maxBytes": "log_max_bytes", "backupCount": "log_backup_count"},
+    "logging": {
+        "format": "log_format",
+        "level": "log_level",
+        "accessLog": "access_log",
+        "file": "log_file",
+        "maxBytes": "log_max_bytes",
+        "backupCount": "log_backup_count",
+    },
     "metrics": {"enabled": "metrics_enabled", "bearerToken": "metrics_bearer_token"},
 }
-FIELD_PATH: dict[str, str] = {field: f"{section}.{key}" for section, keys in SECTIONS.items()
-                              for key, field in keys.items()}
+FIELD_PATH: dict[str, str] = {
+    field: f"{section}.{key}" for section, keys in SECTIONS.items() for key, field in keys.items()
+}
 SECRET_FIELDS = frozenset({"secret_key", "metrics_bearer_token"})
 
 
@@ -69,8 +84,11 @@ def read_file(path: Path) -> dict[str, Any]:
 def nested_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """SMARTS3_SERVER__PORT=9001 style variables, as flat field values."""
     environ = os.environ if environ is None else environ
-    lookup = {f"SMARTS3_{section.upper()}__{key.upper()}": field
-              for section, keys in SECTIONS.items() for key, field in keys.items()}
+    lookup = {
+        f"SMARTS3_{section.upper()}__{key.upper()}": field
+        for section, keys in SECTIONS.items()
+        for key, field in keys.items()
+    }
     flat: dict[str, Any] = {}
     for name, value in environ.items():
         if name.startswith("SMARTS3_") and "__" in name:

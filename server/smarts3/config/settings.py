@@ -108,8 +108,12 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         config_file = _CONFIG_FILE.get()
         file_values = read_file(config_file) if config_file else {}
-        return (init_settings, env_settings, _FlatValues(settings_cls, nested_env()),
-                _FlatValues(settings_cls, file_values))
+        return (
+            init_settings,
+            env_settings,
+            _FlatValues(settings_cls, nested_env()),
+            _FlatValues(settings_cls, file_values),
+        )
 
     @classmethod
     def load(cls, config_file: Path | None = None, **overrides: Any) -> Settings:

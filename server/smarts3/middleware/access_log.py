@@ -21,7 +21,6 @@ from smarts3.middleware.traffic import OTHER, Traffic
 log = logging.getLogger("smarts3.access")
 
 
-
 class AccessLogMiddleware:
     def __init__(self, app: ASGIApp, logger: logging.Logger = log) -> None:
         self.app = app

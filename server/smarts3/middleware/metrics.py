@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from smarts3.observability.metrics import Metrics
 
 
-
 class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app

@@ -42,9 +42,7 @@ def checksum_plan(headers: Mapping[str, str], trailer_names: tuple[str, ...] = (
         try:
             checksums.decode_checksum(alg, value)
         except ValueError:
-            raise S3Error(
-                "InvalidRequest", f"Value for {sent[0]} header is invalid."
-            ) from None
+            raise S3Error("InvalidRequest", f"Value for {sent[0]} header is invalid.") from None
         if declared and declared.upper() != alg:
             raise S3Error(
                 "InvalidRequest",
@@ -90,9 +88,7 @@ def declared_size(ctx: Ctx, limit: int) -> int | None:
     return raw
 
 
-async def receive_into(
-    ctx: Ctx, writer: BodyWriter, limit: int, *, required: str | None = None
-) -> dict[str, str]:
+async def receive_into(ctx: Ctx, writer: BodyWriter, limit: int, *, required: str | None = None) -> dict[str, str]:
     """Stream the request body into `writer`; returns the verified checksums.
 
     `required` names an algorithm whose checksum is computed even when the
@@ -105,8 +101,11 @@ async def receive_into(
     if required and plan.algorithm is None:
         plan = ChecksumPlan(required, None)
     elif required and plan.algorithm != required:
-        raise S3Error("InvalidRequest", f"Checksum Type mismatch occurred, expected checksum Type: "
-                      f"{required.lower()}, actual checksum Type: {(plan.algorithm or '').lower()}")
+        raise S3Error(
+            "InvalidRequest",
+            f"Checksum Type mismatch occurred, expected checksum Type: "
+            f"{required.lower()}, actual checksum Type: {(plan.algorithm or '').lower()}",
+        )
     hasher = checksums.new_hasher(plan.algorithm) if plan.algorithm else None
     decoder = BodyDecoder(ctx.raw_body(), ctx.auth)
     total = 0
@@ -138,9 +137,7 @@ async def receive_into(
         if expected is None and name in ctx.auth.trailer_names:
             raise S3Error("InvalidRequest", f"The {plan.algorithm} trailer is missing.")
     if expected is not None and expected != computed:
-        raise S3Error(
-            "BadDigest", f"The {plan.algorithm} you specified did not match the calculated checksum."
-        )
+        raise S3Error("BadDigest", f"The {plan.algorithm} you specified did not match the calculated checksum.")
     return {plan.algorithm: computed}
 
 

@@ -97,9 +97,11 @@ def _headers(scope: Scope, limit: int) -> dict[str, str]:
     for raw_name, raw_value in scope["headers"]:
         size += len(raw_name) + len(raw_value) + 4
         if size > limit:
-            raise S3Error("RequestHeaderSectionTooLarge",
-                          "Your request header section exceeds the maximum allowed size.",
-                          fields={"MaxSizeAllowed": str(limit)})
+            raise S3Error(
+                "RequestHeaderSectionTooLarge",
+                "Your request header section exceeds the maximum allowed size.",
+                fields={"MaxSizeAllowed": str(limit)},
+            )
         name = raw_name.decode("latin-1").lower()
         value = raw_value.decode("latin-1").strip()
         headers[name] = f"{headers[name]},{value}" if name in headers else value
@@ -152,9 +154,10 @@ class S3App:
             try:
                 op = classify(scope["method"], bucket, key, query, headers)
             except Unclassified:
-                raise S3Error("MethodNotAllowed", fields={"Method": scope["method"],
-                                                          "ResourceType": "OBJECT" if key else "BUCKET"}
-                              ) from None
+                raise S3Error(
+                    "MethodNotAllowed",
+                    fields={"Method": scope["method"], "ResourceType": "OBJECT" if key else "BUCKET"},
+                ) from None
             scope["state"]["operation"] = op.value
             if op is Op.CORS_PREFLIGHT:  # CORS: unsigned, no authorization; the bucket's rules decide
                 await (await self.cors.preflight(bucket or "", key, headers))(scope, receive, send_with_id)
@@ -167,8 +170,21 @@ class S3App:
             handler = HANDLERS.get(op)
             if handler is None:
                 raise not_implemented(op.value)
-            ctx = Ctx(request_id, op, bucket, key, query, headers, auth, principal, self.store, receive,
-                      self.region, self.limits, self.owner_id)
+            ctx = Ctx(
+                request_id,
+                op,
+                bucket,
+                key,
+                query,
+                headers,
+                auth,
+                principal,
+                self.store,
+                receive,
+                self.region,
+                self.limits,
+                self.owner_id,
+            )
             response = await handler(ctx)
             await response(scope, receive, send_with_id)
         except ClientGone:

@@ -140,9 +140,7 @@ def _modified_since(info: ObjectInfo, value: str) -> bool | None:
     return int(info.last_modified) > since
 
 
-def check_read_preconditions(
-    headers: Mapping[str, str], info: ObjectInfo, prefix: str = "if-"
-) -> int | None:
+def check_read_preconditions(headers: Mapping[str, str], info: ObjectInfo, prefix: str = "if-") -> int | None:
     """RFC 7232 order, as S3 applies it: 412, 304 or None (proceed).
 
     With `prefix="x-amz-copy-source-if-"` the same rules guard a copy source,

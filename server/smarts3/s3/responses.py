@@ -50,9 +50,7 @@ class ObjectStream:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await send(
-                {"type": "http.response.start", "status": self.status, "headers": self.raw_headers}
-            )
+            await send({"type": "http.response.start", "status": self.status, "headers": self.raw_headers})
             if self.head or self.end <= self.start:
                 await send({"type": "http.response.body", "body": b""})
             elif self.end - self.start <= _WATCH_DISCONNECT_OVER:

@@ -213,9 +213,7 @@ class BodyWriter(Protocol):
 
 
 class ObjectWriter(BodyWriter, Protocol):
-    async def commit(
-        self, meta: ObjectMeta, condition: WriteCondition | None = None
-    ) -> ObjectInfo:
+    async def commit(self, meta: ObjectMeta, condition: WriteCondition | None = None) -> ObjectInfo:
         """Make the object visible atomically (raises PreconditionFailed)."""
         ...
 
@@ -280,9 +278,7 @@ class Store(Protocol):
         """
         ...
 
-    async def update_object_meta(
-        self, bucket: str, key: str, meta: ObjectMeta
-    ) -> ObjectInfo: ...
+    async def update_object_meta(self, bucket: str, key: str, meta: ObjectMeta) -> ObjectInfo: ...
 
     async def list_objects(
         self,
@@ -297,9 +293,7 @@ class Store(Protocol):
     # multipart
     async def create_upload(self, bucket: str, key: str, meta: ObjectMeta) -> UploadInfo: ...
     async def get_upload(self, bucket: str, key: str, upload_id: str) -> UploadInfo: ...
-    def part_writer(
-        self, bucket: str, key: str, upload_id: str, part_number: int
-    ) -> PartWriter: ...
+    def part_writer(self, bucket: str, key: str, upload_id: str, part_number: int) -> PartWriter: ...
 
     async def list_parts(
         self,

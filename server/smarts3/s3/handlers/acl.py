@@ -20,8 +20,11 @@ async def _canned_only(ctx: Ctx, operation: str) -> str:
     if body.strip():
         raise not_implemented(f"{operation} with an AccessControlPolicy document")
     if canned is None:
-        raise S3Error("MissingSecurityHeader", "Your request is missing a required header: x-amz-acl",
-                      fields={"MissingHeaderName": "x-amz-acl"})
+        raise S3Error(
+            "MissingSecurityHeader",
+            "Your request is missing a required header: x-amz-acl",
+            fields={"MissingHeaderName": "x-amz-acl"},
+        )
     return canned
 
 

@@ -23,8 +23,9 @@ async def create_bucket(ctx: Ctx) -> Response:
     name = ctx.bucket_name
     problem = bucket_name_problem(name)
     if problem:
-        raise S3Error("InvalidBucketName", f"The specified bucket is not valid: {problem}.",
-                      fields={"BucketName": name})
+        raise S3Error(
+            "InvalidBucketName", f"The specified bucket is not valid: {problem}.", fields={"BucketName": name}
+        )
     canned = canned_from_headers(ctx.headers)
     if ctx.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true":
         raise not_implemented("Object Lock")
@@ -35,8 +36,7 @@ async def create_bucket(ctx: Ctx) -> Response:
         constraint = xml.child_text(root, "LocationConstraint")
         if constraint:
             if not _REGION.match(constraint):
-                raise S3Error("InvalidLocationConstraint",
-                              fields={"LocationConstraint": constraint})
+                raise S3Error("InvalidLocationConstraint", fields={"LocationConstraint": constraint})
             region = constraint
     await ctx.store.create_bucket(name, region)
     if canned and canned != "private":
@@ -57,8 +57,10 @@ async def delete_bucket(ctx: Ctx) -> Response:
 async def get_bucket_location(ctx: Ctx) -> Response:
     info = await ctx.store.get_bucket(ctx.bucket_name)
     region = "" if info.region == "us-east-1" else info.region
-    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="{xml.NS}">'
-            f"{xml.text(region)}</LocationConstraint>").encode()
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="{xml.NS}">'
+        f"{xml.text(region)}</LocationConstraint>"
+    ).encode()
     return xml_response(body)
 
 

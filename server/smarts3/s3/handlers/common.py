@@ -24,11 +24,17 @@ def int_param(ctx: Ctx, name: str, default: int, low: int, high: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise S3Error("InvalidArgument", f"Provided {name} not an integer or within integer range",
-                      fields={"ArgumentName": name, "ArgumentValue": raw}) from None
+        raise S3Error(
+            "InvalidArgument",
+            f"Provided {name} not an integer or within integer range",
+            fields={"ArgumentName": name, "ArgumentValue": raw},
+        ) from None
     if value < low:
-        raise S3Error("InvalidArgument", f"Argument {name} must be an integer between {low} and "
-                      f"{high}", fields={"ArgumentName": name, "ArgumentValue": raw})
+        raise S3Error(
+            "InvalidArgument",
+            f"Argument {name} must be an integer between {low} and {high}",
+            fields={"ArgumentName": name, "ArgumentValue": raw},
+        )
     return min(value, high)
 
 
@@ -55,8 +61,9 @@ def decode_token(scope: str, token: str) -> str:
             return raw.decode("utf-8")
     except (binascii.Error, ValueError, UnicodeError):
         pass
-    raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
-                  fields={"ArgumentName": "continuation-token"})
+    raise S3Error(
+        "InvalidArgument", "The continuation token provided is incorrect", fields={"ArgumentName": "continuation-token"}
+    )
 
 
 async def read_xml(ctx: Ctx) -> bytes:

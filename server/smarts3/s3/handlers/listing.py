@@ -20,8 +20,11 @@ def _encoder(ctx: Ctx) -> Callable[[str], str]:
     if encoding is None:
         return lambda value: value
     if encoding != "url":
-        raise S3Error("InvalidArgument", "Invalid Encoding Method specified in Request",
-                      fields={"ArgumentName": "encoding-type", "ArgumentValue": encoding})
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid Encoding Method specified in Request",
+            fields={"ArgumentName": "encoding-type", "ArgumentValue": encoding},
+        )
     return lambda value: quote(value, safe="/")
 
 
@@ -92,8 +95,11 @@ async def list_objects_v2(ctx: Ctx) -> Response:
     max_keys = int_param(ctx, "max-keys", 1000, 0, 1000)
     token = ctx.query.get("continuation-token")
     if token is not None and token == "":
-        raise S3Error("InvalidArgument", "The continuation token provided is incorrect",
-                      fields={"ArgumentName": "continuation-token"})
+        raise S3Error(
+            "InvalidArgument",
+            "The continuation token provided is incorrect",
+            fields={"ArgumentName": "continuation-token"},
+        )
     start_after = ctx.query.get("start-after", "")
     resume = max(decode_token(ctx.bucket_name, token), start_after) if token else start_after
     page = await _page(ctx, resume, max_keys)
@@ -134,15 +140,20 @@ async def list_object_versions(ctx: Ctx) -> Response:
         children.append(xml.el("EncodingType", "url"))
     who = owner(ctx)
     for e in page.entries:
-        children.append(xml.node("Version", [
-            xml.el("Key", enc(e.key)),
-            xml.el("VersionId", "null"),
-            xml.el("IsLatest", "true"),
-            xml.el("LastModified", xml.iso8601(e.last_modified)),
-            xml.el("ETag", e.etag),
-            xml.el("Size", e.size),
-            xml.el("StorageClass", "STANDARD"),
-            who,
-        ]))
+        children.append(
+            xml.node(
+                "Version",
+                [
+                    xml.el("Key", enc(e.key)),
+                    xml.el("VersionId", "null"),
+                    xml.el("IsLatest", "true"),
+                    xml.el("LastModified", xml.iso8601(e.last_modified)),
+                    xml.el("ETag", e.etag),
+                    xml.el("Size", e.size),
+                    xml.el("StorageClass", "STANDARD"),
+                    who,
+                ],
+            )
+        )
     children.extend(_common(page, enc))
     return xml_response(xml.document("ListVersionsResult", children))

@@ -44,24 +44,34 @@ async def create_multipart_upload(ctx: Ctx) -> Response:
     if kind and kind not in ("COMPOSITE", "FULL_OBJECT"):
         raise S3Error("InvalidRequest", "Value for x-amz-checksum-type header is invalid.")
     if kind and not algorithm:
-        raise S3Error("InvalidRequest", "The x-amz-checksum-type header can only be used with "
-                      "the x-amz-checksum-algorithm header.")
+        raise S3Error(
+            "InvalidRequest",
+            "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.",
+        )
     if algorithm:
         kind = kind or ("FULL_OBJECT" if algorithm == "CRC64NVME" else "COMPOSITE")
         if kind == "FULL_OBJECT" and algorithm.startswith("SHA"):
-            raise S3Error("InvalidRequest", f"The FULL_OBJECT checksum type cannot be used with "
-                          f"the {algorithm.lower()} checksum algorithm.")
+            raise S3Error(
+                "InvalidRequest",
+                f"The FULL_OBJECT checksum type cannot be used with the {algorithm.lower()} checksum algorithm.",
+            )
         if kind == "COMPOSITE" and algorithm == "CRC64NVME":
-            raise S3Error("InvalidRequest", "The COMPOSITE checksum type cannot be used with the "
-                          "crc64nvme checksum algorithm.")
+            raise S3Error(
+                "InvalidRequest", "The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm."
+            )
         meta = replace(meta, checksums={algorithm: ""}, checksum_type=kind)
     upload = await ctx.store.create_upload(ctx.bucket_name, ctx.key_name, meta)
     headers = {}
     if algorithm and kind:
         headers = {"x-amz-checksum-algorithm": algorithm, "x-amz-checksum-type": kind}
-    body = xml.document("InitiateMultipartUploadResult", [
-        xml.el("Bucket", upload.bucket), xml.el("Key", upload.key), xml.el("UploadId", upload.upload_id),
-    ])
+    body = xml.document(
+        "InitiateMultipartUploadResult",
+        [
+            xml.el("Bucket", upload.bucket),
+            xml.el("Key", upload.key),
+            xml.el("UploadId", upload.upload_id),
+        ],
+    )
     return xml_response(body, headers=headers)
 
 
@@ -87,13 +97,20 @@ def _copy_range(header: str | None, size: int) -> tuple[int, int]:
     spec = header.strip()
     first, sep, last = spec.removeprefix("bytes=").partition("-")
     if not spec.startswith("bytes=") or not sep or not first.isdigit() or not last.isdigit():
-        raise S3Error("InvalidArgument", "The x-amz-copy-source-range value must be of the form "
-                      "bytes=first-last where first and last are the zero-based offsets of the "
-                      "first and last bytes to copy", fields={"ArgumentName": "x-amz-copy-source-range"})
+        raise S3Error(
+            "InvalidArgument",
+            "The x-amz-copy-source-range value must be of the form "
+            "bytes=first-last where first and last are the zero-based offsets of the "
+            "first and last bytes to copy",
+            fields={"ArgumentName": "x-amz-copy-source-range"},
+        )
     start, end = int(first), int(last) + 1
     if end <= start or end > size:
-        raise S3Error("InvalidRange", "The requested range is not satisfiable",
-                      fields={"RangeRequested": spec, "ActualObjectSize": str(size)})
+        raise S3Error(
+            "InvalidRange",
+            "The requested range is not satisfiable",
+            fields={"RangeRequested": spec, "ActualObjectSize": str(size)},
+        )
     return start, end
 
 
@@ -134,8 +151,7 @@ def _requested_parts(body: bytes) -> list[tuple[int, str, dict[str, str]]]:
         etag = xml.child_text(element, "ETag")
         if number is None or etag is None or not number.strip().isdigit():
             raise S3Error("MalformedXML")
-        sums = {alg: v for alg in checksums.ALGORITHMS
-                if (v := xml.child_text(element, "Checksum" + alg)) is not None}
+        sums = {alg: v for alg in checksums.ALGORITHMS if (v := xml.child_text(element, "Checksum" + alg)) is not None}
         parts.append((int(number), '"' + etag.strip().strip('"') + '"', sums))
     if not parts:
         raise S3Error("MalformedXML")
@@ -146,8 +162,9 @@ async def _all_parts(ctx: Ctx, upload: UploadInfo) -> dict[int, PartInfo]:
     found: dict[int, PartInfo] = {}
     marker = 0
     while True:
-        page = await ctx.store.list_parts(ctx.bucket_name, ctx.key_name, upload.upload_id,
-                                          part_number_marker=marker, max_parts=1000)
+        page = await ctx.store.list_parts(
+            ctx.bucket_name, ctx.key_name, upload.upload_id, part_number_marker=marker, max_parts=1000
+        )
         found.update((p.part_number, p) for p in page.parts)
         if not page.is_truncated or page.next_part_number_marker is None:
             return found
@@ -166,29 +183,40 @@ async def complete_multipart_upload(ctx: Ctx) -> Response:
     for number, etag, sums in requested:
         part = stored.get(number)
         if part is None or part.etag != etag:
-            raise S3Error("InvalidPart", fields={"UploadId": upload.upload_id, "PartNumber": str(number),
-                                                  "ETag": etag})
+            raise S3Error("InvalidPart", fields={"UploadId": upload.upload_id, "PartNumber": str(number), "ETag": etag})
         if any(part.checksums.get(alg) != value for alg, value in sums.items()):
-            raise S3Error("InvalidPart", fields={"UploadId": upload.upload_id,
-                                                  "PartNumber": str(number)})
+            raise S3Error("InvalidPart", fields={"UploadId": upload.upload_id, "PartNumber": str(number)})
         chosen.append(part)
     for part in chosen[:-1]:
         if part.size < MIN_PART_SIZE:
-            raise S3Error("EntityTooSmall", fields={
-                "ProposedSize": str(part.size), "MinSizeAllowed": str(MIN_PART_SIZE),
-                "PartNumber": str(part.part_number), "ETag": part.etag})
+            raise S3Error(
+                "EntityTooSmall",
+                fields={
+                    "ProposedSize": str(part.size),
+                    "MinSizeAllowed": str(MIN_PART_SIZE),
+                    "PartNumber": str(part.part_number),
+                    "ETag": part.etag,
+                },
+            )
     digest = hashlib.md5(b"".join(bytes.fromhex(p.etag.strip('"')) for p in chosen))  # noqa: S324
     etag = f'"{digest.hexdigest()}-{len(chosen)}"'
     meta = replace(upload.meta, checksums=_final_checksums(ctx, upload, chosen))
     if not meta.checksums:
         meta = replace(meta, checksum_type=None)
     info = await ctx.store.complete_upload(
-        ctx.bucket_name, ctx.key_name, upload.upload_id,
-        [(p.part_number, p.etag) for p in chosen], etag=etag, meta=meta, condition=condition,
+        ctx.bucket_name,
+        ctx.key_name,
+        upload.upload_id,
+        [(p.part_number, p.etag) for p in chosen],
+        etag=etag,
+        meta=meta,
+        condition=condition,
     )
     children = [
         xml.el("Location", f"/{quote(info.bucket)}/{quote(info.key)}"),
-        xml.el("Bucket", info.bucket), xml.el("Key", info.key), xml.el("ETag", info.etag),
+        xml.el("Bucket", info.bucket),
+        xml.el("Key", info.key),
+        xml.el("ETag", info.etag),
     ]
     children.extend(xml.el("Checksum" + alg, v) for alg, v in info.meta.checksums.items())
     if info.meta.checksum_type:
@@ -207,14 +235,12 @@ def _final_checksums(ctx: Ctx, upload: UploadInfo, parts: list[PartInfo]) -> dic
         raise S3Error("InvalidPart", f"A part is missing its {algorithm} checksum.")
     present = [v for v in values if v is not None]
     if upload.meta.checksum_type == "FULL_OBJECT":
-        value = checksums.full_object_crc(algorithm, list(zip(present, [p.size for p in parts],
-                                                                  strict=True)))
+        value = checksums.full_object_crc(algorithm, list(zip(present, [p.size for p in parts], strict=True)))
     else:
         value = checksums.composite_checksum(algorithm, present)
     sent = ctx.headers.get(checksums.header_name(algorithm))
     if sent is not None and sent != value:
-        raise S3Error("BadDigest", f"The {algorithm} you specified did not match the calculated "
-                      "checksum.")
+        raise S3Error("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
     return {algorithm: value}
 
 
@@ -227,16 +253,20 @@ async def list_parts(ctx: Ctx) -> Response:
     upload = await _upload(ctx)
     max_parts = int_param(ctx, "max-parts", 1000, 0, 1000)
     marker = int_param(ctx, "part-number-marker", 0, 0, MAX_PARTS)
-    page = await ctx.store.list_parts(ctx.bucket_name, ctx.key_name, upload.upload_id,
-                                      part_number_marker=marker, max_parts=max_parts)
+    page = await ctx.store.list_parts(
+        ctx.bucket_name, ctx.key_name, upload.upload_id, part_number_marker=marker, max_parts=max_parts
+    )
     who = owner(ctx)
     children = [
-        xml.el("Bucket", upload.bucket), xml.el("Key", upload.key), xml.el("UploadId", upload.upload_id),
+        xml.el("Bucket", upload.bucket),
+        xml.el("Key", upload.key),
+        xml.el("UploadId", upload.upload_id),
         xml.el("PartNumberMarker", marker),
         xml.el("NextPartNumberMarker", page.next_part_number_marker or 0),
         xml.el("MaxParts", max_parts),
         xml.el("IsTruncated", "true" if page.is_truncated else "false"),
-        who.replace("<Owner>", "<Initiator>").replace("</Owner>", "</Initiator>"), who,
+        who.replace("<Owner>", "<Initiator>").replace("</Owner>", "</Initiator>"),
+        who,
         xml.el("StorageClass", upload.meta.extra.get("storage-class", "STANDARD")),
     ]
     algorithm = _upload_algorithm(upload)
@@ -244,9 +274,12 @@ async def list_parts(ctx: Ctx) -> Response:
         children.append(xml.el("ChecksumAlgorithm", algorithm))
         children.append(xml.el("ChecksumType", upload.meta.checksum_type or "COMPOSITE"))
     for part in page.parts:
-        fields = [xml.el("PartNumber", part.part_number),
-                  xml.el("LastModified", xml.iso8601(part.last_modified)),
-                  xml.el("ETag", part.etag), xml.el("Size", part.size)]
+        fields = [
+            xml.el("PartNumber", part.part_number),
+            xml.el("LastModified", xml.iso8601(part.last_modified)),
+            xml.el("ETag", part.etag),
+            xml.el("Size", part.size),
+        ]
         fields.extend(xml.el("Checksum" + alg, v) for alg, v in part.checksums.items())
         children.append(xml.node("Part", fields))
     return xml_response(xml.document("ListPartsResult", children))
@@ -264,11 +297,17 @@ async def list_multipart_uploads(ctx: Ctx) -> Response:
     key_marker = ctx.query.get("key-marker", "")
     id_marker = ctx.query.get("upload-id-marker", "") if key_marker else ""
     prefix, delimiter = ctx.query.get("prefix", ""), ctx.query.get("delimiter", "")
-    page = await ctx.store.list_uploads(ctx.bucket_name, prefix=prefix, delimiter=delimiter,
-                                        key_marker=key_marker, upload_id_marker=id_marker,
-                                        max_uploads=max_uploads)
+    page = await ctx.store.list_uploads(
+        ctx.bucket_name,
+        prefix=prefix,
+        delimiter=delimiter,
+        key_marker=key_marker,
+        upload_id_marker=id_marker,
+        max_uploads=max_uploads,
+    )
     children = [
-        xml.el("Bucket", ctx.bucket_name), xml.el("KeyMarker", enc(key_marker)),
+        xml.el("Bucket", ctx.bucket_name),
+        xml.el("KeyMarker", enc(key_marker)),
         xml.el("UploadIdMarker", id_marker),
         xml.el("NextKeyMarker", enc(page.next_key_marker or "")),
         xml.el("NextUploadIdMarker", page.next_upload_id_marker or ""),
@@ -283,8 +322,10 @@ async def list_multipart_uploads(ctx: Ctx) -> Response:
     who = owner(ctx)
     for upload in page.uploads:
         fields = [
-            xml.el("Key", enc(upload.key)), xml.el("UploadId", upload.upload_id),
-            who.replace("<Owner>", "<Initiator>").replace("</Owner>", "</Initiator>"), who,
+            xml.el("Key", enc(upload.key)),
+            xml.el("UploadId", upload.upload_id),
+            who.replace("<Owner>", "<Initiator>").replace("</Owner>", "</Initiator>"),
+            who,
             xml.el("StorageClass", upload.meta.extra.get("storage-class", "STANDARD")),
             xml.el("Initiated", xml.iso8601(upload.initiated)),
         ]
@@ -293,6 +334,5 @@ async def list_multipart_uploads(ctx: Ctx) -> Response:
             fields.append(xml.el("ChecksumAlgorithm", algorithm))
             fields.append(xml.el("ChecksumType", upload.meta.checksum_type or "COMPOSITE"))
         children.append(xml.node("Upload", fields))
-    children.extend(xml.node("CommonPrefixes", [xml.el("Prefix", enc(p))])
-                    for p in page.common_prefixes)
+    children.extend(xml.node("CommonPrefixes", [xml.el("Prefix", enc(p))]) for p in page.common_prefixes)
     return xml_response(xml.document("ListMultipartUploadsResult", children))

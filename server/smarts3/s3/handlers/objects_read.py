@@ -24,8 +24,11 @@ def _part_number(ctx: Ctx) -> int | None:
     if raw is None:
         return None
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_PARTS:
-        raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive",
-                      fields={"ArgumentName": "partNumber", "ArgumentValue": raw})
+        raise S3Error(
+            "InvalidArgument",
+            "Part number must be an integer between 1 and 10000, inclusive",
+            fields={"ArgumentName": "partNumber", "ArgumentValue": raw},
+        )
     if "range" in ctx.headers:
         raise S3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
     return int(raw)
@@ -34,8 +37,11 @@ def _part_number(ctx: Ctx) -> int | None:
 def _check_version(ctx: Ctx) -> None:
     version = ctx.query.get("versionId")
     if version is not None and version != "null":
-        raise S3Error("InvalidArgument", "Invalid version id specified",
-                      fields={"ArgumentName": "versionId", "ArgumentValue": version})
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid version id specified",
+            fields={"ArgumentName": "versionId", "ArgumentValue": version},
+        )
 
 
 def _plan(ctx: Ctx, info: ObjectInfo) -> tuple[int, int, int, dict[str, str]]:
@@ -52,9 +58,12 @@ def _plan(ctx: Ctx, info: ObjectInfo) -> tuple[int, int, int, dict[str, str]]:
     parts = info.part_sizes or (info.size,)
     if part is not None:
         if part > len(parts):
-            raise S3Error("InvalidPartNumber", "The requested partnumber is not satisfiable",
-                          status=416, fields={"PartNumberRequested": str(part),
-                                              "ActualPartCount": str(len(parts))})
+            raise S3Error(
+                "InvalidPartNumber",
+                "The requested partnumber is not satisfiable",
+                status=416,
+                fields={"PartNumberRequested": str(part), "ActualPartCount": str(len(parts))},
+            )
         start = sum(parts[: part - 1])
         end = start + parts[part - 1]
         if len(parts) > 1:
@@ -62,8 +71,7 @@ def _plan(ctx: Ctx, info: ObjectInfo) -> tuple[int, int, int, dict[str, str]]:
             if checksum_mode and info.part_checksums:
                 for alg, value in info.part_checksums[part - 1].items():
                     headers["x-amz-checksum-" + alg.lower()] = value
-        headers["content-range"] = content_range(start, end, info.size) if end > start else (
-            f"bytes */{info.size}")
+        headers["content-range"] = content_range(start, end, info.size) if end > start else (f"bytes */{info.size}")
         return (206 if len(parts) > 1 else 200), start, end, headers
     wanted = parse_range(ctx.headers["range"], info.size) if "range" in ctx.headers else None
     if wanted is None:

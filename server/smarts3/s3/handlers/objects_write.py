@@ -50,13 +50,17 @@ def parse_copy_source(ctx: Ctx) -> tuple[str, str]:
     if query:
         version = dict(p.partition("=")[::2] for p in query.split("&")).get("versionId")
         if version not in (None, "null"):
-            raise S3Error("InvalidArgument", "Invalid version id specified",
-                          fields={"ArgumentName": "x-amz-copy-source"})
+            raise S3Error(
+                "InvalidArgument", "Invalid version id specified", fields={"ArgumentName": "x-amz-copy-source"}
+            )
     decoded = unquote(path).lstrip("/")
     bucket, _, key = decoded.partition("/")
     if not bucket or not key:
-        raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and key: "
-                      "sourcebucket/sourcekey", fields={"ArgumentName": "x-amz-copy-source"})
+        raise S3Error(
+            "InvalidArgument",
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+            fields={"ArgumentName": "x-amz-copy-source"},
+        )
     return bucket, key
 
 
@@ -75,13 +79,18 @@ async def source_info(ctx: Ctx, bucket: str, key: str) -> ObjectInfo:
 async def copy_object(ctx: Ctx) -> Response:
     refuse_unsupported(ctx.headers)
     if "x-amz-copy-source-range" in ctx.headers:
-        raise S3Error("InvalidArgument", "The x-amz-copy-source-range header is only valid "
-                      "for UploadPartCopy.", fields={"ArgumentName": "x-amz-copy-source-range"})
+        raise S3Error(
+            "InvalidArgument",
+            "The x-amz-copy-source-range header is only valid for UploadPartCopy.",
+            fields={"ArgumentName": "x-amz-copy-source-range"},
+        )
     src_bucket, src_key = parse_copy_source(ctx)
     metadata_directive = ctx.headers.get("x-amz-metadata-directive", "COPY").upper()
     tagging_directive = ctx.headers.get("x-amz-tagging-directive", "COPY").upper()
-    for name, value in (("x-amz-metadata-directive", metadata_directive),
-                        ("x-amz-tagging-directive", tagging_directive)):
+    for name, value in (
+        ("x-amz-metadata-directive", metadata_directive),
+        ("x-amz-tagging-directive", tagging_directive),
+    ):
         if value not in ("COPY", "REPLACE"):
             raise S3Error("InvalidArgument", f"Unknown {name}.", fields={"ArgumentName": name})
     algorithm = ctx.headers.get("x-amz-checksum-algorithm")
@@ -89,14 +98,19 @@ async def copy_object(ctx: Ctx) -> Response:
         raise S3Error("InvalidRequest", "Invalid x-amz-checksum-algorithm.")
     info = await source_info(ctx, src_bucket, src_key)
     if info.size > MAX_COPY_SOURCE:
-        raise S3Error("InvalidRequest", "The specified copy source is larger than the maximum "
-                      f"allowable size for a copy source: {MAX_COPY_SOURCE}")
+        raise S3Error(
+            "InvalidRequest",
+            f"The specified copy source is larger than the maximum allowable size for a copy source: {MAX_COPY_SOURCE}",
+        )
     same = (src_bucket, src_key) == (ctx.bucket, ctx.key)
     extra = object_extra(ctx.headers)
     if same and metadata_directive == "COPY" and not extra and not algorithm:
-        raise S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy "
-                      "an object to itself without changing the object's metadata, storage class, "
-                      "website redirect location or encryption attributes.")
+        raise S3Error(
+            "InvalidRequest",
+            "This copy request is illegal because it is trying to copy "
+            "an object to itself without changing the object's metadata, storage class, "
+            "website redirect location or encryption attributes.",
+        )
     meta = info.meta
     if metadata_directive == "REPLACE":
         meta = replace(meta, headers=stored_headers(ctx.headers), user=user_metadata(ctx.headers))
@@ -105,14 +119,18 @@ async def copy_object(ctx: Ctx) -> Response:
         meta = replace(meta, tags=parse_tag_header(tagging) if tagging else {})
     meta = replace(meta, extra=extra)
     if algorithm and algorithm.upper() not in meta.checksums:
-        meta = replace(meta, checksums=await _whole_checksum(ctx, info, algorithm.upper()),
-                       checksum_type="FULL_OBJECT")
+        meta = replace(meta, checksums=await _whole_checksum(ctx, info, algorithm.upper()), checksum_type="FULL_OBJECT")
     elif meta.checksum_type == "COMPOSITE":
         # A copy is written in one piece: S3 drops composite multipart checksums.
         meta = replace(meta, checksums={}, checksum_type=None)
     copied = await ctx.store.copy_object(
-        src_bucket, src_key, ctx.bucket_name, ctx.key_name, meta,
-        src_etag=info.etag, condition=write_condition(ctx.headers),
+        src_bucket,
+        src_key,
+        ctx.bucket_name,
+        ctx.key_name,
+        meta,
+        src_etag=info.etag,
+        condition=write_condition(ctx.headers),
     )
     children = [xml.el("ETag", copied.etag), xml.el("LastModified", xml.iso8601(copied.last_modified))]
     children.extend(xml.el("Checksum" + alg, v) for alg, v in copied.meta.checksums.items())
@@ -135,8 +153,11 @@ async def _whole_checksum(ctx: Ctx, info: ObjectInfo, algorithm: str) -> dict[st
 async def delete_object(ctx: Ctx) -> Response:
     version = ctx.query.get("versionId")
     if version is not None and version != "null":
-        raise S3Error("InvalidArgument", "Invalid version id specified",
-                      fields={"ArgumentName": "versionId", "ArgumentValue": version})
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid version id specified",
+            fields={"ArgumentName": "versionId", "ArgumentValue": version},
+        )
     await ctx.store.delete_object(ctx.bucket_name, ctx.key_name)
     return empty(204)
 
@@ -158,11 +179,15 @@ async def delete_objects(ctx: Ctx) -> Response:
             raise S3Error("MalformedXML")
         version = xml.child_text(obj, "VersionId")
         if len(key.encode()) > 1024 or key == "":
-            results.append(_delete_error(key, "KeyTooLongError" if key else "InvalidArgument",
-                                         "Your key is too long" if key else "Key is empty"))
+            results.append(
+                _delete_error(
+                    key,
+                    "KeyTooLongError" if key else "InvalidArgument",
+                    "Your key is too long" if key else "Key is empty",
+                )
+            )
         elif version not in (None, "null"):
-            results.append(_delete_error(key, "NoSuchVersion",
-                                         "The specified version does not exist."))
+            results.append(_delete_error(key, "NoSuchVersion", "The specified version does not exist."))
         else:
             valid.append(key)
     await ctx.store.delete_objects(ctx.bucket_name, valid)

@@ -16,17 +16,24 @@ async def list_buckets(ctx: Ctx) -> Response:
     after = decode_token("", ctx.query["continuation-token"]) if ctx.query.get("continuation-token") else ""
     region = ctx.query.get("bucket-region")
     buckets = [
-        b for b in await ctx.store.list_buckets()
-        if b.name.startswith(prefix) and b.name > after and (region is None or b.region == region)
-        and ctx.principal is not None and ctx.principal.reaches(b.name)
+        b
+        for b in await ctx.store.list_buckets()
+        if b.name.startswith(prefix)
+        and b.name > after
+        and (region is None or b.region == region)
+        and ctx.principal is not None
+        and ctx.principal.reaches(b.name)
     ]
     page, more = buckets[:limit], len(buckets) > limit
     items = [
-        xml.node("Bucket", [
-            xml.el("BucketRegion", b.region),
-            xml.el("CreationDate", xml.iso8601(b.created)),
-            xml.el("Name", b.name),
-        ])
+        xml.node(
+            "Bucket",
+            [
+                xml.el("BucketRegion", b.region),
+                xml.el("CreationDate", xml.iso8601(b.created)),
+                xml.el("Name", b.name),
+            ],
+        )
         for b in page
     ]
     children = [xml.node("Buckets", items), owner(ctx)]

@@ -11,17 +11,26 @@ from smarts3.s3.errors import S3Error, not_implemented
 from smarts3.s3.headers import etag_matches, parse_tag_header, stored_headers, user_metadata
 from smarts3.storage.base import ObjectMeta, WriteCondition
 
-STORAGE_CLASSES = frozenset({
-    "STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
-    "GLACIER", "DEEP_ARCHIVE", "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE",
-})
+STORAGE_CLASSES = frozenset(
+    {
+        "STANDARD",
+        "REDUCED_REDUNDANCY",
+        "STANDARD_IA",
+        "ONEZONE_IA",
+        "INTELLIGENT_TIERING",
+        "GLACIER",
+        "DEEP_ARCHIVE",
+        "OUTPOSTS",
+        "GLACIER_IR",
+        "SNOW",
+        "EXPRESS_ONEZONE",
+    }
+)
 
 
 def refuse_unsupported(headers: Mapping[str, str]) -> None:
     """Headers that ask for features smarts3 does not have must not be ignored."""
-    if "x-amz-server-side-encryption" in headers or any(
-        h.startswith("x-amz-server-side-encryption-") for h in headers
-    ):
+    if "x-amz-server-side-encryption" in headers or any(h.startswith("x-amz-server-side-encryption-") for h in headers):
         raise not_implemented("Server-side encryption")
     if any(h.startswith("x-amz-object-lock-") for h in headers):
         raise not_implemented("Object Lock")
@@ -34,8 +43,11 @@ def storage_class(headers: Mapping[str, str]) -> dict[str, str]:
     if value is None or value == "STANDARD":
         return {}
     if value not in STORAGE_CLASSES:
-        raise S3Error("InvalidStorageClass", "The storage class you specified is not valid",
-                      fields={"StorageClassRequested": value})
+        raise S3Error(
+            "InvalidStorageClass",
+            "The storage class you specified is not valid",
+            fields={"StorageClassRequested": value},
+        )
     return {"storage-class": value}
 
 
@@ -87,6 +99,9 @@ def result_headers(etag: str, checksums: Mapping[str, str], checksum_type: str |
 
 def check_part_number(raw: str | None) -> int:
     if raw is None or not raw.isdigit() or not 1 <= int(raw) <= 10000:
-        raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive",
-                      fields={"ArgumentName": "partNumber", "ArgumentValue": raw or ""})
+        raise S3Error(
+            "InvalidArgument",
+            "Part number must be an integer between 1 and 10000, inclusive",
+            fields={"ArgumentName": "partNumber", "ArgumentValue": raw or ""},
+        )
     return int(raw)

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from smarts3.storage.fs.commits import GroupCommitter
 from smarts3.storage.fs.db import Pool, connect, ensure_schema
 from smarts3.storage.fs.layout import Layout, unlink_quietly
 
@@ -63,6 +64,7 @@ class Env:
     layout: Layout
     pool: Pool
     fsync: bool
+    commits: GroupCommitter
     reaper: Reaper = field(default_factory=Reaper)
 
     def unlink_bodies(self, body_ids: Iterable[str]) -> None:
@@ -70,6 +72,7 @@ class Env:
         self.reaper.submit([self.layout.body_path(body_id) for body_id in body_ids])
 
     def close(self) -> None:
+        self.commits.close()
         self.reaper.close()
         self.pool.close()
 
@@ -96,4 +99,5 @@ def make_env(layout: Layout, *, fsync: bool) -> Env:
                 conn.close()
             once.done = True
 
-    return Env(layout=layout, pool=Pool(layout.db_path, fsync=fsync, init=init), fsync=fsync)
+    pool = Pool(layout.db_path, fsync=fsync, init=init)
+    return Env(layout=layout, pool=pool, fsync=fsync, commits=GroupCommitter(pool))

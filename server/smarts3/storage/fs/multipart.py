@@ -85,9 +85,10 @@ def commit_part_sync(
     checksums: Mapping[str, str],
 ) -> PartInfo:
     now = time.time()
-    with env.pool.writer() as c:
+
+    def txn(c: sqlite3.Connection) -> tuple[str] | None:
         _upload_row(c, *upload)
-        old = c.execute(
+        old: tuple[str] | None = c.execute(
             "SELECT body FROM parts WHERE upload_id = ? AND part_number = ?",
             (upload[2], part_number),
         ).fetchone()
@@ -96,6 +97,9 @@ def commit_part_sync(
             " body, last_modified) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (upload[2], part_number, size, etag, dumps(dict(checksums)), body_id, now),
         )
+        return old
+
+    old = env.commits.run(txn)
     if old is not None:
         env.unlink_bodies([old[0]])
     return PartInfo(part_number=part_number, size=size, etag=etag, last_modified=now, checksums=checksums)

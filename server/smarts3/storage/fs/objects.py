@@ -1,7 +1,7 @@
 """Object transactions: put, head, delete, copy, metadata updates.
 
 Functions named `*_sync` block and run in worker threads. Each write is one
-BEGIN IMMEDIATE transaction; body files a transaction stops referencing are
+transaction (hot paths share a batch commit, see commits.py); body files a transaction stops referencing are
 unlinked only after it commits, so a crash can leave orphans (recovery removes
 them) but never a row without its body.
 """
@@ -78,11 +78,14 @@ def commit_put_sync(
     meta: ObjectMeta,
     condition: WriteCondition | None,
 ) -> ObjectInfo:
-    with env.pool.writer() as c:
+
+    def txn(c: sqlite3.Connection) -> tuple[ObjectRow | None, ObjectRow]:
         require_bucket(c, bucket)
         old = fetch_object(c, bucket, key)
         check_condition(old, condition)
-        row = put_object_row(c, bucket, key, etag=etag, last_modified=time.time(), meta=meta, segments=segments)
+        return old, put_object_row(c, bucket, key, etag=etag, last_modified=time.time(), meta=meta, segments=segments)
+
+    old, row = env.commits.run(txn)
     if old is not None:
         env.unlink_bodies(old.body_ids)
     return row.info(meta)
@@ -97,9 +100,10 @@ def head_sync(env: Env, bucket: str, key: bytes) -> ObjectInfo:
 
 
 def delete_many_sync(env: Env, bucket: str, keys: Sequence[str]) -> list[bool]:
-    garbage: list[str] = []
-    results: list[bool] = []
-    with env.pool.writer() as c:
+
+    def txn(c: sqlite3.Connection) -> tuple[list[bool], list[str]]:
+        garbage: list[str] = []
+        results: list[bool] = []
         require_bucket(c, bucket)
         for key in keys:
             raw = enc_key(key)
@@ -108,6 +112,9 @@ def delete_many_sync(env: Env, bucket: str, keys: Sequence[str]) -> list[bool]:
                 c.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, raw))
                 garbage.extend(body_id for body_id, _ in json.loads(found[0]))
             results.append(found is not None)
+        return results, garbage
+
+    results, garbage = env.commits.run(txn)
     env.unlink_bodies(garbage)
     return results
 
