@@ -296,7 +296,9 @@ def test_a_blocked_destination_never_blocks_the_caller() -> None:
     written = [line for line in stuck.lines if line.startswith("line ")]
     notices = [line for line in stuck.lines if line.startswith("log output fell behind")]
     assert written[0] == "line 0"
-    assert len(written) <= 102  # the queue, the record in the writer's hands, and a race
+    # The batch the writer took out of the queue before it got stuck (at most the queue's
+    # capacity plus one), the queue refilled behind it, and a race.
+    assert len(written) <= 2 * 100 + 2
     # Every record is either written or counted in a notice.
     assert len(written) + sum(int(n.split()[5]) for n in notices) == 1000
     assert stuck.lines[-1] == "after"

@@ -136,7 +136,7 @@ def trailer_string_to_sign(amz_date: str, scope: str, previous_signature: str, t
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, msg.encode("utf-8"), "sha256")
 
 
 # Four HMACs per request otherwise; keys change once a day per credential.
@@ -150,8 +150,8 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
 
 
 def sign(key: bytes, string: str) -> str:
-    """Lower-case hex HMAC-SHA256."""
-    return hmac.new(key, string.encode("utf-8"), hashlib.sha256).hexdigest()
+    """Lower-case hex HMAC-SHA256 (hmac.digest: the one-shot C path, several times cheaper than hmac.new)."""
+    return hmac.digest(key, string.encode("utf-8"), "sha256").hex()
 
 
 def signatures_equal(expected: str, given: str) -> bool:

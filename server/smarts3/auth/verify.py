@@ -236,7 +236,10 @@ def _header_time(headers: Mapping[str, str], now: float) -> tuple[float, bool]:
     amz = headers.get("x-amz-date")
     when: float | None
     if amz is not None:
-        when = _parse_http_date(amz)  # SigV4 sends ISO basic, SigV2 RFC 1123
+        # SigV4 sends ISO basic (tried first: the RFC 1123 parser is slow), SigV2 RFC 1123.
+        when = _parse_amz_date(amz)
+        if when is None:
+            when = _parse_http_date(amz)
     else:
         date = headers.get("date")
         when = None if date is None else _parse_http_date(date)

@@ -30,9 +30,8 @@ class AccessLogMiddleware:
         if scope["type"] != "http" or not self.logger.isEnabledFor(logging.INFO):
             await self.app(scope, receive, send)
             return
-        state = scope.setdefault("state", {})
+        scope.setdefault("state", {})
         traffic = Traffic(receive, send)
-
         start = time.perf_counter()
         failed = False
         try:
@@ -41,27 +40,31 @@ class AccessLogMiddleware:
             failed = True
             raise
         finally:
-            status = traffic.final_status(failed)
-            client = scope.get("client")
-            raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-            method = scope["method"]
-            fields = {
-                "remote": client[0] if client else None,
-                "access_key": state.get("access_key"),
-                "method": method,
-                "operation": state.get("operation") or OTHER,
-                "bucket": state.get("bucket"),
-                "key": state.get("key"),
-                "status": status,
-                "error_code": state.get("error_code"),
-                "bytes_in": traffic.received,
-                "bytes_out": traffic.sent,
-                "duration_ms": round((time.perf_counter() - start) * 1000, 3),
-            }
-            # raw_path is still percent-encoded: no control characters reach the line.
-            args = (method, raw_path.decode("latin-1"), status)
-            # makeRecord + handle, not info(): skips the caller lookup, a stack walk per request.
-            record = self.logger.makeRecord(
-                self.logger.name, logging.INFO, __file__, 0, "%s %s %d", args, None, extra={"fields": fields}
-            )
-            self.logger.handle(record)
+            emit(self.logger, scope, traffic, start, failed)
+
+
+def emit(logger: logging.Logger, scope: Scope, traffic: Traffic, start: float, failed: bool) -> None:
+    """Write the access-log line of one finished request."""
+    state = scope["state"]
+    status = traffic.final_status(failed)
+    client = scope.get("client")
+    raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+    method = scope["method"]
+    fields = {
+        "remote": client[0] if client else None,
+        "access_key": state.get("access_key"),
+        "method": method,
+        "operation": state.get("operation") or OTHER,
+        "bucket": state.get("bucket"),
+        "key": state.get("key"),
+        "status": status,
+        "error_code": state.get("error_code"),
+        "bytes_in": traffic.received,
+        "bytes_out": traffic.sent,
+        "duration_ms": round((time.perf_counter() - start) * 1000, 3),
+    }
+    # raw_path is still percent-encoded: no control characters reach the line.
+    args = (method, raw_path.decode("latin-1"), status)
+    # makeRecord + handle, not info(): skips the caller lookup, a stack walk per request.
+    record = logger.makeRecord(logger.name, logging.INFO, __file__, 0, "%s %s %d", args, None, extra={"fields": fields})
+    logger.handle(record)

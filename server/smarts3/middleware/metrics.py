@@ -22,9 +22,8 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state = scope.setdefault("state", {})
+        scope.setdefault("state", {})
         traffic = Traffic(receive, send)
-
         self.metrics.in_flight.inc()
         start = time.perf_counter()
         failed = False
@@ -35,11 +34,17 @@ class MetricsMiddleware:
             raise
         finally:
             self.metrics.in_flight.dec()
-            self.metrics.observe(
-                state.get("operation") or OTHER,
-                traffic.final_status(failed),
-                time.perf_counter() - start,
-                traffic.received,
-                traffic.sent,
-                state.get("error_code"),
-            )
+            record(self.metrics, scope, traffic, start, failed)
+
+
+def record(metrics: Metrics, scope: Scope, traffic: Traffic, start: float, failed: bool) -> None:
+    """Count one finished request (the in-flight gauge is the caller's)."""
+    state = scope["state"]
+    metrics.observe(
+        state.get("operation") or OTHER,
+        traffic.final_status(failed),
+        time.perf_counter() - start,
+        traffic.received,
+        traffic.sent,
+        state.get("error_code"),
+    )

@@ -7,7 +7,8 @@ The result is a pure ASGI wrapper, not Starlette middleware: smarts3's app sends
 requests past Starlette's router and middleware stack, and every request must be
 seen. Outermost first: request context (binds the request id for log lines) →
 access log → metrics → GET /_metrics → the app. Lifespan and other non-HTTP scopes
-pass straight through. Each part is left out when switched off in the settings.
+pass straight through. Each part is left out when switched off in the settings; the
+context, the access log and the metrics share one wrapper (middleware/observe.py).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from starlette.applications import Starlette
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from smarts3.middleware.access_log import AccessLogMiddleware
-from smarts3.middleware.metrics import MetricsMiddleware
-from smarts3.observability.logging import RequestContextMiddleware, configure_logging
+from smarts3.middleware.access_log import log as access_log
+from smarts3.middleware.observe import ObserveMiddleware
+from smarts3.observability.logging import configure_logging
 from smarts3.observability.metrics import (
     BucketUsage,
     Metrics,
@@ -73,10 +74,9 @@ class ObservedApp:
         if metrics is not None:
             token = settings.metrics.bearer_token
             endpoint = MetricsEndpoint(metrics.registry, token.get_secret_value() if token else None)
-            inner = MetricsMiddleware(_Path(METRICS_PATH, endpoint, inner), metrics)
-        if settings.logging.access_log:
-            inner = AccessLogMiddleware(inner)
-        self._stack = RequestContextMiddleware(inner)
+            inner = _Path(METRICS_PATH, endpoint, inner)
+        logger = access_log if settings.logging.access_log else None
+        self._stack = ObserveMiddleware(inner, access_logger=logger, metrics=metrics)
 
     @property
     def state(self) -> State:

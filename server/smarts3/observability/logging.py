@@ -57,6 +57,15 @@ _BATCH_SECONDS = 0.02
 _BATCH_MAX = 10_000
 
 
+def bind_request_state(state: Mapping[str, Any]) -> contextvars.Token[Mapping[str, Any] | None]:
+    """Make `state` this task's request state (its request id goes on every log line)."""
+    return _request_state.set(state)
+
+
+def unbind_request_state(token: contextvars.Token[Mapping[str, Any] | None]) -> None:
+    _request_state.reset(token)
+
+
 class RequestContextMiddleware:
     """Binds `scope["state"]` to this task's context, for RequestIdFilter (pure ASGI)."""
 
@@ -182,10 +191,39 @@ class Abandonable(logging.Handler):
         if not self.abandoned:
             super().close()
 
+    def handle_batch(self, records: list[logging.LogRecord]) -> None:
+        """Write several records; subclasses make it one write and one flush."""
+        for record in records:
+            self.handle(record)
+
+    def _format_batch(self, records: list[logging.LogRecord]) -> str:
+        lines = []
+        for record in records:
+            if not self.filter(record):
+                continue
+            try:
+                lines.append(self.format(record) + "\n")
+            except Exception:
+                self.handleError(record)
+        return "".join(lines)
+
 
 class StderrHandler(Abandonable, logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self) -> None:
         super().__init__(sys.stderr)
+
+    def handle_batch(self, records: list[logging.LogRecord]) -> None:
+        text = self._format_batch(records)
+        if not text:
+            return
+        self.acquire()
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except Exception:
+            self.handleError(records[-1])
+        finally:
+            self.release()
 
 
 class SharedRotatingFileHandler(Abandonable, RotatingFileHandler):
@@ -236,15 +274,29 @@ class SharedRotatingFileHandler(Abandonable, RotatingFileHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = self.format(record) + self.terminator
-            self._reopen_if_moved()
-            self._rotate_if_needed(len(line))
-            if self.stream is None:
-                self.stream = self._open()
-            self.stream.write(line)
-            self.stream.flush()
+            self._write(self.format(record) + self.terminator)
         except Exception:
             self.handleError(record)
+
+    def handle_batch(self, records: list[logging.LogRecord]) -> None:
+        text = self._format_batch(records)
+        if not text:
+            return
+        self.acquire()
+        try:
+            self._write(text)
+        except Exception:
+            self.handleError(records[-1])
+        finally:
+            self.release()
+
+    def _write(self, text: str) -> None:
+        self._reopen_if_moved()
+        self._rotate_if_needed(len(text))
+        if self.stream is None:
+            self.stream = self._open()
+        self.stream.write(text)
+        self.stream.flush()
 
 
 def make_handler(settings: LogSettings) -> logging.Handler:
@@ -312,13 +364,29 @@ class BackgroundHandler(logging.Handler):
             with contextlib.suppress(queue.Empty):
                 while len(batch) < _BATCH_MAX:
                     batch.append(self._queue.get_nowait())
+            records: list[logging.LogRecord] = []
             for item in batch:
+                if isinstance(item, logging.LogRecord):
+                    records.append(item)
+                    continue
+                # A marker: write what came before it first.
+                self._write(records)
+                records = []
                 if item is None:
                     return
-                if isinstance(item, threading.Event):
-                    item.set()
-                else:
-                    self.target.handle(item)
+                item.set()
+            self._write(records)
+
+    def _write(self, records: list[logging.LogRecord]) -> None:
+        if not records:
+            return
+        if isinstance(self.target, Abandonable):
+            # One write and one flush per batch: every syscall here hands the GIL back and
+            # forth with the event loop.
+            self.target.handle_batch(records)
+        else:
+            for record in records:
+                self.target.handle(record)
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until what was logged so far is written (tests; before exit)."""

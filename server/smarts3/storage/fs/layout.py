@@ -14,7 +14,7 @@ import contextlib
 import os
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SYSTEM_DIR = ".smarts3"
@@ -38,6 +38,13 @@ def is_body_id(name: str) -> bool:
 @dataclass(frozen=True, slots=True)
 class Layout:
     data_dir: Path
+    # Hot-path paths as plain strings, joined once: pathlib costs microseconds per request.
+    _tmp: str = field(init=False, repr=False, compare=False)
+    _bodies: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_tmp", str(self.tmp_dir))
+        object.__setattr__(self, "_bodies", str(self.bodies_dir))
 
     @property
     def root(self) -> Path:
@@ -56,13 +63,13 @@ class Layout:
         return self.root / "bodies"
 
     def tmp_path(self, body_id: str) -> str:
-        return os.path.join(self.tmp_dir, _checked(body_id))
+        return f"{self._tmp}/{_checked(body_id)}"
 
     def body_dir(self, body_id: str) -> str:
-        return os.path.join(self.bodies_dir, _checked(body_id)[:2])
+        return f"{self._bodies}/{_checked(body_id)[:2]}"
 
     def body_path(self, body_id: str) -> str:
-        return os.path.join(self.bodies_dir, body_id[:2], _checked(body_id))
+        return f"{self._bodies}/{body_id[:2]}/{_checked(body_id)}"
 
     def ensure(self, *, fsync: bool) -> None:
         """Create the layout (idempotent). Fan-out directories are made up

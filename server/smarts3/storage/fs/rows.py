@@ -82,7 +82,7 @@ class ObjectRow:
             last_modified=self.last_modified,
             meta=meta if meta is not None else meta_from_json(self.meta_json),
             part_sizes=tuple(size for _, size in self.segments),
-            part_checksums=tuple(json.loads(self.part_checksums_json)),
+            part_checksums=() if self.part_checksums_json == "[]" else tuple(json.loads(self.part_checksums_json)),
         )
 
     @property
