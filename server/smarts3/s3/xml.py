@@ -15,17 +15,32 @@ from smarts3.s3.errors import S3Error
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _HEADER = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _ESCAPE = re.compile(r'[&<>"\x00-\x08\x0b-\x1f\x7f\r]')
-_NAMED = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\r]")
 
 
-def _escape_char(match: re.Match[str]) -> str:
-    char = match.group(0)
-    return _NAMED.get(char) or f"&#x{ord(char):X};"
+def _char_ref(match: re.Match[str]) -> str:
+    return f"&#x{ord(match.group(0)):X};"
 
 
 def text(value: object) -> str:
     """Escape for element content; control characters become references as S3 does."""
-    return _ESCAPE.sub(_escape_char, str(value))
+    s = value if isinstance(value, str) else str(value)
+    # Most values need no escaping, and the rest (ETags: quotes) only the named entities:
+    # str.replace is far cheaper than a substitution with a callback per character.
+    if _ESCAPE.search(s) is None:
+        return s
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return _CONTROL.sub(_char_ref, s) if _CONTROL.search(s) else s
+
+
+_ETAG = re.compile(r'"[0-9a-f]{32}(-[0-9]{1,5})?"')
+
+
+def etag_text(etag: str) -> str:
+    """text() for an ETag: ours are always quoted hex, which needs only the quotes escaped."""
+    if _ETAG.fullmatch(etag):
+        return f"&quot;{etag[1:-1]}&quot;"
+    return text(etag)
 
 
 def el(name: str, value: object) -> str:
@@ -40,9 +55,17 @@ def document(root: str, children: Iterable[str]) -> bytes:
     return f'{_HEADER}<{root} xmlns="{NS}">{"".join(children)}</{root}>'.encode()
 
 
+_iso_second: tuple[int, str] = (-1, "")
+
+
 def iso8601(ts: float) -> str:
-    millis = int(ts * 1000) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{millis:03d}Z"
+    """UTC with milliseconds; the part up to the second is formatted once per second seen."""
+    global _iso_second
+    second, millis = divmod(int(ts * 1000), 1000)
+    cached = _iso_second
+    if second != cached[0]:  # a listing's objects often share their second
+        cached = _iso_second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{millis:03d}Z"
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

@@ -8,6 +8,7 @@ keys beneath it, so a page costs O(page) rows whatever the bucket holds.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -51,6 +52,12 @@ def walk(
     """
     out: Walk[T] = Walk()
     if limit <= 0:
+        return out
+    if not delimiter:
+        # Nothing rolls up: one query, the extra row tells whether the page is truncated.
+        rows = list(itertools.islice(fetch(start), limit + 1))
+        out.truncated = len(rows) > limit
+        out.items = [make(row) for row in rows[:limit]]
         return out
     cursor: C | None = start
     while cursor is not None:
@@ -120,15 +127,9 @@ def list_objects_sync(env: Env, bucket: str, prefix: str, delimiter: str, start_
 
 
 def _entry(r: tuple[Any, ...]) -> ListEntry:
+    # Positional: a page builds 1,000 of these.
     algos: str = r[4]
-    return ListEntry(
-        key=dec_key(r[0]),
-        size=r[1],
-        etag=r[2],
-        last_modified=r[3],
-        checksum_algorithms=tuple(algos.split(",")) if algos else (),
-        checksum_type=r[5],
-    )
+    return ListEntry(dec_key(r[0]), r[1], r[2], r[3], tuple(algos.split(",")) if algos else (), r[5])
 
 
 _UploadCursor = tuple[bytes, str | None]  # (key, upload id); None: past every id of key
