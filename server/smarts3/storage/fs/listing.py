@@ -55,9 +55,9 @@ def walk(
         return out
     if not delimiter:
         # Nothing rolls up: one query, the extra row tells whether the page is truncated.
-        rows = list(itertools.islice(fetch(start), limit + 1))
-        out.truncated = len(rows) > limit
-        out.items = [make(row) for row in rows[:limit]]
+        page = list(itertools.islice(fetch(start), limit + 1))
+        out.truncated = len(page) > limit
+        out.items = [make(row) for row in page[:limit]]
         return out
     cursor: C | None = start
     while cursor is not None:
