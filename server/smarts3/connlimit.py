@@ -14,8 +14,10 @@ from ssl import SSLError
 from typing import ClassVar
 
 import hypercorn.asyncio.run as hypercorn_run
-from hypercorn.asyncio.tcp_server import MAX_RECV, TCPServer
+from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.events import Closed, RawData
+
+READ_BYTES = 256 * 1024
 
 _SLOW_DOWN = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
@@ -52,10 +54,14 @@ class LimitedTCPServer(TCPServer):
         # Hypercorn's loop, with asyncio.timeout instead of asyncio.wait_for: wait_for wraps
         # every read in a new task (Python 3.11), a measurable share of a small request.
         timeout = self.config.read_timeout
+        # Bigger reads than hypercorn's 64 KiB: a large body then takes a quarter of the trips
+        # through h11, hypercorn and the app (+20-30% on a 256 MiB PUT). The stream's buffer
+        # limit must grow with it, or the transport pauses before a read can fill.
+        self.reader._limit = READ_BYTES  # type: ignore[attr-defined]
         while not self.reader.at_eof():
             try:
                 async with asyncio.timeout(timeout):
-                    data = await self.reader.read(MAX_RECV)
+                    data = await self.reader.read(READ_BYTES)
             except (ConnectionError, OSError, TimeoutError, SSLError):
                 break
             await self.protocol.handle(RawData(data))
