@@ -18,7 +18,7 @@ from smarts3.storage.base import (
     PreconditionFailed,
     WriteCondition,
 )
-from smarts3.storage.fs import FilesystemStore
+from smarts3.storage.fs import FilesystemStore, bodies
 from tests.unit.fs_support import BUCKET, body_files, etag_of, get, put, run, temp_files, with_store
 
 META = ObjectMeta(
@@ -359,3 +359,36 @@ def test_reopen_keeps_everything(tmp_path: Path) -> None:
 
     with_store(tmp_path, write, fsync=True)
     assert with_store(tmp_path, read, fsync=True) == b"still here"
+
+
+# --- early data syncs of large bodies (fsync: always) --------------------------------
+
+
+def test_large_body_with_early_syncs_is_intact(tmp_path: Path) -> None:
+    data = os.urandom(bodies.EARLY_SYNC_BYTES * 3 + 12345)
+
+    async def main(store: FilesystemStore) -> None:
+        info = await put(store, "big", data, chunk=256 * 1024)
+        assert info.etag == etag_of(data)
+        assert await get(store, "big") == data
+
+    with_store(tmp_path, main, fsync=True)
+    assert temp_files(tmp_path) == []
+
+
+def test_failed_early_sync_fails_the_write_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Linux may report the fsync after a failed one as a success: the early failure must count.
+    def failing_fdatasync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", failing_fdatasync)
+
+    async def main(store: FilesystemStore) -> None:
+        with pytest.raises(OSError, match="Input/output error"):
+            await put(store, "big", os.urandom(bodies.EARLY_SYNC_BYTES * 2), chunk=256 * 1024)
+        with pytest.raises(NoSuchKey):
+            await store.head_object(BUCKET, "big")
+
+    with_store(tmp_path, main, fsync=True)
+    assert temp_files(tmp_path) == []
+    assert body_files(tmp_path) == []
