@@ -430,6 +430,9 @@ def configure_logging(settings: LogSettings) -> None:
     Replaces the handler a previous call installed and leaves any others alone.
     """
     unconfigure_logging()
+    # Our formatters never show thread or process names; skip looking them up per record.
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     handler = BackgroundHandler(make_handler(settings))
     setattr(handler, _OURS, True)
     root = logging.getLogger()

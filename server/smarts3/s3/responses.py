@@ -69,10 +69,14 @@ class ObjectStream:
                     await self._stream(send)
                     tg.cancel_scope.cancel()
         finally:
-            with anyio.CancelScope(shield=True):
-                await self.reader.close()
+            await self.reader.close()  # shields itself (ObjectReader.close)
 
     async def _stream(self, send: Send) -> None:
+        remaining = self.end - self.start
         async for chunk in self.reader.iter_range(self.start, self.end):
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            remaining -= len(chunk)
+            # The last chunk ends the body: a small object goes out in one message, not two.
+            await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
+            if remaining <= 0:
+                return
         await send({"type": "http.response.body", "body": b""})

@@ -72,13 +72,22 @@ _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+_http_second: tuple[int, str] = (-1, "")
+
+
 def http_date(ts: float) -> str:
-    """RFC 7231 IMF-fixdate, as email.utils.formatdate(usegmt=True) writes it, at a third of its cost."""
-    t = time.gmtime(int(ts))
-    return (
-        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d}"
-        f" {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
-    )
+    """RFC 7231 IMF-fixdate, as email.utils.formatdate(usegmt=True) writes it; the last one is kept."""
+    global _http_second
+    second = int(ts)
+    cached = _http_second
+    if second != cached[0]:
+        t = time.gmtime(second)
+        text = (
+            f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d}"
+            f" {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+        )
+        cached = _http_second = (second, text)
+    return cached[1]
 
 
 async def read_capped(stream: AsyncIterator[bytes], cap: int) -> bytes:

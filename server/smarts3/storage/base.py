@@ -233,7 +233,9 @@ class ObjectReader(Protocol):
         """Yield bytes [start, end) in bounded chunks."""
         ...
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release what the reader holds; completes even inside a cancelled scope."""
+        ...
 
 
 class Store(Protocol):
