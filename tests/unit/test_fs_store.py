@@ -392,3 +392,38 @@ def test_failed_early_sync_fails_the_write_and_leaves_nothing(tmp_path: Path, mo
     with_store(tmp_path, main, fsync=True)
     assert temp_files(tmp_path) == []
     assert body_files(tmp_path) == []
+
+
+def test_upload_into_a_bucket_another_worker_just_deleted(tmp_path: Path) -> None:
+    # Two stores on one data dir stand in for two workers; `mine` has just seen the bucket.
+    async def main() -> None:
+        mine = await FilesystemStore.open(tmp_path, fsync=False)
+        other = await FilesystemStore.open(tmp_path, fsync=False)
+        try:
+            await mine.create_bucket("gone", "us-east-1")
+            await put(mine, "k", b"first", bucket="gone")
+            await mine.delete_object("gone", "k")
+            await other.delete_bucket("gone")
+            with pytest.raises(NoSuchBucket):
+                await put(mine, "k", b"second", bucket="gone")
+            await mine.settle()
+        finally:
+            await mine.close()
+            await other.close()
+
+    run(main)
+    assert temp_files(tmp_path) == []
+    assert body_files(tmp_path) == []
+
+
+def test_upload_after_deleting_the_bucket_here(tmp_path: Path) -> None:
+    async def main(store: FilesystemStore) -> None:
+        await store.create_bucket("short", "us-east-1")
+        await put(store, "k", b"x", bucket="short")
+        await store.delete_object("short", "k")
+        await store.delete_bucket("short")
+        with pytest.raises(NoSuchBucket):
+            async with store.object_writer("short", "k"):
+                pass  # refused on entry, before any body is read
+
+    with_store(tmp_path, main)
