@@ -139,14 +139,12 @@ class DeclaredSync:
                 info = await self.store.create_bucket(bucket.name, self.region)
             except BucketAlreadyExists:
                 info = await self.store.get_bucket(bucket.name)
-            extra = dict(info.extra)
-            extra[DECLARED_KEY] = "1"
-            if bucket.deletion_policy is DeletionPolicy.DELETE:
-                extra[DELETE_KEY] = "1"
-            else:
-                extra.pop(DELETE_KEY, None)
-            if extra != dict(info.extra):
-                await self.store.set_bucket_extra(bucket.name, extra)
+            changes = {
+                DECLARED_KEY: "1",
+                DELETE_KEY: "1" if bucket.deletion_policy is DeletionPolicy.DELETE else None,
+            }
+            if any(info.extra.get(k) != v for k, v in changes.items()):
+                await self.store.update_bucket_extra(bucket.name, changes)
         for info in await self.store.list_buckets():
             if info.name in wanted or info.extra.get(DELETE_KEY) != "1":
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -45,10 +46,13 @@ def test_bucket_lifecycle(tmp_path: Path) -> None:
             got = await store.get_bucket("one")
             assert (got.name, got.region, got.created) == ("one", "eu-west-1", created.created)
             await store.set_bucket_tags("one", {"team": "a"})
-            await store.set_bucket_extra("one", {"cors": "<x/>"})
+            await store.update_bucket_extra("one", {"cors": "<x/>", "acl": "public-read"})
+            await store.update_bucket_extra("one", {"acl": None, "declared": "1"})
             got = await store.get_bucket("one")
             assert dict(got.tags) == {"team": "a"}
-            assert dict(got.extra) == {"cors": "<x/>"}
+            assert dict(got.extra) == {"cors": "<x/>", "declared": "1"}
+            with pytest.raises(NoSuchBucket):
+                await store.update_bucket_extra("nope", {"acl": "private"})
             assert [b.name for b in await store.list_buckets()] == ["one", "two"]
             await put(store, "k", b"x", bucket="one")
             with pytest.raises(BucketNotEmpty):
@@ -334,17 +338,23 @@ def test_copy_shares_inode_and_onto_itself(tmp_path: Path) -> None:
 def test_update_object_meta_keeps_body_etag_and_time(tmp_path: Path) -> None:
     async def main(store: FilesystemStore) -> None:
         before = await put(store, "k", b"body", meta=META)
-        tagged = ObjectMeta(headers=META.headers, tags={"a": "1", "b": "2"})
-        after = await store.update_object_meta(BUCKET, "k", tagged)
+        after = await store.update_object_meta(BUCKET, "k", tags={"a": "1", "b": "2"})
         assert (after.etag, after.last_modified, after.size) == (
             before.etag,
             before.last_modified,
             before.size,
         )
-        assert (await store.head_object(BUCKET, "k")).meta == tagged
+        await store.update_object_meta(BUCKET, "k", extra={"acl": "public-read"})
+        meta = (await store.head_object(BUCKET, "k")).meta
+        assert dict(meta.tags) == {"a": "1", "b": "2"}
+        assert dict(meta.extra) == {"acl": "public-read"}
+        assert dict(meta.headers) == dict(META.headers)
+        await store.update_object_meta(BUCKET, "k", tags={}, extra={"acl": None})
+        meta = (await store.head_object(BUCKET, "k")).meta
+        assert (dict(meta.tags), dict(meta.extra), dict(meta.headers)) == ({}, {}, dict(META.headers))
         assert await get(store, "k") == b"body"
         with pytest.raises(NoSuchKey):
-            await store.update_object_meta(BUCKET, "missing", tagged)
+            await store.update_object_meta(BUCKET, "missing", tags={})
 
     with_store(tmp_path, main)
 
@@ -425,5 +435,24 @@ def test_upload_after_deleting_the_bucket_here(tmp_path: Path) -> None:
         with pytest.raises(NoSuchBucket):
             async with store.object_writer("short", "k"):
                 pass  # refused on entry, before any body is read
+
+    with_store(tmp_path, main)
+
+
+def test_tagging_never_undoes_a_concurrent_overwrite(tmp_path: Path) -> None:
+    # The tags are applied to the row as it is at commit: the new object's headers survive.
+    old_meta = ObjectMeta(headers={"content-type": "text/old"})
+    new_meta = ObjectMeta(headers={"content-type": "text/new"})
+
+    async def main(store: FilesystemStore) -> None:
+        for i in range(30):
+            key = f"race-{i}"
+            await put(store, key, b"old", meta=old_meta)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(partial(put, store, key, b"new", meta=new_meta))
+                tg.start_soon(partial(store.update_object_meta, BUCKET, key, tags={"t": "1"}))
+            info = await store.head_object(BUCKET, key)
+            assert info.meta.headers["content-type"] == "text/new"
+            assert await get(store, key) == b"new"
 
     with_store(tmp_path, main)

@@ -248,7 +248,9 @@ class Store(Protocol):
         ...
 
     async def set_bucket_tags(self, name: str, tags: Mapping[str, str]) -> None: ...
-    async def set_bucket_extra(self, name: str, extra: Mapping[str, str]) -> None: ...
+    async def update_bucket_extra(self, name: str, changes: Mapping[str, str | None]) -> None:
+        """Set each key to its value (None removes it), in one transaction: no lost updates."""
+        ...
 
     # objects
     def object_writer(self, bucket: str, key: str) -> ObjectWriter:
@@ -280,7 +282,20 @@ class Store(Protocol):
         """
         ...
 
-    async def update_object_meta(self, bucket: str, key: str, meta: ObjectMeta) -> ObjectInfo: ...
+    async def update_object_meta(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        tags: Mapping[str, str] | None = None,
+        extra: Mapping[str, str | None] | None = None,
+    ) -> ObjectInfo:
+        """Replace the tags and/or change `extra` keys (None removes) of the current object.
+
+        Applied to the metadata inside the write transaction, so a concurrent overwrite
+        or another update is never undone. Body, ETag and Last-Modified stay.
+        """
+        ...
 
     async def list_objects(
         self,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from starlette.responses import Response
 
 from smarts3.access.acl import canned_from_headers, policy_xml
@@ -35,8 +33,7 @@ async def get_bucket_acl(ctx: Ctx) -> Response:
 
 async def put_bucket_acl(ctx: Ctx) -> Response:
     canned = await _canned_only(ctx, "PutBucketAcl")
-    info = await ctx.store.get_bucket(ctx.bucket_name)
-    await ctx.store.set_bucket_extra(info.name, {**info.extra, ACL_KEY: canned})
+    await ctx.store.update_bucket_extra(ctx.bucket_name, {ACL_KEY: canned})
     return empty(200)
 
 
@@ -47,7 +44,5 @@ async def get_object_acl(ctx: Ctx) -> Response:
 
 async def put_object_acl(ctx: Ctx) -> Response:
     canned = await _canned_only(ctx, "PutObjectAcl")
-    info = await ctx.store.head_object(ctx.bucket_name, ctx.key_name)
-    extra = {**info.meta.extra, ACL_KEY: canned}
-    await ctx.store.update_object_meta(ctx.bucket_name, ctx.key_name, replace(info.meta, extra=extra))
+    await ctx.store.update_object_meta(ctx.bucket_name, ctx.key_name, extra={ACL_KEY: canned})
     return empty(200)

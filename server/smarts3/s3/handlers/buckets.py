@@ -40,7 +40,7 @@ async def create_bucket(ctx: Ctx) -> Response:
             region = constraint
     await ctx.store.create_bucket(name, region)
     if canned and canned != "private":
-        await ctx.store.set_bucket_extra(name, {ACL_KEY: canned})
+        await ctx.store.update_bucket_extra(name, {ACL_KEY: canned})
     return empty(200, {"location": f"/{name}"})
 
 

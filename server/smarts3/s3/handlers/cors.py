@@ -139,8 +139,7 @@ async def put_bucket_cors(ctx: Ctx) -> Response:
     body = await read_xml(ctx)
     verify_required_digest(ctx.headers, body)
     rules = parse_configuration(body)
-    info = await ctx.store.get_bucket(ctx.bucket_name)
-    await ctx.store.set_bucket_extra(info.name, {**info.extra, CORS_KEY: cors.dumps(rules)})
+    await ctx.store.update_bucket_extra(ctx.bucket_name, {CORS_KEY: cors.dumps(rules)})
     return empty(200)
 
 
@@ -153,9 +152,7 @@ async def get_bucket_cors(ctx: Ctx) -> Response:
 
 
 async def delete_bucket_cors(ctx: Ctx) -> Response:
-    info = await ctx.store.get_bucket(ctx.bucket_name)
-    if CORS_KEY in info.extra:
-        await ctx.store.set_bucket_extra(info.name, {k: v for k, v in info.extra.items() if k != CORS_KEY})
+    await ctx.store.update_bucket_extra(ctx.bucket_name, {CORS_KEY: None})
     return empty(204)
 
 

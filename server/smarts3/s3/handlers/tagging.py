@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from starlette.responses import Response
 
 from smarts3.s3.context import Ctx
@@ -19,12 +17,10 @@ async def get_object_tagging(ctx: Ctx) -> Response:
 
 async def put_object_tagging(ctx: Ctx) -> Response:
     tags = validate_tags(parse_tag_set(await read_xml(ctx)), MAX_OBJECT_TAGS)
-    info = await ctx.store.head_object(ctx.bucket_name, ctx.key_name)
-    await ctx.store.update_object_meta(ctx.bucket_name, ctx.key_name, replace(info.meta, tags=tags))
+    await ctx.store.update_object_meta(ctx.bucket_name, ctx.key_name, tags=tags)
     return empty(200)
 
 
 async def delete_object_tagging(ctx: Ctx) -> Response:
-    info = await ctx.store.head_object(ctx.bucket_name, ctx.key_name)
-    await ctx.store.update_object_meta(ctx.bucket_name, ctx.key_name, replace(info.meta, tags={}))
+    await ctx.store.update_object_meta(ctx.bucket_name, ctx.key_name, tags={})
     return empty(204)

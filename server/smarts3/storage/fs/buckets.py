@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 
 from smarts3.storage.base import BucketAlreadyExists, BucketInfo, BucketNotEmpty, BucketUsage, NoSuchBucket
 from smarts3.storage.fs.env import Env
 from smarts3.storage.fs.objects import require_bucket
-from smarts3.storage.fs.rows import bucket_from_row, dumps
+from smarts3.storage.fs.rows import apply_changes, bucket_from_row, dumps
 
 _COLUMNS = "name, created, region, tags, extra"
 
@@ -48,6 +49,15 @@ def delete_sync(env: Env, name: str) -> None:
             if c.execute(sql, (name,)).fetchone():
                 raise BucketNotEmpty(name)
         c.execute("DELETE FROM buckets WHERE name = ?", (name,))
+
+
+def patch_extra_sync(env: Env, name: str, changes: Mapping[str, str | None]) -> None:
+    with env.pool.writer() as c:
+        row = c.execute("SELECT extra FROM buckets WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise NoSuchBucket(name)
+        extra = apply_changes(json.loads(row[0]), changes)
+        c.execute("UPDATE buckets SET extra = ? WHERE name = ?", (dumps(extra), name))
 
 
 def set_field_sync(env: Env, name: str, column: str, value: Mapping[str, str]) -> None:

@@ -14,7 +14,8 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from smarts3.storage.base import (
     NoSuchBucket,
@@ -30,10 +31,12 @@ from smarts3.storage.fs.layout import fsync_dir, new_body_id, unlink_quietly
 from smarts3.storage.fs.rows import (
     ObjectRow,
     Segment,
+    apply_changes,
     bucket_exists,
     checksum_algos,
     enc_key,
     fetch_object,
+    meta_from_json,
     meta_to_json,
     put_object_row,
 )
@@ -161,6 +164,31 @@ def update_meta_sync(
         part_sizes=info.part_sizes,
         part_checksums=info.part_checksums,
     )
+
+
+def patch_meta_sync(
+    env: Env,
+    bucket: str,
+    key: bytes,
+    tags: Mapping[str, str] | None,
+    extra: Mapping[str, str | None],
+) -> ObjectInfo:
+    """Change tags and/or extra keys of the object as it is at commit time."""
+
+    def txn(c: sqlite3.Connection) -> tuple[ObjectRow, ObjectMeta]:
+        row = fetch_object(c, bucket, key)
+        if row is None:
+            raise missing_key(c, bucket, key)
+        meta = meta_from_json(row.meta_json)
+        if tags is not None:
+            meta = replace(meta, tags=dict(tags))
+        if extra:
+            meta = replace(meta, extra=apply_changes(meta.extra, extra))
+        c.execute("UPDATE objects SET meta = ? WHERE bucket = ? AND key = ?", (meta_to_json(meta), bucket, key))
+        return row, meta
+
+    row, meta = env.commits.run(txn)
+    return row.info(meta)
 
 
 class _SourceChanged(Exception):

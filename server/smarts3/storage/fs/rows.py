@@ -52,6 +52,17 @@ def meta_from_json(text: str) -> ObjectMeta:
     )
 
 
+def apply_changes(current: Mapping[str, str], changes: Mapping[str, str | None]) -> dict[str, str]:
+    """`current` with each changed key set, or removed where the change is None."""
+    out = dict(current)
+    for name, value in changes.items():
+        if value is None:
+            out.pop(name, None)
+        else:
+            out[name] = value
+    return out
+
+
 def checksum_algos(meta: ObjectMeta) -> str:
     # Denormalized so listings need not parse the meta JSON of every entry.
     return ",".join(sorted(meta.checksums))

@@ -95,8 +95,8 @@ class FilesystemStore:
     async def set_bucket_tags(self, name: str, tags: Mapping[str, str]) -> None:
         await self._run(buckets.set_field_sync, name, "tags", tags)
 
-    async def set_bucket_extra(self, name: str, extra: Mapping[str, str]) -> None:
-        await self._run(buckets.set_field_sync, name, "extra", extra)
+    async def update_bucket_extra(self, name: str, changes: Mapping[str, str | None]) -> None:
+        await self._run(buckets.patch_extra_sync, name, dict(changes))
 
     # --- objects ----------------------------------------------------------
 
@@ -135,8 +135,21 @@ class FilesystemStore:
             condition=condition,
         )
 
-    async def update_object_meta(self, bucket: str, key: str, meta: ObjectMeta) -> ObjectInfo:
-        return await self._run(objects.update_meta_sync, bucket, enc_key(key), meta)
+    async def update_object_meta(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        tags: Mapping[str, str] | None = None,
+        extra: Mapping[str, str | None] | None = None,
+    ) -> ObjectInfo:
+        return await self._run(
+            objects.patch_meta_sync,
+            bucket,
+            enc_key(key),
+            None if tags is None else dict(tags),
+            dict(extra or {}),
+        )
 
     async def list_objects(
         self,
