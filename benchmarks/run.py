@@ -179,6 +179,20 @@ def http_answers(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
+def listening_sockets(port: int) -> int | None:
+    """How many sockets listen on the TCP port (Linux /proc), or None where unknown.
+
+    With --workers N each worker binds its own SO_REUSEPORT socket; connections opened
+    before all of them listen would all stay with the first worker for the whole run.
+    """
+    try:
+        text = Path("/proc/net/tcp").read_text() + Path("/proc/net/tcp6").read_text()
+    except OSError:
+        return None
+    wanted = f":{port:04X}"
+    return sum(1 for line in text.splitlines()[1:] if (f := line.split())[1].endswith(wanted) and f[3] == "0A")
+
+
 def default_server_cmd() -> list[str]:
     """smarts3 next to this Python, else on PATH, else in the repo's .venv, else -m."""
     candidates = [
@@ -224,6 +238,7 @@ class ServerProcess:
         self.extra_env = dict(item.split("=", 1) for item in args.server_env)
         self.env.update(self.extra_env)
         self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.workers = args.workers or 1
         self.proc: subprocess.Popen[bytes] | None = None
         self._log = log
 
@@ -242,7 +257,9 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with status {self.proc.returncode} during startup")
             if http_answers("127.0.0.1", self.port):
-                return
+                listening = listening_sockets(self.port)
+                if listening is None or listening >= self.workers:
+                    return
             time.sleep(0.1)
         raise RuntimeError(f"server did not answer HTTP on port {self.port} within {timeout}s")
 
