@@ -79,3 +79,18 @@ class Api:
 
     def events(self, namespace: str) -> list[Any]:
         return list(self.core.list_namespaced_event(namespace).items)
+
+
+# kopf posts Events in the background and retries a failed post with backoffs of
+# 1, 1, 2, 3, 5, 8, 13, 21 s, one object's Events in order: on a loaded machine an
+# Event can trail the change it reports by well over the default 20 s.
+EVENT_TIMEOUT = 60.0
+
+
+def wait_event(api: Api, namespace: str, reason: str) -> None:
+    """Wait for an Event with this reason in the namespace."""
+    wait_for(
+        lambda: any(e.reason == reason for e in api.events(namespace)),
+        timeout=EVENT_TIMEOUT,
+        what=f"a {reason} Event",
+    )

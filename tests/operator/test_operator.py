@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from smarts3.config.declared import DeclaredConfig
-from tests.operator.support import CONFIG_NAMESPACE, CONFIG_SECRET, ENDPOINT, Api, wait_for
+from tests.operator.support import CONFIG_NAMESPACE, CONFIG_SECRET, ENDPOINT, Api, wait_event, wait_for
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -105,10 +105,7 @@ def test_invalid_bucket_gets_permanent_condition(
     obj = wait_ready(api, "s3buckets", namespace, name, status="False", reason="InvalidSpec")
     assert fragment in ready(obj)["message"]  # type: ignore[index]
     assert all(b.name not in (name, "192.168.10.1") for b in declared(api).buckets)
-    wait_for(
-        lambda: any(e.reason == "InvalidSpec" for e in api.events(namespace)),
-        what="an InvalidSpec Event",
-    )
+    wait_event(api, namespace, "InvalidSpec")
 
 
 def test_credential_writes_app_secret_and_declared_entry(api: Api, namespace: str) -> None:
@@ -142,10 +139,7 @@ def test_credential_writes_app_secret_and_declared_entry(api: Api, namespace: st
     assert entry.access_key_id == data["AWS_ACCESS_KEY_ID"]
     assert entry.secret_access_key.get_secret_value() == data["AWS_SECRET_ACCESS_KEY"]
     assert [(g.bucket, g.access.value) for g in entry.grants] == [("app-data", "readwrite")]
-    wait_for(
-        lambda: any(e.reason == "KeyGenerated" for e in api.events(namespace)),
-        what="a KeyGenerated Event",
-    )
+    wait_event(api, namespace, "KeyGenerated")
 
 
 def test_key_survives_updates_and_rotates_on_annotation(api: Api, namespace: str) -> None:
@@ -189,7 +183,7 @@ def test_key_survives_updates_and_rotates_on_annotation(api: Api, namespace: str
         what="the rotated key in the declared config",
     )
     assert all(c.access_key_id != first["AWS_ACCESS_KEY_ID"] for c in declared(api).credentials)
-    wait_for(lambda: any(e.reason == "KeyRotated" for e in api.events(namespace)), what="a KeyRotated Event")
+    wait_event(api, namespace, "KeyRotated")
 
 
 def test_deleted_app_secret_is_restored_with_the_same_key(api: Api, namespace: str) -> None:
@@ -207,7 +201,7 @@ def test_deleted_app_secret_is_restored_with_the_same_key(api: Api, namespace: s
     # No event touches the S3Credential: only the drift-repair timer can bring it back.
     restored = wait_for(lambda: api.secret(namespace, "drift-s3"), what="the restored Secret")
     assert secret_data(restored) == before
-    wait_for(lambda: any(e.reason == "SecretRestored" for e in api.events(namespace)), what="a SecretRestored Event")
+    wait_event(api, namespace, "SecretRestored")
 
 
 def test_credential_waits_for_missing_bucket(api: Api, namespace: str) -> None:
@@ -261,7 +255,7 @@ def test_deleting_a_bucket_removes_its_entry(api: Api, namespace: str, policy: s
     wait_for(lambda: api.get("s3buckets", namespace, name) is None, what="finalizer released")
     assert bucket_entry(api, name) is None
     reason = {"Delete": "DeletionRequested", "Retain": "Retained"}[policy]
-    wait_for(lambda: any(e.reason == reason for e in api.events(namespace)), what=f"a {reason} Event")
+    wait_event(api, namespace, reason)
 
 
 def test_bucket_name_conflict_across_namespaces(api: Api, namespace: str) -> None:
