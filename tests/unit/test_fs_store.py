@@ -387,15 +387,22 @@ def test_large_body_with_early_syncs_is_intact(tmp_path: Path) -> None:
 
 
 def test_failed_early_sync_fails_the_write_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Linux may report the fsync after a failed one as a success: the early failure must count.
+    # Linux may report the fsync after a failed one as a success: only the first early sync
+    # fails here, and that failure alone must fail the write.
+    calls: list[int] = []
+    real_fdatasync = os.fdatasync
+
     def failing_fdatasync(fd: int) -> None:
-        raise OSError(5, "Input/output error")
+        calls.append(fd)
+        if len(calls) == 1:
+            raise OSError(5, "Input/output error")
+        real_fdatasync(fd)
 
     monkeypatch.setattr(os, "fdatasync", failing_fdatasync)
 
     async def main(store: FilesystemStore) -> None:
         with pytest.raises(OSError, match="Input/output error"):
-            await put(store, "big", os.urandom(bodies.EARLY_SYNC_BYTES * 2), chunk=256 * 1024)
+            await put(store, "big", os.urandom(bodies.EARLY_SYNC_BYTES * 4), chunk=256 * 1024)
         with pytest.raises(NoSuchKey):
             await store.head_object(BUCKET, "big")
 

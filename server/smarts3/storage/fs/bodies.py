@@ -65,6 +65,7 @@ class TempBody:
             # Flush what is written so far while the rest still arrives: the fsync at seal()
             # then finds little left to write, instead of the whole body (disk and network
             # overlap; +30% on a 256 MiB PUT here). Never waited for, except before close.
+            self._wait_sync()  # already done: raises if it failed, before a later one can "succeed"
             self._unsynced = 0
             self._sync = _SYNCER.submit(os.fdatasync, self._fd)
 
