@@ -81,7 +81,7 @@ def _reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, max_age: float)
             for ref in spec.buckets
             if (namespace, ref.name) in plan.bucket_names
         }
-        ctx.kube.apply_secret(
+        outcome = ctx.kube.apply_secret(
             app_secret(
                 namespace=namespace,
                 credential=name,
@@ -94,6 +94,8 @@ def _reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, max_age: float)
                 bucket_names=bucket_names,
             )
         )
+        if how == "kept" and outcome == "created":
+            how = "restored"  # deleted between our read and our write: this write restored it
         old_secret = status.get("secretName")
         if old_secret and old_secret != spec.secret_name:
             _delete_owned_secret(ctx, namespace, old_secret, uid)
