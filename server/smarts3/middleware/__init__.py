@@ -1,6 +1,5 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware: it breaks streaming and context variables)."""
 
-from smarts3.middleware.access_log import AccessLogMiddleware
-from smarts3.middleware.metrics import MetricsMiddleware
+from smarts3.middleware.observe import AccessLogMiddleware, MetricsMiddleware, ObserveMiddleware
 
-__all__ = ["AccessLogMiddleware", "MetricsMiddleware"]
+__all__ = ["AccessLogMiddleware", "MetricsMiddleware", "ObserveMiddleware"]

@@ -1,4 +1,4 @@
-"""The access log: one line per request on the `smarts3.access` logger (pure ASGI).
+"""The access log: one line per request on the `smarts3.access` logger.
 
 The line carries what an operator needs to answer "who did what, and how did it
 go": remote address, access key id, operation, bucket, key, status, S3 error code,
@@ -7,6 +7,7 @@ Authorization header or any other credential material: presigned URLs put the
 signature in the query string. Bucket, key and access key id are what the
 dispatcher recorded in `scope["state"]`; the request id is stamped by the logging
 filter. Text or JSON is the formatter's business (see observability.logging).
+The middleware that calls `emit` is in middleware/observe.py.
 """
 
 from __future__ import annotations
@@ -14,33 +15,11 @@ from __future__ import annotations
 import logging
 import time
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from smarts3.middleware.traffic import OTHER, Traffic
 
 log = logging.getLogger("smarts3.access")
-
-
-class AccessLogMiddleware:
-    def __init__(self, app: ASGIApp, logger: logging.Logger = log) -> None:
-        self.app = app
-        self.logger = logger
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.logger.isEnabledFor(logging.INFO):
-            await self.app(scope, receive, send)
-            return
-        scope.setdefault("state", {})
-        traffic = Traffic(receive, send)
-        start = time.perf_counter()
-        failed = False
-        try:
-            await self.app(scope, traffic.receive, traffic.send)
-        except BaseException:
-            failed = True
-            raise
-        finally:
-            emit(self.logger, scope, traffic, start, failed)
 
 
 def emit(logger: logging.Logger, scope: Scope, traffic: Traffic, start: float, failed: bool) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import contextvars
 import fcntl
 import json
 import logging
@@ -31,13 +30,10 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from smarts3.middleware.context import bind_request_state, current_request_id, unbind_request_state
 from smarts3.observability.settings import LogFormat, LogSettings
 
 # The state mapping of the request being served in this task (None outside requests).
-_request_state: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
-    "smarts3_request_state", default=None
-)
-
 # Marks handlers installed by configure_logging so a second call replaces them.
 _OURS = "_smarts3_handler"
 
@@ -45,25 +41,8 @@ _OURS = "_smarts3_handler"
 _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id", "fields"}
 
 
-def current_request_id() -> str | None:
-    state = _request_state.get()
-    if state is None:
-        return None
-    value = state.get("request_id")
-    return value if isinstance(value, str) else None
-
-
 _BATCH_SECONDS = 0.02
 _BATCH_MAX = 10_000
-
-
-def bind_request_state(state: Mapping[str, Any]) -> contextvars.Token[Mapping[str, Any] | None]:
-    """Make `state` this task's request state (its request id goes on every log line)."""
-    return _request_state.set(state)
-
-
-def unbind_request_state(token: contextvars.Token[Mapping[str, Any] | None]) -> None:
-    _request_state.reset(token)
 
 
 class RequestContextMiddleware:
@@ -77,11 +56,11 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         # setdefault: the dispatcher writes into this same dict later.
-        token = _request_state.set(scope.setdefault("state", {}))
+        token = bind_request_state(scope.setdefault("state", {}))
         try:
             await self.app(scope, receive, send)
         finally:
-            _request_state.reset(token)
+            unbind_request_state(token)
 
 
 class RequestIdFilter(logging.Filter):
