@@ -171,11 +171,7 @@ class Abandonable(logging.Handler):
             super().close()
 
     def handle_batch(self, records: list[logging.LogRecord]) -> None:
-        """Write several records; subclasses make it one write and one flush."""
-        for record in records:
-            self.handle(record)
-
-    def _format_batch(self, records: list[logging.LogRecord]) -> str:
+        """Write several records with one write and one flush."""
         lines = []
         for record in records:
             if not self.filter(record):
@@ -184,25 +180,28 @@ class Abandonable(logging.Handler):
                 lines.append(self.format(record) + "\n")
             except Exception:
                 self.handleError(record)
-        return "".join(lines)
+        if not lines:
+            return
+        self.acquire()
+        try:
+            self._write_text("".join(lines))
+        except Exception:
+            self.handleError(records[-1])
+        finally:
+            self.release()
+
+    def _write_text(self, text: str) -> None:
+        """Write and flush formatted lines (the handler's lock is held)."""
+        raise NotImplementedError
 
 
 class StderrHandler(Abandonable, logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    def handle_batch(self, records: list[logging.LogRecord]) -> None:
-        text = self._format_batch(records)
-        if not text:
-            return
-        self.acquire()
-        try:
-            self.stream.write(text)
-            self.stream.flush()
-        except Exception:
-            self.handleError(records[-1])
-        finally:
-            self.release()
+    def _write_text(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
 
 
 class SharedRotatingFileHandler(Abandonable, RotatingFileHandler):
@@ -253,23 +252,11 @@ class SharedRotatingFileHandler(Abandonable, RotatingFileHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._write(self.format(record) + self.terminator)
+            self._write_text(self.format(record) + self.terminator)
         except Exception:
             self.handleError(record)
 
-    def handle_batch(self, records: list[logging.LogRecord]) -> None:
-        text = self._format_batch(records)
-        if not text:
-            return
-        self.acquire()
-        try:
-            self._write(text)
-        except Exception:
-            self.handleError(records[-1])
-        finally:
-            self.release()
-
-    def _write(self, text: str) -> None:
+    def _write_text(self, text: str) -> None:
         self._reopen_if_moved()
         self._rotate_if_needed(len(text))
         if self.stream is None:
