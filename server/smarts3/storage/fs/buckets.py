@@ -60,12 +60,9 @@ def patch_extra_sync(env: Env, name: str, changes: Mapping[str, str | None]) -> 
         c.execute("UPDATE buckets SET extra = ? WHERE name = ?", (dumps(extra), name))
 
 
-def set_field_sync(env: Env, name: str, column: str, value: Mapping[str, str]) -> None:
-    if column not in ("tags", "extra"):
-        raise ValueError(column)
+def set_tags_sync(env: Env, name: str, tags: Mapping[str, str]) -> None:
     with env.pool.writer() as c:
-        sql = f"UPDATE buckets SET {column} = ? WHERE name = ?"  # noqa: S608 - checked above
-        cur = c.execute(sql, (dumps(dict(value)), name))
+        cur = c.execute("UPDATE buckets SET tags = ? WHERE name = ?", (dumps(dict(tags)), name))
         if cur.rowcount == 0:
             raise NoSuchBucket(name)
 

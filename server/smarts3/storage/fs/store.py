@@ -93,7 +93,7 @@ class FilesystemStore:
         await self._run(buckets.delete_sync, name)
 
     async def set_bucket_tags(self, name: str, tags: Mapping[str, str]) -> None:
-        await self._run(buckets.set_field_sync, name, "tags", tags)
+        await self._run(buckets.set_tags_sync, name, tags)
 
     async def update_bucket_extra(self, name: str, changes: Mapping[str, str | None]) -> None:
         await self._run(buckets.patch_extra_sync, name, dict(changes))
