@@ -116,7 +116,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         if failed:
             line += f", FAILED: {', '.join(failed)}"
         if xfailed:
-            line += f", xfail (server bug): {', '.join(xfailed)}"
+            line += f", expected to fail (see the test's reason): {', '.join(xfailed)}"
         if skipped:
             line += f", skipped: {', '.join(skipped)}"
         tr.write_line(line)

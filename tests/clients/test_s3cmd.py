@@ -6,6 +6,8 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tests.clients.support import SMALL, ClientSuite, Driver, Matrix, ToolError, missing, run_tool
 
 
@@ -99,8 +101,8 @@ class S3cmdDriver(Driver):
 
 
 # s3cmd cp reads the source's ACL (GET ?acl), copies, then writes the ACL document onto the copy
-# (PUT ?acl with an AccessControlPolicy body) and tolerates the 501 smarts3 answers to that last
-# step; the copy test below proves a readwrite credential gets that far.
+# (PUT ?acl). PutObjectAcl needs admin (as s3:PutObjectAcl on AWS), so with the matrix's readwrite
+# credential the copy is made and s3cmd then exits with AccessDenied; `cp --acl-private` skips that step.
 
 
 class TestS3cmd(ClientSuite):
@@ -108,6 +110,10 @@ class TestS3cmd(ClientSuite):
 
     def make_driver(self, matrix: Matrix, work: Path) -> Driver:
         return S3cmdDriver(matrix, work)
+
+    @pytest.mark.xfail(raises=ToolError, reason="s3cmd re-applies the source ACL; PutObjectAcl needs admin")
+    def test_copy(self, drv: Driver, matrix: Matrix, bucket: str) -> None:
+        super().test_copy(drv, matrix, bucket)
 
     def test_copy_acl_private(self, drv: Driver, matrix: Matrix, bucket: str) -> None:
         """`cp --acl-private` skips s3cmd's ACL round trip: the copy itself works."""

@@ -17,11 +17,13 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
 from tests.conftest import ACCESS_KEY, SECRET_KEY, server_output, start_subprocess_server
-from tests.integration.helpers import client_error, error_code
+from tests.integration.helpers import client_error, error_code, signed
 
 READER = ("READERKEY0000000001", "reader-secret-000000000000000000000001")
 WRITER = ("WRITERKEY0000000001", "writer-secret-000000000000000000000001")
 GLOB = ("GLOBKEY000000000001", "glob-secret-0000000000000000000000001")
+WRITE_ONLY = ("WRITEONLYKEY0000001", "write-only-secret-00000000000000000001")
+ROOT = (ACCESS_KEY, SECRET_KEY)
 
 
 def declared(public: bool = True, revoke_reader: bool = False) -> dict[str, Any]:
@@ -30,6 +32,8 @@ def declared(public: bool = True, revoke_reader: bool = False) -> dict[str, Any]
          "grants": [{"bucket": "app-a", "access": "readwrite"}]},
         {"name": "glob", "accessKeyId": GLOB[0], "secretAccessKeyFile": "glob.secret",
          "grants": [{"bucket": "team-*", "access": "admin"}]},
+        {"name": "write-only", "accessKeyId": WRITE_ONLY[0], "secretAccessKey": WRITE_ONLY[1],
+         "grants": [{"bucket": "app-a", "access": "write"}]},
     ]
     if not revoke_reader:
         creds.append({"name": "reader", "accessKeyId": READER[0], "secretAccessKey": READER[1],
@@ -132,10 +136,10 @@ def test_canned_acls_are_stored_and_honoured(access_server: tuple[str, Path]) ->
     acl = root.get_bucket_acl(Bucket="acl-bucket")
     assert {g["Permission"] for g in acl["Grants"]} == {"FULL_CONTROL", "READ"}
     assert any(g["Grantee"].get("URI", "").endswith("/AllUsers") for g in acl["Grants"])
-    root.put_object(Bucket="acl-bucket", Key="k", Body=b"open")
-    assert httpx.get(f"{url}/acl-bucket/k").content == b"open"
+    root.put_object(Bucket="acl-bucket", Key="k", Body=b"private object")
+    assert "<Key>k</Key>" in httpx.get(f"{url}/acl-bucket?list-type=2").text  # a bucket ACL opens the listing
     root.put_bucket_acl(Bucket="acl-bucket", ACL="private")
-    assert httpx.get(f"{url}/acl-bucket/k").status_code == 403
+    assert httpx.get(f"{url}/acl-bucket?list-type=2").status_code == 403
     root.put_object(Bucket="acl-bucket", Key="shared", Body=b"one object", ACL="public-read")
     assert httpx.get(f"{url}/acl-bucket/shared").content == b"one object"
     assert len(root.get_object_acl(Bucket="acl-bucket", Key="shared")["Grants"]) == 2
@@ -241,3 +245,153 @@ def test_deletion_policy_delete_only_when_empty(access_server: tuple[str, Path])
     time.sleep(1.5)
     assert {"scratch-full", "scratch-kept"} <= names()  # not empty / Retain: both stay
     assert root.get_object(Bucket="scratch-full", Key="keep-me")["Body"].read() == b"data"
+
+
+# --- issue 11: every resource a request touches is authorized -----------------------------------
+
+
+def missing(call: Any) -> None:
+    with pytest.raises(ClientError) as err:
+        call()
+    assert client_error(err.value)[1] == 404
+
+
+@pytest.fixture(scope="module")
+def secret(access_server: tuple[str, Path]) -> str:
+    """A private object in app-b, which WRITER (readwrite on app-a only) must never read."""
+    url, _ = access_server
+    client(url, ROOT).put_object(Bucket="app-b", Key="passwords.txt", Body=b"hunter2")
+    return "app-b/passwords.txt"
+
+
+@pytest.mark.parametrize("source", [
+    "app-b/passwords.txt", "/app-b/passwords.txt", "app-b/passwords.txt?versionId=null",
+    "app%2Db/passwords%2Etxt", "%2Fapp-b/passwords.txt",
+])
+@pytest.mark.parametrize("acl", [None, "public-read"])
+def test_copy_from_a_bucket_without_read_is_refused(access_server: tuple[str, Path], secret: str,
+                                                     source: str, acl: str | None) -> None:
+    url, _ = access_server
+    headers = {"x-amz-copy-source": source, **({"x-amz-acl": acl} if acl else {})}
+    response = signed("PUT", f"{url}/app-a/stolen", headers=headers, access_key=WRITER[0], secret_key=WRITER[1])
+    assert (response.status_code, error_code(response)) == (403, "AccessDenied")
+    missing(lambda: client(url, ROOT).head_object(Bucket="app-a", Key="stolen"))
+    assert httpx.get(f"{url}/app-a/stolen").status_code == 403
+
+
+def test_copy_source_existence_does_not_leak(access_server: tuple[str, Path], secret: str) -> None:
+    url, _ = access_server
+    writer = client(url, WRITER)
+    for source in (secret, "app-b/no-such-key", "no-such-bucket/key"):
+        denied(lambda s=source: writer.copy_object(Bucket="app-a", Key="probe", CopySource=s))
+    # Where WRITER may read, a missing source is NoSuchKey: the AccessDenied above is the authorizer's.
+    with pytest.raises(ClientError) as err:
+        writer.copy_object(Bucket="app-a", Key="probe", CopySource="app-a/no-such-key")
+    assert client_error(err.value) == ("NoSuchKey", 404)
+
+
+def test_part_copy_from_a_bucket_without_read_is_refused(access_server: tuple[str, Path], secret: str) -> None:
+    url, _ = access_server
+    writer = client(url, WRITER)
+    upload = writer.create_multipart_upload(Bucket="app-a", Key="assembled")["UploadId"]
+    try:
+        for source in (secret, "app-b/no-such-key"):
+            for extra in ({}, {"CopySourceRange": "bytes=0-3"}):
+                denied(lambda s=source, e=extra: writer.upload_part_copy(
+                    Bucket="app-a", Key="assembled", UploadId=upload, PartNumber=1, CopySource=s, **e))
+        assert writer.list_parts(Bucket="app-a", Key="assembled", UploadId=upload).get("Parts", []) == []
+        with pytest.raises(ClientError):  # nothing to complete with
+            writer.complete_multipart_upload(Bucket="app-a", Key="assembled", UploadId=upload,
+                                             MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": '"x"'}]})
+    finally:
+        writer.abort_multipart_upload(Bucket="app-a", Key="assembled", UploadId=upload)
+    missing(lambda: writer.head_object(Bucket="app-a", Key="assembled"))
+
+
+def test_copy_source_is_read_under_getobject_rules(access_server: tuple[str, Path]) -> None:
+    url, _ = access_server
+    root, writer, write_only = client(url, ROOT), client(url, WRITER), client(url, WRITE_ONLY)
+    root.put_object(Bucket="public-site", Key="logo.svg", Body=b"<svg/>")
+    root.put_object(Bucket="app-b", Key="shared.txt", Body=b"for all", ACL="public-read")
+    root.put_object(Bucket="app-a", Key="own.txt", Body=b"mine")
+    # Readable as a GET would be: declared publicRead, a public-read object ACL, a read grant.
+    replace = {"TaggingDirective": "REPLACE"}  # keeping the source's tags needs a read grant (below)
+    writer.copy_object(Bucket="app-a", Key="from-public", CopySource="public-site/logo.svg", **replace)
+    writer.copy_object(Bucket="app-a", Key="from-acl", CopySource="app-b/shared.txt", **replace)
+    writer.copy_object(Bucket="app-a", Key="from-own", CopySource="app-a/own.txt")
+    assert root.get_object(Bucket="app-a", Key="from-acl")["Body"].read() == b"for all"
+    # A write-only grant reads nothing, so it copies nothing private, even inside its own bucket.
+    denied(lambda: write_only.copy_object(Bucket="app-a", Key="wo-copy", CopySource="app-a/own.txt", **replace))
+    write_only.copy_object(Bucket="app-a", Key="wo-copy", CopySource="public-site/logo.svg", **replace)
+
+
+def test_copy_does_not_reveal_tags_public_access_hides(access_server: tuple[str, Path]) -> None:
+    """GetObjectTagging is never public, so a copy may keep a source's tags only with a read grant on it."""
+    url, _ = access_server
+    root, writer = client(url, ROOT), client(url, WRITER)
+    root.put_object(Bucket="public-site", Key="tagged.svg", Body=b"<svg/>", Tagging="owner=alice")
+    root.put_object(Bucket="app-b", Key="tagged.txt", Body=b"x", Tagging="owner=bob", ACL="public-read")
+    for source in ("public-site/tagged.svg", "app-b/tagged.txt"):
+        denied(lambda s=source: writer.copy_object(Bucket="app-a", Key="tag-probe", CopySource=s))
+        denied(lambda s=source: writer.copy_object(Bucket="app-a", Key="tag-probe", CopySource=s,
+                                                   TaggingDirective="COPY"))
+    missing(lambda: root.head_object(Bucket="app-a", Key="tag-probe"))
+    writer.copy_object(Bucket="app-a", Key="tag-probe", CopySource="public-site/tagged.svg",
+                       TaggingDirective="REPLACE")
+    assert writer.get_object_tagging(Bucket="app-a", Key="tag-probe")["TagSet"] == []
+
+
+def test_write_grant_cannot_open_access(access_server: tuple[str, Path]) -> None:
+    url, _ = access_server
+    root, write_only, writer = client(url, ROOT), client(url, WRITE_ONLY), client(url, WRITER)
+    root.put_object(Bucket="app-a", Key="private-doc", Body=b"internal")
+    denied(lambda: write_only.put_object_acl(Bucket="app-a", Key="private-doc", ACL="public-read"))
+    denied(lambda: writer.put_object_acl(Bucket="app-a", Key="private-doc", ACL="public-read"))
+    denied(lambda: writer.put_bucket_acl(Bucket="app-a", ACL="public-read"))
+    assert httpx.get(f"{url}/app-a/private-doc").status_code == 403
+    assert len(root.get_object_acl(Bucket="app-a", Key="private-doc")["Grants"]) == 1
+    assert root.get_bucket_acl(Bucket="app-a")["Grants"][0]["Permission"] == "FULL_CONTROL"
+    for acl in ("public-read", "public-read-write", "authenticated-read"):
+        denied(lambda a=acl: write_only.put_object(Bucket="app-a", Key="opened", Body=b"x", ACL=a))
+        denied(lambda a=acl: writer.copy_object(
+            Bucket="app-a", Key="opened", CopySource="app-a/private-doc", ACL=a))
+        denied(lambda a=acl: writer.create_multipart_upload(Bucket="app-a", Key="opened", ACL=a))
+    missing(lambda: root.head_object(Bucket="app-a", Key="opened"))
+    assert root.list_multipart_uploads(Bucket="app-a", Prefix="opened").get("Uploads", []) == []
+    # The canned ACLs that open nothing stay allowed: many clients send x-amz-acl: private by default.
+    for acl in ("private", "bucket-owner-read", "bucket-owner-full-control"):
+        write_only.put_object(Bucket="app-a", Key="narrow", Body=b"x", ACL=acl)
+    assert httpx.get(f"{url}/app-a/narrow").status_code == 403
+
+
+def test_bucket_acl_opens_the_listing_not_the_objects(access_server: tuple[str, Path]) -> None:
+    url, _ = access_server
+    root = client(url, ROOT)
+    root.create_bucket(Bucket="listing-only", ACL="public-read")
+    root.create_bucket(Bucket="listing-later")
+    root.put_bucket_acl(Bucket="listing-later", ACL="public-read-write")
+    for name in ("listing-only", "listing-later"):
+        root.put_object(Bucket=name, Key="private.txt", Body=b"not public")
+        root.put_object(Bucket=name, Key="public.txt", Body=b"public", ACL="public-read")
+        assert httpx.get(f"{url}/{name}/private.txt").status_code == 403
+        assert httpx.head(f"{url}/{name}/private.txt").status_code == 403
+        assert httpx.get(f"{url}/{name}/public.txt").content == b"public"
+        listing = httpx.get(f"{url}/{name}?list-type=2")
+        assert listing.status_code == 200 and "<Key>private.txt</Key>" in listing.text
+        assert httpx.head(f"{url}/{name}").status_code == 200
+        assert httpx.put(f"{url}/{name}/anon", content=b"x").status_code == 403  # no anonymous writes yet
+
+
+@pytest.mark.parametrize("sub", ["tagging", "acl"])
+def test_tagging_and_acl_reads_are_never_public(access_server: tuple[str, Path], sub: str) -> None:
+    url, _ = access_server
+    root = client(url, ROOT)
+    root.put_object(Bucket="public-site", Key="tagged", Body=b"x", Tagging="team=red")
+    root.put_object(Bucket="app-b", Key="tagged-open", Body=b"x", Tagging="team=blue", ACL="public-read")
+    for path in ("public-site/tagged", "app-b/tagged-open"):
+        assert httpx.get(f"{url}/{path}").status_code == 200  # the object itself is public
+        response = httpx.get(f"{url}/{path}?{sub}")
+        assert (response.status_code, error_code(response)) == (403, "AccessDenied")
+    for query in ("uploads", "versions"):
+        response = httpx.get(f"{url}/public-site?{query}")
+        assert (response.status_code, error_code(response)) == (403, "AccessDenied")

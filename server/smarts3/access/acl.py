@@ -18,6 +18,8 @@ CANNED = frozenset(
     }
 )
 PUBLIC = frozenset({"public-read", "public-read-write"})
+# The canned ACLs that grant nobody beyond the owner; any other value may widen access.
+NARROW = frozenset({"private", "bucket-owner-read", "bucket-owner-full-control"})
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
 _XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
@@ -39,6 +41,17 @@ def canned_from_headers(headers: Mapping[str, str]) -> str | None:
             fields={"ArgumentName": "x-amz-acl", "ArgumentValue": value},
         )
     return value
+
+
+def widens(headers: Mapping[str, str]) -> bool:
+    """Whether the request's x-amz-acl may open the resource to others (unknown values count)."""
+    value = headers.get("x-amz-acl")
+    return value is not None and value not in NARROW
+
+
+def grants_read(canned: str | None, signed: bool) -> bool:
+    """Whether a stored canned ACL lets someone without a grant read (or list)."""
+    return canned in PUBLIC or (canned == "authenticated-read" and signed)
 
 
 def policy_xml(owner_id: str, canned: str) -> bytes:

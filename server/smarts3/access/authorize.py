@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from smarts3.access.acl import PUBLIC
-from smarts3.access.actions import Action, action_for
+from smarts3.access.acl import grants_read
+from smarts3.access.actions import Need, Public, needs
 from smarts3.access.principals import Principal, Principals
 from smarts3.s3.errors import S3Error
 from smarts3.s3.operations import Op
@@ -31,37 +31,40 @@ class Authorizer:
     def root(self) -> Principal:
         return next(p for p in self.principals.all() if p.root)
 
-    async def check(self, access_key: str | None, op: Op, bucket: str | None, key: str | None) -> Principal | None:
-        """The acting principal (None: anonymous) or AccessDenied."""
+    async def check(
+        self,
+        access_key: str | None,
+        op: Op,
+        bucket: str | None,
+        key: str | None,
+        headers: Mapping[str, str],
+    ) -> Principal | None:
+        """The acting principal (None: anonymous), or AccessDenied unless every resource the request
+        touches (actions.needs) is allowed. Refusals carry no detail: which resource failed, or
+        whether it exists, is not the caller's to learn."""
         if access_key is None and self.anonymous_is_root:
             return self.root()
         principal = self.principals.get(access_key)
-        action = action_for(op)
-        if principal is not None and principal.may(action, bucket):
-            return principal
-        if bucket and action in (Action.READ, Action.LIST) and await self._acl_allows(principal, action, bucket, key):
-            return principal
-        raise S3Error("AccessDenied")
+        for need in needs(op, bucket, key, headers):
+            if not await self._allows(principal, need):
+                raise S3Error("AccessDenied")
+        return principal
 
-    async def _acl_allows(self, principal: Principal | None, action: Action, bucket: str, key: str | None) -> bool:
-        if bucket in self.declared_public():
+    async def _allows(self, principal: Principal | None, need: Need) -> bool:
+        if principal is not None and principal.may(need.action, need.bucket):
             return True
-        try:
-            info = await self.store.get_bucket(bucket)
-        except StorageError:
+        if need.public is Public.NO or need.bucket is None:
             return False
-        if _grants_read(info.extra.get(ACL_KEY), principal):
-            return True
-        if action is Action.READ and key is not None:
-            try:
-                obj = await self.store.head_object(bucket, key)
-            except StorageError:
+        if need.bucket in self.declared_public():
+            return True  # our own setting: every object and the listing, never tagging or ACLs
+        try:
+            if need.public is Public.BUCKET:
+                canned = (await self.store.get_bucket(need.bucket)).extra.get(ACL_KEY)
+            elif need.key is not None:
+                # S3: an object's ACL alone decides who reads it; the bucket's ACL governs listing.
+                canned = (await self.store.head_object(need.bucket, need.key)).meta.extra.get(ACL_KEY)
+            else:
                 return False
-            return _grants_read(obj.meta.extra.get(ACL_KEY), principal)
-        return False
-
-
-def _grants_read(canned: str | None, principal: Principal | None) -> bool:
-    if canned in PUBLIC:
-        return True
-    return canned == "authenticated-read" and principal is not None
+        except StorageError:
+            return False  # a missing bucket or key is refused like a private one: no existence leak
+        return grants_read(canned, signed=principal is not None)

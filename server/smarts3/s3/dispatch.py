@@ -166,7 +166,7 @@ class S3App:
             view = RequestView(scope["method"], scope.get("raw_path") or b"", raw_query, headers)
             auth = authenticate(view, self.authorizer.principals, vhost_bucket=bucket if target.vhost else None)
             scope["state"]["access_key"] = auth.access_key
-            principal = await self.authorizer.check(auth.access_key, op, bucket, key)
+            principal = await self.authorizer.check(auth.access_key, op, bucket, key, headers)
             handler = HANDLERS.get(op)
             if handler is None:
                 raise not_implemented(op.value)

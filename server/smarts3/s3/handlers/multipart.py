@@ -10,12 +10,12 @@ from urllib.parse import quote
 from starlette.responses import Response
 
 from smarts3 import checksums
-from smarts3.s3 import xml
+from smarts3.s3 import copysource, xml
 from smarts3.s3.body import receive_into
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
 from smarts3.s3.handlers.common import int_param, owner, read_xml
-from smarts3.s3.handlers.objects_write import parse_copy_source, source_info
+from smarts3.s3.handlers.objects_write import source_info
 from smarts3.s3.handlers.writes import (
     check_part_number,
     new_meta,
@@ -117,7 +117,8 @@ def _copy_range(header: str | None, size: int) -> tuple[int, int]:
 async def upload_part_copy(ctx: Ctx) -> Response:
     number = check_part_number(ctx.query.get("partNumber"))
     upload = await _upload(ctx)
-    src_bucket, src_key = parse_copy_source(ctx)
+    source = copysource.parse(ctx.headers)  # the very source the authorizer allowed
+    src_bucket, src_key = source.bucket, source.key
     info = await source_info(ctx, src_bucket, src_key)
     start, end = _copy_range(ctx.headers.get("x-amz-copy-source-range"), info.size)
     if end - start > ctx.limits.max_part_size:

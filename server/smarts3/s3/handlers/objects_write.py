@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from urllib.parse import unquote
 
 from starlette.responses import Response
 
 from smarts3 import checksums
-from smarts3.s3 import xml
+from smarts3.s3 import copysource, xml
 from smarts3.s3.body import receive_into, verify_required_digest
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error, from_exception
@@ -44,26 +43,6 @@ async def put_object(ctx: Ctx) -> Response:
     return empty(200, result_headers(info.etag, sums, meta.checksum_type))
 
 
-def parse_copy_source(ctx: Ctx) -> tuple[str, str]:
-    raw = ctx.headers["x-amz-copy-source"]
-    path, _, query = raw.partition("?")
-    if query:
-        version = dict(p.partition("=")[::2] for p in query.split("&")).get("versionId")
-        if version not in (None, "null"):
-            raise S3Error(
-                "InvalidArgument", "Invalid version id specified", fields={"ArgumentName": "x-amz-copy-source"}
-            )
-    decoded = unquote(path).lstrip("/")
-    bucket, _, key = decoded.partition("/")
-    if not bucket or not key:
-        raise S3Error(
-            "InvalidArgument",
-            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
-            fields={"ArgumentName": "x-amz-copy-source"},
-        )
-    return bucket, key
-
-
 async def source_info(ctx: Ctx, bucket: str, key: str) -> ObjectInfo:
     """The copy source, after its x-amz-copy-source-if-* conditions."""
     try:
@@ -84,7 +63,8 @@ async def copy_object(ctx: Ctx) -> Response:
             "The x-amz-copy-source-range header is only valid for UploadPartCopy.",
             fields={"ArgumentName": "x-amz-copy-source-range"},
         )
-    src_bucket, src_key = parse_copy_source(ctx)
+    source = copysource.parse(ctx.headers)  # the very source the authorizer allowed
+    src_bucket, src_key = source.bucket, source.key
     metadata_directive = ctx.headers.get("x-amz-metadata-directive", "COPY").upper()
     tagging_directive = ctx.headers.get("x-amz-tagging-directive", "COPY").upper()
     for name, value in (
