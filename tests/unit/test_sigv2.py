@@ -8,6 +8,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from smarts3.auth import sigv2
+from smarts3.auth.query import Param, Query, parse_query
+from smarts3.auth.types import AuthError
 
 AKID = "AKIAIOSFODNN7EXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -39,12 +41,39 @@ def test_subresources_are_botocores() -> None:
     ],
 )
 def test_canonical_resource(path: bytes, query: bytes, vhost: str | None, expected: str) -> None:
-    assert sigv2.canonical_resource(path, query, vhost_bucket=vhost) == expected
+    assert sigv2.canonical_resource(path, parse_query(query), vhost_bucket=vhost) == expected
 
 
 def test_canonical_resource_reencoded() -> None:
-    got = sigv2.canonical_resource(b"/b/a b!", b"", reencode=True)
+    got = sigv2.canonical_resource(b"/b/a b!", parse_query(b""), reencode=True)
     assert got == "/b/a%20b%21"
+
+
+def test_subresources_chosen_by_decoded_name() -> None:
+    """What the server serves as `tagging` is signed as `tagging`, however it was spelled.
+
+    (The parse refuses such a spelling first; this is the second line.)"""
+    spelled = Query(b"%74agging", (Param("tagging", "", "%74agging", None),))
+    assert sigv2.canonical_resource(b"/b/k", spelled) == "/b/k?tagging"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["text/plain&versionId=1", "a&tagging", "a&uploadId", "x&acl=&y"],
+)
+def test_value_hiding_a_signed_subresource_is_refused(value: str) -> None:
+    """`response-content-disposition=a%26versionId%3D1` would sign exactly as two pairs."""
+    query = Query(b"", (Param("response-content-disposition", value, "r", "v"),))
+    with pytest.raises(AuthError) as info:
+        sigv2.canonical_resource(b"/b/k", query)
+    assert (info.value.code, info.value.status) == ("InvalidArgument", 400)
+
+
+def test_value_with_harmless_ampersand_is_signed() -> None:
+    query = parse_query(b"response-content-disposition=attachment%3B%20filename%3D%22a%26b.txt%22")
+    assert (
+        sigv2.canonical_resource(b"/b/k", query) == '/b/k?response-content-disposition=attachment; filename="a&b.txt"'
+    )
 
 
 def test_canonical_amz_headers() -> None:
@@ -98,7 +127,7 @@ def test_string_to_sign_matches_botocore(method: str, url: str, headers: dict[st
 
     lower = {k.lower(): v for k, v in request.headers.items()}
     vhost = auth_path.split("/")[1] if auth_path else None
-    resource = sigv2.canonical_resource(split.path.encode(), split.query.encode(), vhost_bucket=vhost)
+    resource = sigv2.canonical_resource(split.path.encode(), parse_query(split.query.encode()), vhost_bucket=vhost)
     ours = sigv2.string_to_sign(
         method,
         lower.get("content-md5", ""),

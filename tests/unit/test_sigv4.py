@@ -9,6 +9,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from smarts3.auth import sigv4
+from smarts3.auth.query import parse_query
 
 # The AWS documentation's example credentials and request time.
 AKID = "AKIAIOSFODNN7EXAMPLE"
@@ -50,7 +51,7 @@ def test_canonical_uri(raw: bytes, expected: str) -> None:
         (b"acl", "acl="),
         (b"lifecycle", "lifecycle="),
         (b"prefix=J&max-keys=2", "max-keys=2&prefix=J"),
-        (b"a=1&a=0", "a=0&a=1"),
+        (b"b=1&a=0", "a=0&b=1"),
         (b"b=1&B=2&a=3", "B=2&a=3&b=1"),  # byte order: upper case first
         (b"prefix=a%20b", "prefix=a%20b"),
         (b"prefix=a+b", "prefix=a%2Bb"),
@@ -59,16 +60,49 @@ def test_canonical_uri(raw: bytes, expected: str) -> None:
         (b"x=a=b", "x=a%3Db"),
         (b"&&x=1&", "x=1"),
         (b"response-content-type=text%2Fplain", "response-content-type=text%2Fplain"),
+        (b"a%20b=%2b+", "a%20b=%2B%2B"),  # names decode too; '+' and %2B are one character
     ],
 )
 def test_canonical_query(raw: bytes, expected: str) -> None:
-    assert sigv4.canonical_query(raw) == expected
+    assert sigv4.canonical_query(parse_query(raw)) == expected
 
 
 def test_canonical_query_excludes_signature() -> None:
-    raw = b"X-Amz-Date=1&X-Amz-Signature=abc&a=b"
-    assert sigv4.canonical_query(raw, exclude=("X-Amz-Signature",)) == "X-Amz-Date=1&a=b"
-    assert sigv4.raw_canonical_query(raw, exclude=("X-Amz-Signature",)) == "X-Amz-Date=1&a=b"
+    query = parse_query(b"X-Amz-Date=1&X-Amz-Signature=abc&a=b")
+    assert sigv4.canonical_query(query, exclude=("X-Amz-Signature",)) == "X-Amz-Date=1&a=b"
+    assert sigv4.raw_canonical_query(query, exclude=("X-Amz-Signature",)) == "X-Amz-Date=1&a=b"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"b=%2b&a", "a=&b=%2b"),  # as sent, only sorted; `a` signs as `a=`
+        (b"prefix=a+b&x=%7e", "prefix=a+b&x=%7e"),
+        (b"", ""),
+    ],
+)
+def test_raw_canonical_query(raw: bytes, expected: str) -> None:
+    assert sigv4.raw_canonical_query(parse_query(raw)) == expected
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (b"prefix=a+b", b"prefix=a%2Bb"),  # '+' is a plus for the signer and the server alike
+        (b"prefix=a%20b", b"prefix=a b"),
+        (b"k=%c3%bc", b"k=%C3%BC"),
+    ],
+)
+def test_wire_forms_of_one_query_sign_alike(first: bytes, second: bytes) -> None:
+    one, two = parse_query(first), parse_query(second)
+    assert dict(one) == dict(two)
+    assert sigv4.canonical_query(one) == sigv4.canonical_query(two)
+
+
+def test_a_space_is_not_a_plus() -> None:
+    space, plus = parse_query(b"prefix=a%20b"), parse_query(b"prefix=a+b")
+    assert (space["prefix"], plus["prefix"]) == ("a b", "a+b")
+    assert sigv4.canonical_query(space) != sigv4.canonical_query(plus)
 
 
 def test_canonical_headers_trimall() -> None:
@@ -158,7 +192,7 @@ def test_aws_single_chunk_examples(
     creq = sigv4.canonical_request(
         method,
         sigv4.canonical_uri(path),
-        sigv4.canonical_query(query),
+        sigv4.canonical_query(parse_query(query)),
         headers,
         signed,
         headers["x-amz-content-sha256"],
@@ -229,7 +263,7 @@ def test_canonical_request_matches_botocore(key: str) -> None:
     ours = sigv4.canonical_request(
         "GET",
         sigv4.canonical_uri(path.encode()),
-        sigv4.canonical_query(query.encode()),
+        sigv4.canonical_query(parse_query(query.encode())),
         headers,
         signed,
         EMPTY,

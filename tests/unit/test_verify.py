@@ -595,3 +595,62 @@ def test_credentials_replace_is_live() -> None:
     assert "NEW" in store and len(store) == 1
     with pytest.raises(ValueError, match="non-empty"):
         store.replace({"": "x"})
+
+
+# --- one parsed query for signer and server ----------------------------------------------------
+
+
+@pytest.mark.parametrize("sigv", ["s3", "s3v4"])
+@pytest.mark.parametrize("extra", [b"%74agging", b"%61cl", b"%75ploadId=u1", b"%72esponse-content-type=text/html"])
+def test_encoded_subresource_appended_to_presigned_url(sigv: str, extra: bytes) -> None:
+    url = presign("get_object", {"Bucket": "b", "Key": "k"}, sigv=sigv)
+    req = url_view(url)
+    authenticate(req, CREDS)
+    with pytest.raises(AuthError) as info:
+        with_query(req, req.raw_query + b"&" + extra)
+    assert (info.value.code, info.value.status) == ("InvalidArgument", 400)
+
+
+@pytest.mark.parametrize("extra", [b"tagging", b"acl", b"uploadId=u1", b"response-content-type=text/html"])
+def test_plain_subresource_appended_to_v2_presigned_url(extra: bytes) -> None:
+    req = url_view(presign("get_object", {"Bucket": "b", "Key": "k"}, sigv="s3"))
+    fails(with_query(req, req.raw_query + b"&" + extra), "SignatureDoesNotMatch", 403)
+
+
+def test_v4_literal_plus_in_signed_query() -> None:
+    """Signed as `+` on the wire (botocore signs its URL's own query): served as a plus."""
+    request = AWSRequest(method="GET", url=ENDPOINT + "/b?list-type=2&prefix=a+b")
+    S3SigV4Auth(Credentials(AKID, SECRET), "s3", "us-east-1").add_auth(request)
+    req = view(request.prepare())
+    assert authenticate(req, CREDS).access_key == AKID
+    assert req.query["prefix"] == "a+b"
+    fails(with_query(req, req.raw_query.replace(b"a+b", b"a%20b")), "SignatureDoesNotMatch")
+    fails(with_query(req, req.raw_query.replace(b"a+b", b"a b")), "SignatureDoesNotMatch")
+
+
+def _pinned_presign(digest: str, method: str = "PUT") -> str:
+    """A presigned URL whose signed query carries X-Amz-Content-Sha256 (as some SDKs make)."""
+    from botocore.auth import S3SigV4QueryAuth
+
+    class Pinned(S3SigV4QueryAuth):
+        def payload(self, request: Any) -> str:
+            return digest
+
+    request = AWSRequest(method=method, url=f"{ENDPOINT}/b/k?X-Amz-Content-Sha256={digest}")
+    Pinned(Credentials(AKID, SECRET), "s3", "us-east-1", expires=300).add_auth(request)
+    url: str = request.prepare().url
+    return url
+
+
+def test_v4_presigned_pinned_digest_is_a_signed_payload() -> None:
+    digest = hashlib.sha256(b"the body").hexdigest()
+    req = url_view(_pinned_presign(digest), "PUT")
+    result = authenticate(req, CREDS)
+    assert (result.payload, result.expected_sha256) == (PayloadMode.SIGNED, digest)
+    # A header may repeat it, never replace it.
+    assert authenticate(replace_header(req, "x-amz-content-sha256", digest.upper()), CREDS).expected_sha256 == digest
+    other = hashlib.sha256(b"other").hexdigest()
+    for declared in (other, "UNSIGNED-PAYLOAD", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"):
+        fails(replace_header(req, "x-amz-content-sha256", declared), "XAmzContentSHA256Mismatch", 400)
+    # The digest is signed: changing it breaks the signature.
+    fails(with_query(req, req.raw_query.replace(digest.encode(), other.encode())), "SignatureDoesNotMatch")

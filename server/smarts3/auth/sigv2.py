@@ -11,9 +11,11 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from typing import Final
-from urllib.parse import unquote, unquote_to_bytes
+from urllib.parse import unquote_to_bytes
 
+from smarts3.auth.query import Query
 from smarts3.auth.sigv4 import uri_encode
+from smarts3.auth.types import AuthError
 
 # Query parameters that are part of the signed resource: exactly botocore's
 # HmacV1Auth.QSAOfInterest, since a name outside the signer's list breaks signatures.
@@ -58,22 +60,34 @@ SUBRESOURCES: Final = frozenset(
 )
 
 
-def _subresources(raw_query: bytes) -> str:
-    # As botocore: names compared as sent, values percent-decoded, stable sort by name.
-    query = raw_query.decode("utf-8", "replace")
+def _subresources(query: Query) -> str:
+    # As botocore, values percent-decoded and a stable sort by name; but names are
+    # compared DECODED, as the server reads them, so `%74agging` is signed (or refused).
     kept: list[tuple[str, str | None]] = []
-    for part in query.split("&"):
-        name, sep, value = part.partition("=")
-        if name in SUBRESOURCES:
-            kept.append((name, unquote(value) if sep else None))
+    for param in query.params:
+        if param.name in SUBRESOURCES:
+            value = None if param.raw_value is None else param.value
+            if value is not None and _hides_subresource(value):
+                raise AuthError(
+                    "InvalidArgument",
+                    f"The value of {param.name} must not contain '&' followed by a sub-resource name.",
+                    400,
+                )
+            kept.append((param.name, value))
     if not kept:
         return ""
     kept.sort(key=lambda item: item[0])
     return "?" + "&".join(name if value is None else f"{name}={value}" for name, value in kept)
 
 
+def _hides_subresource(value: str) -> bool:
+    """Values are signed unescaped: `a&versionId=1` inside one value reads as a second
+    signed pair, so a request could fold signed sub-resources into another's value."""
+    return any(part.partition("=")[0] in SUBRESOURCES for part in value.split("&")[1:])
+
+
 def canonical_resource(
-    raw_path: bytes, raw_query: bytes, *, vhost_bucket: str | None = None, reencode: bool = False
+    raw_path: bytes, query: Query, *, vhost_bucket: str | None = None, reencode: bool = False
 ) -> str:
     """`/bucket/key` plus signed sub-resources.
 
@@ -85,7 +99,7 @@ def canonical_resource(
     text = uri_encode(unquote_to_bytes(path), keep_slash=True) if reencode else path.decode("utf-8", "replace")
     if vhost_bucket is not None:
         text = "/" + vhost_bucket + text
-    return text + _subresources(raw_query)
+    return text + _subresources(query)
 
 
 def canonical_amz_headers(headers: Iterable[tuple[str, str]]) -> str:

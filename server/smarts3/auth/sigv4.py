@@ -15,6 +15,8 @@ from functools import lru_cache
 from typing import Final
 from urllib.parse import quote, unquote_to_bytes
 
+from smarts3.auth.query import Query
+
 ALGORITHM: Final = "AWS4-HMAC-SHA256"
 CHUNK_ALGORITHM: Final = "AWS4-HMAC-SHA256-PAYLOAD"
 TRAILER_ALGORITHM: Final = "AWS4-HMAC-SHA256-TRAILER"
@@ -40,44 +42,29 @@ def canonical_uri(raw_path: bytes) -> str:
     return uri_encode(unquote_to_bytes(raw_path), keep_slash=True)
 
 
-def _query_pairs(raw_query: bytes) -> list[tuple[bytes, bytes]]:
-    pairs = []
-    for part in raw_query.split(b"&"):
-        if part:
-            name, _, value = part.partition(b"=")
-            pairs.append((name, value))
-    return pairs
+def canonical_query(query: Query, *, exclude: Collection[str] = ()) -> str:
+    """Decoded names and values, AWS-encoded (space as %20), sorted; `a` becomes `a=`.
 
-
-def canonical_query(raw_query: bytes, *, exclude: Collection[str] = ()) -> str:
-    """Name/value pairs decoded, AWS-encoded (space as %20), sorted; `a` becomes `a=`.
-
-    `+` is kept as a literal plus: the SDKs encode spaces as %20, and a `+`
-    they sent unescaped is what they signed as %2B.
+    `+` is a literal plus, as the server reads it: the SDKs encode spaces as
+    %20, and a `+` they sent unescaped is what they signed as %2B.
     """
-    encoded = []
-    for raw_name, raw_value in _query_pairs(raw_query):
-        name = unquote_to_bytes(raw_name)
-        if exclude and name.decode("utf-8", "replace") in exclude:
-            continue
-        encoded.append((uri_encode(name), uri_encode(unquote_to_bytes(raw_value))))
-    encoded.sort()
+    encoded = sorted(
+        (uri_encode(p.name.encode("utf-8")), uri_encode(p.value.encode("utf-8")))
+        for p in query.params
+        if p.name not in exclude
+    )
     return "&".join(f"{n}={v}" for n, v in encoded)
 
 
-def raw_canonical_query(raw_query: bytes, *, exclude: Collection[str] = ()) -> str:
+def raw_canonical_query(query: Query, *, exclude: Collection[str] = ()) -> str:
     """The query as sent, only sorted: what a client that signs its own wire form signs.
 
-    botocore signs the query string of its URL this way; it equals
-    `canonical_query` whenever the client escaped per AWS rules.
+    botocore signs the query string of its presigned URLs this way; it equals
+    `canonical_query` whenever the client escaped per AWS rules. Since names
+    and values cannot hold a raw `&` or a name a raw `=`, the string still
+    determines the decoded pairs that are served.
     """
-    pairs = []
-    for raw_name, raw_value in _query_pairs(raw_query):
-        name = raw_name.decode("utf-8", "replace")
-        if exclude and unquote_to_bytes(raw_name).decode("utf-8", "replace") in exclude:
-            continue
-        pairs.append((name, raw_value.decode("utf-8", "replace")))
-    pairs.sort()
+    pairs = sorted((p.raw_name, p.raw_value or "") for p in query.params if p.name not in exclude)
     return "&".join(f"{n}={v}" for n, v in pairs)
 
 

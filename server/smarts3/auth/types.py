@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
+
+from smarts3.auth.query import Query, QueryError, parse_query
 
 
 class AuthError(Exception):
@@ -14,7 +16,7 @@ class AuthError(Exception):
     `code` is the S3 error code (SignatureDoesNotMatch, InvalidAccessKeyId,
     RequestTimeTooSkewed, AccessDenied, AuthorizationHeaderMalformed,
     AuthorizationQueryParametersError, XAmzContentSHA256Mismatch,
-    IncompleteBody, InvalidArgument, InvalidRequest, MissingSecurityHeader...),
+    IncompleteBody, InvalidArgument, InvalidRequest, InvalidURI, MissingSecurityHeader...),
     `status` its HTTP status. Messages never contain secrets or signatures.
     """
 
@@ -33,13 +35,26 @@ class CredentialStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RequestView:
-    """The parts of an HTTP request a signature covers, framework-free."""
+    """The parts of an HTTP request a signature covers, framework-free.
+
+    `query` is parsed from `raw_query` here and nowhere else: the signature
+    checks, the classifier and the handlers all read it. Building a view of a
+    query that cannot be parsed raises AuthError (400).
+    """
 
     method: str
     raw_path: bytes  # exactly as sent, still percent-encoded, no query
     raw_query: bytes  # exactly as sent, without the leading '?'
     # Lower-case names; repeated headers joined with ',' in arrival order.
     headers: Mapping[str, str]
+    query: Query = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            query = parse_query(self.raw_query)
+        except QueryError as exc:
+            raise AuthError(exc.code, exc.message, 400) from None
+        object.__setattr__(self, "query", query)
 
 
 class PayloadMode(enum.Enum):

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Final
-from urllib.parse import unquote_to_bytes
 
 from smarts3.auth import sigv2, sigv4
 from smarts3.auth.types import (
@@ -88,7 +87,7 @@ def authenticate(
 ) -> AuthResult:
     """Check the request's signature; raise AuthError, or say who signed and how the body is."""
     now = time.time() if now is None else now
-    params = _auth_params(req.raw_query)
+    params = _auth_params(req)
     authorization = req.headers.get("authorization")
     v4_query = any(name in params for name in ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature"))
     v2_query = "AWSAccessKeyId" in params or "Signature" in params
@@ -116,18 +115,11 @@ def authenticate(
 # --- shared pieces -------------------------------------------------------------------------
 
 
-def _auth_params(raw_query: bytes) -> dict[str, str]:
-    """Decoded query parameters whose names the auth schemes use (first value wins)."""
-    wanted = (*_V4_QUERY_PARAMS, *_V2_QUERY_PARAMS, "X-Amz-Content-Sha256")
-    params: dict[str, str] = {}
-    for part in raw_query.split(b"&"):
-        raw_name, _, raw_value = part.partition(b"=")
-        name = unquote_to_bytes(raw_name).decode("utf-8", "replace")
-        if name in wanted or name.lower().startswith("x-amz-"):
-            if name in params and name in wanted:
-                raise AuthError("InvalidArgument", f"Duplicate query parameter {name}", 400)
-            params.setdefault(name, unquote_to_bytes(raw_value).decode("utf-8", "replace"))
-    return params
+def _auth_params(req: RequestView) -> dict[str, str]:
+    """The query parameters the auth schemes read (the parse has refused duplicates)."""
+    return {
+        name: value for name, value in req.query.items() if name in _V2_QUERY_PARAMS or name[:6].lower() == "x-amz-"
+    }
 
 
 def _payload_mode(req: RequestView, *, v4_header: bool) -> tuple[PayloadMode, str | None]:
@@ -299,12 +291,14 @@ def _v4_signature(
 
     The AWS-canonical form is tried first; then the path and query exactly as
     sent, which is what clients that sign their own wire form (botocore among
-    them) produce when they escape differently. Both denote the same request.
+    them) produce when they escape differently. Both are built from the one
+    parsed query, and either string determines the decoded pairs that are
+    served, so neither can cover a query other than the one handled.
     """
-    forms = [(sigv4.canonical_uri(req.raw_path), sigv4.canonical_query(req.raw_query, exclude=exclude))]
+    forms = [(sigv4.canonical_uri(req.raw_path), sigv4.canonical_query(req.query, exclude=exclude))]
     raw = (
         req.raw_path.decode("utf-8", "replace") or "/",
-        sigv4.raw_canonical_query(req.raw_query, exclude=exclude),
+        sigv4.raw_canonical_query(req.query, exclude=exclude),
     )
     if raw != forms[0]:
         forms.append(raw)
@@ -348,6 +342,20 @@ def _v4_header(req: RequestView, creds: CredentialStore, authorization: str, now
     return _result(req, access_key, 4, mode, digest, chunk_signing)
 
 
+def _presigned_payload_mode(req: RequestView, pinned: str | None) -> tuple[PayloadMode, str | None]:
+    """A hex X-Amz-Content-Sha256 in the signed query pins the body: it is checked as a signed payload."""
+    if pinned is None or not _HEX64.fullmatch(pinned):
+        return _payload_mode(req, v4_header=False)
+    declared = req.headers.get("x-amz-content-sha256")
+    if declared is not None and declared.strip().lower() != pinned.lower():
+        raise AuthError(
+            "XAmzContentSHA256Mismatch",
+            "The x-amz-content-sha256 header does not match the X-Amz-Content-Sha256 the URL was signed with.",
+            400,
+        )
+    return PayloadMode.SIGNED, pinned.lower()
+
+
 def _iso_basic(when: float) -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when))
 
@@ -383,7 +391,7 @@ def _v4_query(req: RequestView, creds: CredentialStore, params: Mapping[str, str
     if when - now > MAX_SKEW_SECONDS:
         raise AuthError("AccessDenied", "Request is not valid yet", 403)
     _unsigned_amz_headers(req.headers, set(signed), _PRESIGN_UNSIGNED_OK)
-    mode, digest = _payload_mode(req, v4_header=False)
+    mode, digest = _presigned_payload_mode(req, params.get("X-Amz-Content-Sha256"))
 
     secret = _secret(creds, access_key)
     key = sigv4.signing_key(secret, date, region, service)
@@ -425,7 +433,7 @@ def _v2_check(
     resources: list[str] = []
     for path in paths:
         for reencode in (False, True):
-            resource = sigv2.canonical_resource(path, req.raw_query, vhost_bucket=vhost_bucket, reencode=reencode)
+            resource = sigv2.canonical_resource(path, req.query, vhost_bucket=vhost_bucket, reencode=reencode)
             if resource not in resources:
                 resources.append(resource)
     content_md5 = req.headers.get("content-md5", "")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from starlette.types import Receive
 
 from smarts3.access.principals import Principal
+from smarts3.auth.query import Query
 from smarts3.auth.types import AuthResult
 from smarts3.s3.errors import S3Error
 from smarts3.s3.operations import Op
@@ -32,7 +33,7 @@ class Ctx:
     op: Op
     bucket: str | None
     key: str | None
-    query: Mapping[str, str]
+    query: Query  # the request's one parsed query (auth.query), as the signature saw it
     headers: Mapping[str, str]
     auth: AuthResult
     principal: Principal | None  # None: an anonymous request that a public ACL allowed

@@ -12,7 +12,6 @@ import logging
 import os
 import secrets
 from collections.abc import Awaitable, Callable
-from urllib.parse import parse_qsl
 
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
@@ -149,8 +148,9 @@ class S3App:
             )
             bucket, key = target.bucket, target.key
             scope["state"].update(bucket=bucket, key=key)
-            raw_query: bytes = scope.get("query_string", b"")
-            query = dict(parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True))
+            # The one parse of the query: classification, both signature versions and handlers read view.query.
+            view = RequestView(scope["method"], scope.get("raw_path") or b"", scope.get("query_string", b""), headers)
+            query = view.query
             try:
                 op = classify(scope["method"], bucket, key, query, headers)
             except Unclassified:
@@ -163,7 +163,6 @@ class S3App:
                 await (await self.cors.preflight(bucket or "", key, headers))(scope, receive, send_with_id)
                 return
             extra += await self.cors.actual_headers(bucket, scope["method"], headers)  # CORS: sent on errors too
-            view = RequestView(scope["method"], scope.get("raw_path") or b"", raw_query, headers)
             auth = authenticate(view, self.authorizer.principals, vhost_bucket=bucket if target.vhost else None)
             scope["state"]["access_key"] = auth.access_key
             principal = await self.authorizer.check(auth.access_key, op, bucket, key, headers)

@@ -104,10 +104,25 @@ def object_headers(info: ObjectInfo, *, checksums: bool = False) -> dict[str, st
     return out
 
 
-def apply_overrides(out: dict[str, str], query: Mapping[str, str]) -> None:
+def requested_overrides(query: Mapping[str, str]) -> dict[str, str]:
+    """header → value for the response-* parameters present, each checked to be a header value.
+
+    Printable ASCII only: CR/LF would split the response, other control
+    characters and non-ASCII text have no faithful header encoding.
+    """
+    found: dict[str, str] = {}
     for param, header in RESPONSE_OVERRIDES.items():
-        if param in query:
-            out[header] = query[param]
+        if param not in query:
+            continue
+        value = query[param]
+        if not all(" " <= char <= "~" for char in value):
+            raise S3Error(
+                "InvalidArgument",
+                f"The value of {param} must be printable ASCII text.",
+                fields={"ArgumentName": param},
+            )
+        found[header] = value.strip(" ")  # a header value carries no outer whitespace
+    return found
 
 
 def tagging_query(tags: Mapping[str, str]) -> str:

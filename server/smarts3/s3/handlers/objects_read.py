@@ -7,10 +7,11 @@ from starlette.responses import Response
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
 from smarts3.s3.headers import (
-    apply_overrides,
+    RESPONSE_OVERRIDES,
     check_read_preconditions,
     not_modified_headers,
     object_headers,
+    requested_overrides,
 )
 from smarts3.s3.ranges import content_range, parse_range
 from smarts3.s3.responses import ObjectStream, empty
@@ -44,7 +45,14 @@ def _check_version(ctx: Ctx) -> None:
         )
 
 
-def _plan(ctx: Ctx, info: ObjectInfo) -> tuple[int, int, int, dict[str, str]]:
+def _overrides(ctx: Ctx) -> dict[str, str]:
+    # As AWS: a URL anyone may use must not choose how the object is served.
+    if ctx.auth.access_key is None and any(param in ctx.query for param in RESPONSE_OVERRIDES):
+        raise S3Error("InvalidRequest", "Request specific response headers cannot be used for anonymous GET requests.")
+    return requested_overrides(ctx.query)
+
+
+def _plan(ctx: Ctx, info: ObjectInfo, overrides: dict[str, str]) -> tuple[int, int, int, dict[str, str]]:
     """(status, start, end, headers) for a read of `info`, after preconditions."""
     status = check_read_preconditions(ctx.headers, info)
     if status == 304:
@@ -54,7 +62,7 @@ def _plan(ctx: Ctx, info: ObjectInfo) -> tuple[int, int, int, dict[str, str]]:
     part = _part_number(ctx)
     checksum_mode = ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
     headers = object_headers(info, checksums=checksum_mode and part is None)
-    apply_overrides(headers, ctx.query)
+    headers.update(overrides)
     parts = info.part_sizes or (info.size,)
     if part is not None:
         if part > len(parts):
@@ -91,9 +99,10 @@ class _NotModified(Exception):
 
 async def get_object(ctx: Ctx) -> Response | ObjectStream:
     _check_version(ctx)
+    overrides = _overrides(ctx)
     reader: ObjectReader = await ctx.store.open_object(ctx.bucket_name, ctx.key_name)
     try:
-        status, start, end, headers = _plan(ctx, reader.info)
+        status, start, end, headers = _plan(ctx, reader.info, overrides)
     except _NotModified as nm:
         await reader.close()
         return empty(304, not_modified_headers(nm.info))
@@ -105,9 +114,10 @@ async def get_object(ctx: Ctx) -> Response | ObjectStream:
 
 async def head_object(ctx: Ctx) -> Response:
     _check_version(ctx)
+    overrides = _overrides(ctx)
     info = await ctx.store.head_object(ctx.bucket_name, ctx.key_name)
     try:
-        status, start, end, headers = _plan(ctx, info)
+        status, start, end, headers = _plan(ctx, info, overrides)
     except _NotModified as nm:
         return empty(304, not_modified_headers(nm.info))
     response = Response(b"", status_code=status, headers=headers)
