@@ -68,13 +68,7 @@ def set_tags_sync(env: Env, name: str, tags: Mapping[str, str]) -> None:
 
 
 def usage_sync(env: Env) -> dict[str, BucketUsage]:
-    """Objects, bytes and multipart uploads per bucket (primary-key range scans)."""
+    """Objects, bytes and multipart uploads per bucket: the counters the writes keep (db.py)."""
     with env.pool.conn() as c:
-        rows = c.execute(
-            "SELECT b.name,"
-            " (SELECT COUNT(*) FROM objects o WHERE o.bucket = b.name),"
-            " (SELECT COALESCE(SUM(o.size), 0) FROM objects o WHERE o.bucket = b.name),"
-            " (SELECT COUNT(*) FROM uploads u WHERE u.bucket = b.name)"
-            " FROM buckets b"
-        ).fetchall()
+        rows = c.execute("SELECT bucket, objects, bytes, uploads FROM bucket_usage").fetchall()
     return {name: BucketUsage(objects, size, uploads) for name, objects, size, uploads in rows}

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: bucket_usage and the triggers that keep it
 
 # Keys are BLOBs of UTF-8 bytes: ORDER BY on a BLOB is memcmp, which is exactly
 # S3's UTF-8 binary order. Segments are a JSON list of [body_id, size].
@@ -58,7 +58,52 @@ CREATE TABLE IF NOT EXISTS parts (
     last_modified REAL NOT NULL,
     PRIMARY KEY (upload_id, part_number)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bucket_usage (
+    bucket TEXT PRIMARY KEY,
+    objects INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    uploads INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
 """
+
+# Per-bucket usage kept by the database itself, in the transaction of every write, so a
+# metrics scrape reads one row per bucket instead of counting every object row. Triggers
+# rather than code at each write: no write path can forget them. (REPLACE would fire the
+# delete triggers only with recursive_triggers on: writes use UPSERT, and connect() sets it
+# anyway.) Each costs a primary-key update of a one-row-per-bucket table.
+_TRIGGERS = (
+    """CREATE TRIGGER IF NOT EXISTS usage_bucket_created AFTER INSERT ON buckets BEGIN
+        INSERT OR REPLACE INTO bucket_usage (bucket) VALUES (NEW.name);
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS usage_bucket_deleted AFTER DELETE ON buckets BEGIN
+        DELETE FROM bucket_usage WHERE bucket = OLD.name;
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS usage_object_added AFTER INSERT ON objects BEGIN
+        UPDATE bucket_usage SET objects = objects + 1, bytes = bytes + NEW.size WHERE bucket = NEW.bucket;
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS usage_object_removed AFTER DELETE ON objects BEGIN
+        UPDATE bucket_usage SET objects = objects - 1, bytes = bytes - OLD.size WHERE bucket = OLD.bucket;
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS usage_object_resized AFTER UPDATE OF bucket, size ON objects BEGIN
+        UPDATE bucket_usage SET objects = objects - 1, bytes = bytes - OLD.size WHERE bucket = OLD.bucket;
+        UPDATE bucket_usage SET objects = objects + 1, bytes = bytes + NEW.size WHERE bucket = NEW.bucket;
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS usage_upload_started AFTER INSERT ON uploads BEGIN
+        UPDATE bucket_usage SET uploads = uploads + 1 WHERE bucket = NEW.bucket;
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS usage_upload_ended AFTER DELETE ON uploads BEGIN
+        UPDATE bucket_usage SET uploads = uploads - 1 WHERE bucket = OLD.bucket;
+    END""",
+)
+
+# The full count the counters stand for: run once by the migration, and by tests to compare.
+RECOUNT_USAGE = (
+    "SELECT b.name,"
+    " (SELECT COUNT(*) FROM objects o WHERE o.bucket = b.name),"
+    " (SELECT COALESCE(SUM(o.size), 0) FROM objects o WHERE o.bucket = b.name),"
+    " (SELECT COUNT(*) FROM uploads u WHERE u.bucket = b.name)"
+    " FROM buckets b"
+)
 
 
 def connect(path: Path, *, fsync: bool) -> sqlite3.Connection:
@@ -68,6 +113,7 @@ def connect(path: Path, *, fsync: bool) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
     conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA recursive_triggers = ON")  # see _TRIGGERS
     return conn
 
 
@@ -79,6 +125,10 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
         for stmt in _SCHEMA.split(";"):
             if stmt.strip():
                 conn.execute(stmt)
+        for stmt in _TRIGGERS:
+            conn.execute(stmt)
+        if version < 2:  # once, in the transaction that adds the triggers: later writes keep it
+            conn.execute(f"INSERT OR REPLACE INTO bucket_usage (bucket, objects, bytes, uploads) {RECOUNT_USAGE}")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 

@@ -134,10 +134,15 @@ def put_object_row(
     size = sum(s for _, s in segments)
     meta_json = meta_to_json(meta)
     pc_json = dumps([dict(c) for c in part_checksums])
+    # An UPSERT, not INSERT OR REPLACE: a replace is then an UPDATE, which the usage triggers see.
     conn.execute(
-        "INSERT OR REPLACE INTO objects (bucket, key, size, etag, last_modified, meta,"
+        "INSERT INTO objects (bucket, key, size, etag, last_modified, meta,"
         " checksum_algos, checksum_type, part_checksums, segments)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (bucket, key) DO UPDATE SET size = excluded.size, etag = excluded.etag,"
+        " last_modified = excluded.last_modified, meta = excluded.meta, checksum_algos = excluded.checksum_algos,"
+        " checksum_type = excluded.checksum_type, part_checksums = excluded.part_checksums,"
+        " segments = excluded.segments",
         (
             bucket,
             key,

@@ -77,7 +77,8 @@ class FilesystemStore:
     # --- buckets ----------------------------------------------------------
 
     def usage(self) -> dict[str, base.BucketUsage]:
-        """Per-bucket figures for /_metrics. Blocking: the metrics endpoint calls it in a thread."""
+        """Per-bucket figures for /_metrics: counters every write keeps, one small table read
+        whatever the object count. Blocking: the metrics endpoint calls it in a thread."""
         return buckets.usage_sync(self._env)
 
     async def create_bucket(self, name: str, region: str) -> BucketInfo:
