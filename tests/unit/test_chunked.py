@@ -22,7 +22,7 @@ from botocore.credentials import Credentials
 from botocore.httpchecksum import AwsChunkedWrapper, CrtCrc32Checksum
 
 from smarts3 import checksums
-from smarts3.auth.chunked import BodyDecoder
+from smarts3.auth.chunked import MAX_CHUNK_SIZE, MAX_HELD, MAX_TRAILER_BYTES, BodyDecoder
 from smarts3.auth.credentials import StaticCredentials
 from smarts3.auth.types import AuthError, AuthResult, ChunkSigning, PayloadMode, RequestView
 from smarts3.auth.verify import authenticate
@@ -224,14 +224,15 @@ def test_aws_example_tampered() -> None:
     flipped[10_000] ^= 1  # inside the first chunk's data
     err, yielded = decode_error(auth, split(bytes(flipped), 4096))
     assert err.code == "SignatureDoesNotMatch"
-    assert yielded == b""  # the bad chunk never left the decoder
+    # Passed on unproven (the consumer discards it on the raise), but never past the bad chunk.
+    assert len(yielded) == 65536
 
     second = body.index(b"\r\n400;") + 200  # inside the second chunk's data
     flipped = bytearray(body)
     flipped[second] ^= 1
     err, yielded = decode_error(auth, split(bytes(flipped), 4096))
     assert err.code == "SignatureDoesNotMatch"
-    assert yielded == b"a" * 65536  # only the verified first chunk
+    assert len(yielded) == 65536 + 1024  # raised at the end of the second chunk, before the last
 
     bad_sig = body.replace(AWS_CHUNK_SIGNATURES[2].encode(), b"0" * 64)
     assert decode_error(auth, [bad_sig])[0].code == "SignatureDoesNotMatch"
@@ -496,7 +497,105 @@ def test_large_signed_body_in_bounded_memory() -> None:
     size, peak, trailers = asyncio.run(run())
     assert size == total
     assert list(trailers) == ["x-amz-checksum-crc32"]
-    assert peak < 2.5 * chunk  # the test's block, plus one chunk held for verification
+    assert peak < 2 * chunk + 4 * piece  # the test's block and its slices; no chunk is held whole
+
+
+# --- signed chunks are verified incrementally -----------------------------------------------
+
+
+def _one_chunk_wire(signer: Signer, size: int, piece: int, *, signature: str | None = None) -> Iterator[bytes]:
+    """One signed chunk of `size` zero bytes in `piece`-sized arrivals, then the final chunk."""
+    block = bytes(piece)
+    digest = hashlib.sha256()
+    for _ in range(size // piece):
+        digest.update(block)
+    sts = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", signer.amz_date, signer.scope, signer.seed, EMPTY,
+                     digest.hexdigest()])  # fmt: skip
+    good = hmac.new(signer.key, sts.encode(), hashlib.sha256).hexdigest()
+    yield f"{size:x};chunk-signature={signature or good}\r\n".encode()
+    for _ in range(size // piece):
+        yield block
+    yield b"\r\n"
+    yield from iter_chunked([], signer=Signer(signer.key, good, signer.amz_date, signer.scope))
+
+
+def test_signed_chunk_is_passed_on_before_its_end() -> None:
+    """Bytes leave as they arrive, not when the chunk's signature can be checked."""
+    size, piece = 1024 * KIB, 64 * KIB
+    auth, signer = streaming_request("STREAMING-AWS4-HMAC-SHA256-PAYLOAD", size)
+    assert signer is not None
+    pulled = 0
+
+    async def source() -> AsyncIterator[bytes]:
+        nonlocal pulled
+        for data in _one_chunk_wire(signer, size, piece):
+            pulled += 1
+            yield data
+
+    async def run() -> tuple[int, int]:
+        first_seen_at = -1
+        total = 0
+        async for data in BodyDecoder(source(), auth):
+            if first_seen_at < 0:
+                first_seen_at = pulled
+            total += len(data)
+        return first_seen_at, total
+
+    first_seen_at, total = asyncio.run(run())
+    assert total == size
+    assert first_seen_at <= 2  # the chunk's header and its first piece, of 16 pieces
+
+
+@pytest.mark.parametrize("tampered", [False, True])
+def test_largest_signed_chunk_in_bounded_memory(tampered: bool) -> None:
+    """A 16 MiB chunk costs the decoder no more than a piece, and a bad one still fails at its end."""
+    size, piece = MAX_CHUNK_SIZE, 64 * KIB
+    auth, signer = streaming_request("STREAMING-AWS4-HMAC-SHA256-PAYLOAD", size)
+    assert signer is not None
+
+    async def run() -> tuple[int, int, AuthError | None]:
+        total, error = 0, None
+        tracemalloc.start()
+        try:
+            decoder = BodyDecoder(
+                _source(_one_chunk_wire(signer, size, piece, signature="f" * 64 if tampered else None)), auth
+            )
+            try:
+                async for data in decoder:
+                    total += len(data)
+            except AuthError as exc:
+                error = exc
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert decoder.finished is (error is None)
+        return total, peak, error
+
+    total, peak, error = asyncio.run(run())
+    assert total == size  # all of it passed on, in both cases: the check comes at the chunk's end
+    assert peak < 4 * piece
+    if tampered:
+        assert error is not None and error.code == "SignatureDoesNotMatch"
+    else:
+        assert error is None
+
+
+def test_small_arrivals_are_joined_up_to_max_held() -> None:
+    size = 200 * KIB
+    auth, signer = streaming_request("STREAMING-AWS4-HMAC-SHA256-PAYLOAD", size)
+    assert signer is not None
+    data, _, out = decode(auth, list(_one_chunk_wire(signer, size, 100 * 8)))
+    assert data == bytes(size)
+    assert max(len(p) for p in out) <= MAX_HELD
+    assert len(out) <= size // (MAX_HELD - 800) + 1
+
+
+def test_trailer_section_is_bounded() -> None:
+    auth, _ = streaming_request("STREAMING-UNSIGNED-PAYLOAD-TRAILER", 5, "x-amz-checksum-crc32")
+    lines = b"".join(b"x-amz-meta-%d:%s\r\n" % (i, b"v" * 1000) for i in range(MAX_TRAILER_BYTES // 1000 + 2))
+    body = b"5\r\nhello\r\n0\r\n" + lines + b"\r\n"
+    err, _ = decode_error(auth, [body])
+    assert (err.code, err.status) == ("InvalidRequest", 400)
 
 
 def test_chunk_signing_is_frozen() -> None:

@@ -7,9 +7,11 @@
 
 Any failure raises AuthError from inside the iteration, so a store that
 writes to a temp file and commits only after a clean end never keeps a bad
-body. Signed chunks are held until their signature checks out; a SIGNED
-(single hex digest) body can only be judged at its end, so its last check
-raises after the last piece but before the iteration finishes.
+body. Bytes are passed on before they are proven: a signed chunk's bytes as
+they arrive (its signature is checked at the chunk's end), a SIGNED (single
+hex digest) body's until its end. So a consumer must not act on any of them
+before the iteration has finished normally; in exchange nothing here holds
+more than MAX_HELD bytes of a chunk, whatever the chunk size a client declares.
 """
 
 from __future__ import annotations
@@ -22,10 +24,14 @@ from typing import Final
 from smarts3.auth import sigv4
 from smarts3.auth.types import AuthError, AuthResult, ChunkSigning, PayloadMode
 
+# A sanity bound on what a signed chunk may declare; memory does not grow with it.
 MAX_CHUNK_SIZE: Final = 16 * 1024 * 1024
 MAX_LINE: Final = 4096  # a chunk header: hex size plus `;chunk-signature=` and 64 hex
 MAX_TRAILER_BYTES: Final = 16 * 1024
 TRAILER_SIGNATURE: Final = "x-amz-trailer-signature"
+# Small arrivals of a signed chunk are joined up to this before being passed on: one copy
+# beats many trips through the consumer. The most of a chunk held here at any time.
+MAX_HELD: Final = 64 * 1024
 _SIGNATURE_EXT: Final = b"chunk-signature="
 _HEX: Final = frozenset(b"0123456789abcdefABCDEF")
 _MIN_PIECE: Final = 16 * 1024
@@ -197,20 +203,26 @@ class BodyDecoder:
             if expected_total is not None and self.decoded_bytes + size > expected_total:
                 raise _malformed("more data than x-amz-decoded-content-length")
             if verify is not None:
-                # Hold the chunk until its signature checks out: unverified bytes never leave.
+                # Verified incrementally: hashed and passed on as it arrives (a 16 MiB chunk
+                # held whole until its end cost 16 MiB per connection); the signature is
+                # checked at the chunk's end, before the iteration can finish.
                 digest = hashlib.sha256()
-                pieces = []
+                held = bytearray()
                 async for piece in reader.read(size):
                     digest.update(piece)
-                    pieces.append(piece)
+                    small = len(piece) < _MIN_PIECE
+                    if held and (not small or len(held) + len(piece) > MAX_HELD):
+                        yield bytes(held)
+                        held.clear()
+                    if small:
+                        held += piece
+                    else:
+                        yield piece
+                if held:
+                    yield bytes(held)
                 if size:
                     await reader.expect_crlf()
                 verify.check(digest.hexdigest())
-                if len(pieces) > 1 and size // len(pieces) < _MIN_PIECE:
-                    yield b"".join(pieces)  # many tiny arrivals: one copy beats many yields
-                else:
-                    for piece in pieces:
-                        yield piece
             else:
                 async for piece in reader.read(size):
                     yield piece
