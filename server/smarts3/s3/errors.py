@@ -68,6 +68,7 @@ _CATALOGUE: dict[str, tuple[int, str]] = {
         403,
         "The difference between the request time and the current time is too large.",
     ),
+    "SlowDown": (503, "Please reduce your request rate."),
     "SignatureDoesNotMatch": (
         403,
         "The request signature we calculated does not match the signature you provided. "

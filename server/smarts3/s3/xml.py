@@ -10,6 +10,7 @@ from xml.etree.ElementTree import Element
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+from smarts3.budget import BUDGET
 from smarts3.s3.errors import S3Error
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -91,13 +92,22 @@ def http_date(ts: float) -> str:
 
 
 async def read_capped(stream: AsyncIterator[bytes], cap: int) -> bytes:
-    """Read a small request body, refusing anything over `cap` bytes."""
+    """Read a small request body, refusing anything over `cap` bytes.
+
+    The bytes count against the process-wide memory budget while they are read: a
+    thousand slow 2 MiB bodies must not all sit in memory at once (503 SlowDown instead).
+    """
     buf = bytearray()
-    async for chunk in stream:
-        buf += chunk
-        if len(buf) > cap:
-            raise S3Error("MalformedXML", f"The XML body exceeds {cap} bytes.")
-    return bytes(buf)
+    try:
+        async for chunk in stream:
+            if not BUDGET.try_take(len(chunk)):
+                raise S3Error("SlowDown", headers={"Retry-After": "1"})
+            buf += chunk
+            if len(buf) > cap:
+                raise S3Error("MalformedXML", f"The XML body exceeds {cap} bytes.")
+        return bytes(buf)
+    finally:
+        BUDGET.release(len(buf))
 
 
 def parse(data: bytes) -> Element:

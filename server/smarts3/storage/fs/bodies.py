@@ -21,10 +21,13 @@ from typing import Self, TypeVar
 import anyio
 import anyio.to_thread
 
+from smarts3.budget import BUDGET
 from smarts3.storage.fs.env import Env
 from smarts3.storage.fs.layout import fsync_dir, new_body_id, unlink_quietly
 
 FLUSH_BYTES = 1024 * 1024
+# What an upload writes through at once while the process-wide memory budget is spent.
+TIGHT_FLUSH_BYTES = 64 * 1024
 EARLY_SYNC_BYTES = 4 * 1024 * 1024
 
 # Early data syncs of bodies being written (see TempBody.append).
@@ -151,7 +154,7 @@ class BufferedBodyWriter:
         if self._state == "done":
             return
         self._state = "failed"
-        self._pending = []
+        self._take_pending()
         # Shielded: a cancelled request must still leave no trace, and the flush in flight
         # must finish before the file it writes to is removed.
         with anyio.CancelScope(shield=True):
@@ -168,7 +171,10 @@ class BufferedBodyWriter:
         self._pending.append(bytes(data))
         self._pending_bytes += len(data)
         self._size += len(data)
-        if self._pending_bytes >= FLUSH_BYTES:
+        BUDGET.take(len(data))
+        # Many slow uploads each holding almost FLUSH_BYTES add up: past the process budget,
+        # buffers go to disk in small pieces.
+        if self._pending_bytes >= FLUSH_BYTES or (BUDGET.spent and self._pending_bytes >= TIGHT_FLUSH_BYTES):
             await self.flush()
             chunks, hashed = self._take_pending()
             self._inflight = asyncio.get_running_loop().run_in_executor(None, self._body.append, chunks, hashed)
@@ -203,6 +209,7 @@ class BufferedBodyWriter:
 
     def _take_pending(self) -> tuple[list[bytes], int]:
         chunks, hashed = self._pending, self._pending_hashed
+        BUDGET.release(self._pending_bytes)
         self._pending, self._pending_bytes, self._pending_hashed = [], 0, 0
         return chunks, hashed
 
