@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import multiprocessing
 import os
 import signal
@@ -42,12 +43,16 @@ def hypercorn_config(settings: Settings, tls: ReloadingTls | None = None) -> Con
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")  # through our logging setup, once
     config.keep_alive_timeout = settings.keep_alive_timeout
-    config.read_timeout = int(settings.read_timeout)
+    config.read_timeout = math.ceil(settings.read_timeout)  # hypercorn wants whole seconds; never 0
+    connlimit.set_request_head_timeout(config, settings.request_head_timeout)
     # h11 stops buffering a request head past this; the dispatcher answers S3's error for
     # heads that arrive complete but too large.
     config.h11_max_incomplete_size = settings.max_header_bytes
     config.graceful_timeout = settings.shutdown_grace_period
     config.backlog = 1024
+    # HTTP/1.1 only, as S3 itself: the request-head deadline and the connection cap are per
+    # connection, and one HTTP/2 connection would carry any number of slow streams.
+    config.alpn_protocols = ["http/1.1"]
     if settings.tls_cert_file and settings.tls_key_file:
         config.certfile = str(settings.tls_cert_file)
         config.keyfile = str(settings.tls_key_file)

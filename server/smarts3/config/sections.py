@@ -31,6 +31,7 @@ SECTIONS: dict[str, dict[str, str]] = {
         "maxXmlBytes": "max_xml_bytes",
         "readTimeout": "read_timeout",
         "keepAliveTimeout": "keep_alive_timeout",
+        "requestHeadTimeout": "request_head_timeout",
         "maxConnections": "max_connections",
     },
     "shutdown": {"gracePeriod": "shutdown_grace_period"},

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     # Seconds a connection may wait for the next bytes of a request, and stay idle between requests.
     read_timeout: float = Field(default=60, gt=0)
     keep_alive_timeout: float = Field(default=75, gt=0)
+    # Seconds from a connection's accept (or a keep-alive request's first byte) to its complete head.
+    request_head_timeout: float = Field(default=30, gt=0)
     # Open connections per worker process; more are answered 503 SlowDown and closed.
     max_connections: int = Field(default=1000, ge=1)
     # SIGTERM/SIGINT: seconds requests in flight get to finish (under Kubernetes' default 30 s).
