@@ -235,6 +235,8 @@ class ServerProcess:
             SMARTS3_SECRET_KEY=args.secret_key,
             SMARTS3_REGION=args.region,
         )
+        # The ops listener (default port 9090) is not measured here; a busy 9090 must not stop a run.
+        self.env.setdefault("SMARTS3_METRICS_PORT", "off")
         self.extra_env = dict(item.split("=", 1) for item in args.server_env)
         self.env.update(self.extra_env)
         self.endpoint = f"http://127.0.0.1:{self.port}"

@@ -124,10 +124,20 @@ def _die_with_parent() -> None:
 def start_subprocess_server(
     data_dir: Path, *args: str, env: dict[str, str] | None = None, scheme: str = "http"
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """`python -m smarts3 serve` in its own process (signals, crashes, RSS, workers)."""
+    """`python -m smarts3 serve` in its own process (signals, crashes, RSS, workers).
+
+    Each server gets its own free ops port (never the default 9090, so servers run side
+    by side) unless the caller chooses one; `metrics_url(proc)` is its base URL.
+    """
     port = free_port()
     full_env = {**os.environ, "SMARTS3_ACCESS_KEY": ACCESS_KEY, "SMARTS3_SECRET_KEY": SECRET_KEY,
                 **(env or {})}
+    metrics_port: int | None = None
+    if "--metrics-port" not in args and "SMARTS3_METRICS_PORT" not in (env or {}):
+        metrics_port = free_port()
+        while metrics_port == port:
+            metrics_port = free_port()
+        args = ("--metrics-port", str(metrics_port), *args)
     # A file, not a pipe: nobody may need to read it for the server to keep running.
     fd, name = tempfile.mkstemp(prefix=f"smarts3-server-{port}-", suffix=".log")
     log_path = Path(name)
@@ -138,6 +148,7 @@ def start_subprocess_server(
             env=full_env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
         )
     proc.log_path = log_path  # type: ignore[attr-defined]
+    proc.metrics_port = metrics_port  # type: ignore[attr-defined]
     url = f"{scheme}://127.0.0.1:{port}"
     try:
         wait_ready(url, proc=proc)
@@ -146,6 +157,13 @@ def start_subprocess_server(
         proc.wait()
         raise RuntimeError(f"server did not start:\n{server_output(proc)}") from None
     return proc, url
+
+
+def metrics_url(proc: subprocess.Popen[bytes]) -> str:
+    """The ops listener (/_metrics, /_health, /_ready) of a server from start_subprocess_server."""
+    port = proc.metrics_port  # type: ignore[attr-defined]
+    assert port is not None, "the caller chose the ops port"
+    return f"http://127.0.0.1:{port}"
 
 
 def server_output(proc: subprocess.Popen[bytes]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", help="data directory (SMARTS3_DATA_DIR, ./smarts3-data)")
     serve.add_argument("--host", help="address to listen on (SMARTS3_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (SMARTS3_PORT, 9000)")
+    serve.add_argument(
+        "--metrics-port",
+        help="ops port for /_metrics, /_health, /_ready; 'off' disables it (SMARTS3_METRICS_PORT, 9090)",
+    )
     serve.add_argument("--workers", type=int, help="worker processes (SMARTS3_WORKERS, 1)")
     serve.add_argument("--base-domain", help="virtual-host base domain (SMARTS3_BASE_DOMAIN)")
     serve.add_argument("--fsync", choices=["always", "never"], help="durability (SMARTS3_FSYNC)")
@@ -82,10 +87,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     loaded = _load(args.config, overrides)
     if loaded is None:
         return 2
-    settings = loaded
+    return _serve(loaded)
+
+
+def _serve(settings: Settings) -> int:
+    """Bind → lock the data directory → recovery → banner → serve; nothing is written before the lock."""
+    from smarts3.listen import ListenError, bind_all, bound_port
     from smarts3.serve import serve
     from smarts3.storage.fs import recover, system_dir
+    from smarts3.storage.fs.owner import DataDirInUse, DataDirLock
 
+    # Everything this process and its workers create (meta.db and its WAL, bodies, keys) is
+    # the owner's alone; SQLite, for one, creates its files 0644 otherwise.
+    os.umask(0o077)
+    try:
+        sockets = bind_all(settings)
+    except ListenError as exc:
+        print(f"smarts3: {exc}", file=sys.stderr)
+        return 1
+    try:
+        lock = DataDirLock.acquire(settings.data_dir)
+    except DataDirInUse as exc:
+        print(f"smarts3: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"smarts3: cannot use data directory {settings.data_dir}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    settings = settings.model_copy(update={"port": bound_port(sockets)})
     report = recover(settings.data_dir)
     if settings.tls_self_signed and settings.tls_cert_file is None:
         from smarts3.tls import self_signed
@@ -98,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"smarts3 {__version__} serving {settings.data_dir.resolve()}", flush=True)
     scheme = "https" if settings.tls_cert_file else "http"
     print(f"  endpoint:   {scheme}://{host}:{settings.port}", flush=True)
+    if settings.metrics_port is not None:
+        print(f"  ops:        http://{host}:{settings.metrics_port} (/_metrics, /_health, /_ready)", flush=True)
     print(f"  access key: {cred.access_key}", flush=True)
     if cred.generated:
         print(f"  secret key: {cred.secret_key}", flush=True)
@@ -110,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if report.removed:
         print(f"  recovery:   removed {report.removed} leftover file(s)", flush=True)
-    return serve(settings)
+    return serve(settings, sockets, lock)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -21,14 +22,13 @@ from smarts3.config.settings import AuthMode, Fsync, Settings
 from smarts3.observability import Metrics, ObservabilitySettings, ObservedApp, install_observability
 from smarts3.rootcred import RootCredential, load_or_create
 from smarts3.s3.context import Limits
-from smarts3.s3.dispatch import S3App
+from smarts3.s3.dispatch import S3App, new_request_id
+from smarts3.s3.errors import S3Error
 from smarts3.s3.handlers.cors import CorsPolicy  # CORS
 from smarts3.storage.fs import FilesystemStore, system_dir
 from smarts3.sweeper import SweepLock, run_sweeper
 from smarts3.sync import DeclaredSync
-
-# The launcher hands the resolved settings to worker processes through this variable.
-SETTINGS_ENV = "SMARTS3_EFFECTIVE_SETTINGS"
+from smarts3.tls import HttpsRedirect
 
 
 def root_credential(settings: Settings) -> RootCredential:
@@ -70,8 +70,9 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
     async def health(_: Request) -> Response:
         return PlainTextResponse("ok\n")
 
-    async def ready(request: Request) -> Response:
-        if request.app.state.draining:
+    async def ready(_: Request) -> Response:
+        # `app`, not request.app: the ops listener serves this route from its own Starlette.
+        if app.state.draining:
             return PlainTextResponse("shutting down\n", status_code=503)
         if not os.access(system_dir(settings.data_dir), os.W_OK):
             return PlainTextResponse("data directory not writable\n", status_code=503)
@@ -101,9 +102,12 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
                 tg.cancel_scope.cancel()
                 await store.close()
 
+    redirect = None
+    if settings.tls_cert_file is not None:
+        redirect = HttpsRedirect(settings.port, settings.host, settings.base_domain)
     app = S3Starlette(
         s3,
-        https_port=settings.port if settings.tls_cert_file is not None else None,
+        redirect=redirect,
         routes=[
             Route("/_health", health, methods=["GET", "HEAD"]),
             Route("/_ready", ready, methods=["GET", "HEAD"]),
@@ -123,42 +127,45 @@ class S3Starlette(Starlette):
     legal character in a key.
     """
 
-    def __init__(self, s3: ASGIApp, *, https_port: int | None = None, **kwargs: Any) -> None:
+    def __init__(self, s3: ASGIApp, *, redirect: HttpsRedirect | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.s3 = s3
-        self.https_port = https_port  # set when serving TLS: plain-HTTP requests are redirected there
+        self.redirect = redirect  # set when serving TLS: plain-HTTP requests are redirected to HTTPS
         self.own_paths = frozenset(r.path for r in self.routes if isinstance(r, Route))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.https_port is not None and scope["type"] == "http" and scope["scheme"] == "http":
-            await _redirect_to_https(scope, send, self.https_port)
+        if self.redirect is not None and scope["type"] == "http" and scope["scheme"] == "http":
+            await _redirect_to_https(scope, send, self.redirect)
         elif scope["type"] == "http" and scope["path"] not in self.own_paths:
             await self.s3(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
 
 
-def settings_from_env() -> Settings:
-    return Settings.model_validate_json(os.environ[SETTINGS_ENV])
-
-
-def app_from_env() -> ObservedApp:
-    """Entry point for worker processes: the settings the launcher resolved."""
-    return create_app(settings_from_env())
-
-
-async def _redirect_to_https(scope: Scope, send: Send, port: int) -> None:
+async def _redirect_to_https(scope: Scope, send: Send, redirect: HttpsRedirect) -> None:
     """The optional plain-HTTP port only points clients at HTTPS (308 keeps the method and body)."""
-    headers = dict(scope["headers"])
-    host = headers.get(b"host", b"").decode("latin-1").rsplit(":", 1)[0] or "localhost"
-    target = f"https://{host}:{port}{(scope.get('raw_path') or b'/').decode('latin-1')}"
+    hosts = Headers(scope=scope).getlist("host")
+    target = (scope.get("raw_path") or b"/").decode("latin-1")
     if scope.get("query_string"):
         target += "?" + scope["query_string"].decode("latin-1")
+    location = redirect.location(hosts[0] if hosts else None, target) if len(hosts) <= 1 else None
+    if location is None:
+        request_id = new_request_id()
+        error = S3Error("InvalidArgument", "The Host header does not name this server.")
+        body = b"" if scope["method"] == "HEAD" else error.to_xml(request_id)
+        headers = [
+            (b"content-type", b"application/xml"),
+            (b"x-amz-request-id", request_id.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return
     await send(
         {
             "type": "http.response.start",
             "status": 308,
-            "headers": [(b"location", target.encode("latin-1")), (b"content-length", b"0")],
+            "headers": [(b"location", location.encode("latin-1")), (b"content-length", b"0")],
         }
     )
     await send({"type": "http.response.body", "body": b""})

@@ -61,6 +61,10 @@ class LimitedTCPServer(TCPServer):
 
     async def run(self) -> None:
         cls = LimitedTCPServer
+        if getattr(self.config, "uncapped", False):
+            # The ops listener (serve.OpsConfig): probes must answer while S3 slots are full.
+            await super().run()
+            return
         if cls.limit is not None and cls.active >= cls.limit:
             try:
                 self.writer.write(_REFUSAL)

@@ -23,7 +23,7 @@ class RootCredential:
 def load_or_create(system_dir: Path) -> RootCredential:
     """Read the stored pair, or create it with mode 0600 (O_EXCL: one winner)."""
     path = system_dir / FILE_NAME
-    system_dir.mkdir(parents=True, exist_ok=True)
+    system_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

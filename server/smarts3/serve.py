@@ -5,6 +5,11 @@ marks the app as draining (/_ready answers 503 at once), then closes the
 listening sockets and gives requests in flight `shutdown_grace_period` seconds
 to finish; anything still running after that is cancelled, and a cancelled
 upload leaves no object and no temp file.
+
+The launcher binds every socket (listen.py) and holds the data directory's lock
+(storage/fs/owner.py) before it gets here; each worker serves the sockets it is
+handed: the S3 app on the S3 port, and the ops app (/_metrics, /_health, /_ready)
+on the metrics port, outside the S3 connection cap so probes answer when it is full.
 """
 
 from __future__ import annotations
@@ -27,19 +32,23 @@ from hypercorn.config import Config, Sockets
 from hypercorn.utils import wrap_app
 
 from smarts3 import connlimit
-from smarts3.app import SETTINGS_ENV, app_from_env, settings_from_env
+from smarts3.app import create_app
 from smarts3.config.settings import Settings
+from smarts3.listen import WorkerSockets
 from smarts3.observability import ObservabilitySettings, configure_logging, prepare_multiprocess
+from smarts3.storage.fs.owner import DataDirLock
 from smarts3.tls import ReloadingTls, TlsConfig
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
+class OpsConfig(Config):
+    # connlimit.LimitedTCPServer neither counts nor refuses these connections.
+    uncapped = True
+
+
 def hypercorn_config(settings: Settings, tls: ReloadingTls | None = None) -> Config:
     config = TlsConfig(tls) if tls else Config()
-    config.bind = [f"{settings.host}:{settings.port}"]
-    if settings.tls_redirect_port is not None:
-        config.insecure_bind = [f"{settings.host}:{settings.tls_redirect_port}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")  # through our logging setup, once
     config.keep_alive_timeout = settings.keep_alive_timeout
@@ -59,6 +68,20 @@ def hypercorn_config(settings: Settings, tls: ReloadingTls | None = None) -> Con
     return config
 
 
+def ops_config(settings: Settings) -> Config:
+    """Plain HTTP, small heads, quick to stop: only probes and scrapes come here."""
+    config = OpsConfig()
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.keep_alive_timeout = settings.keep_alive_timeout
+    config.read_timeout = math.ceil(settings.read_timeout)  # hypercorn wants whole seconds; never 0
+    connlimit.set_request_head_timeout(config, settings.request_head_timeout)
+    config.h11_max_incomplete_size = 16 * 1024
+    config.graceful_timeout = min(settings.shutdown_grace_period, 2.0)
+    config.backlog = 128
+    return config
+
+
 def _loop_factory() -> Any:
     try:
         import uvloop  # libuv's event loop: markedly cheaper per request than asyncio's
@@ -67,27 +90,25 @@ def _loop_factory() -> Any:
     return uvloop.new_event_loop
 
 
-def run_worker(sockets: Sockets | None) -> None:
-    """One serving process: build the app from the environment, serve until a stop signal.
+def run_worker(settings: Settings, sockets: WorkerSockets, lock: DataDirLock | None = None) -> None:
+    """One serving process: build the app from the launcher's settings, serve until a stop signal.
 
-    Without `sockets`, the worker binds its own with SO_REUSEPORT (hypercorn sets it when
-    `workers > 1`), so the kernel spreads connections evenly; a shared listening socket
-    lets whichever process wakes first take most keep-alive connections.
+    The settings come as an argument (pickled for a spawned worker), secrets included: a
+    worker that re-read the environment would miss what a --config file set.
+    `lock` is the launcher's data-directory lock, handed to a spawned worker so the
+    directory stays owned while any worker lives: its descriptor is never closed here.
     """
-    settings = settings_from_env()
     tls = None
     if settings.tls_cert_file and settings.tls_key_file:
         tls = ReloadingTls(settings.tls_cert_file, settings.tls_key_file)
     config = hypercorn_config(settings, tls)
+    ops = ops_config(settings)
     connlimit.install(settings.max_connections)
-    if sockets is None:
-        config.workers = settings.workers
-        sockets = config.create_sockets()
 
     configure_logging(ObservabilitySettings.from_flat(settings).logging)
 
     async def main() -> None:
-        app = app_from_env()
+        app = create_app(settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 
@@ -109,12 +130,24 @@ def run_worker(sockets: Sockets | None) -> None:
             loop.add_signal_handler(signal.SIGHUP, tls.reload)
             watcher = asyncio.create_task(_watch_certificate(tls))
         try:
-            await worker_serve(
-                wrap_app(cast(Any, app), config.wsgi_max_body_size, "asgi"),
-                config,
-                sockets=sockets,
-                shutdown_trigger=stop.wait,
-            )
+            async with asyncio.TaskGroup() as servers:
+                servers.create_task(
+                    worker_serve(
+                        wrap_app(cast(Any, app), config.wsgi_max_body_size, "asgi"),
+                        config,
+                        sockets=sockets.s3,
+                        shutdown_trigger=stop.wait,
+                    )
+                )
+                if sockets.ops:
+                    servers.create_task(
+                        worker_serve(
+                            wrap_app(cast(Any, app.ops), ops.wsgi_max_body_size, "asgi"),
+                            ops,
+                            sockets=Sockets([], sockets.ops, []),
+                            shutdown_trigger=stop.wait,
+                        )
+                    )
         finally:
             if watcher is not None:
                 watcher.cancel()
@@ -129,20 +162,19 @@ async def _watch_certificate(tls: ReloadingTls, interval: float = 5.0) -> None:
         tls.reload_if_changed()
 
 
-def serve(settings: Settings) -> int:
-    os.environ[SETTINGS_ENV] = settings.model_dump_json(exclude={"access_key", "secret_key"})
+def serve(settings: Settings, sockets: list[WorkerSockets], lock: DataDirLock) -> int:
+    """Serve `sockets` (listen.bind_all) while holding `lock`; returns the exit status."""
     if settings.workers == 1:
-        run_worker(None)
+        run_worker(settings, sockets[0])
         return 0
     # Before the workers are spawned: they inherit PROMETHEUS_MULTIPROC_DIR and /_metrics sums them all.
     prepare_multiprocess()
-    # An ephemeral port must be one socket shared by all; a fixed one is bound per worker.
-    sockets = hypercorn_config(settings).create_sockets() if settings.port == 0 else None
-    return _supervise(sockets, settings.workers, settings.shutdown_grace_period)
+    return _supervise(settings, sockets, lock)
 
 
-def _supervise(sockets: Sockets | None, workers: int, grace: float) -> int:
+def _supervise(settings: Settings, sockets: list[WorkerSockets], lock: DataDirLock) -> int:
     """Start the workers, forward stop signals, and exit with their verdict."""
+    grace = settings.shutdown_grace_period
     ctx = multiprocessing.get_context("spawn")
     stop_deadline: float | None = None
 
@@ -155,7 +187,8 @@ def _supervise(sockets: Sockets | None, workers: int, grace: float) -> int:
                 os.kill(proc.pid, signal.SIGTERM)
 
     processes: list[BaseProcess] = [
-        ctx.Process(target=run_worker, args=(sockets,), name=f"smarts3-worker-{i}") for i in range(workers)
+        ctx.Process(target=run_worker, args=(settings, own, lock), name=f"smarts3-worker-{i}")
+        for i, own in enumerate(sockets)
     ]
     # Our handlers are set before the children exist: a spawned child starts with default
     # dispositions, so a stop signal that reaches it before its own handlers still ends it.
@@ -163,6 +196,10 @@ def _supervise(sockets: Sockets | None, workers: int, grace: float) -> int:
         signal.signal(sig, forward)
     for proc in processes:
         proc.start()
+    # The workers have their copies now. Ours would keep a socket open (and the kernel
+    # queueing connections on it) after its worker closed it to drain.
+    for own in sockets:
+        own.close()
     exit_code = 0
     pending = list(processes)
     while pending:

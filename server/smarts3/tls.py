@@ -1,4 +1,5 @@
-"""TLS: a reloadable server context, and a self-signed certificate for local development.
+"""TLS: a reloadable server context, a self-signed certificate for local development,
+and where the plain-HTTP redirect port may send a client.
 
 Kubernetes rotates mounted certificates in place, so the context is built once
 and `load_cert_chain` is called again on it when the files change or on
@@ -11,7 +12,9 @@ import datetime as dt
 import ipaddress
 import logging
 import os
+import re
 import ssl
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -28,7 +31,7 @@ def self_signed(directory: Path, days: int = 365) -> tuple[Path, Path]:
     cert_path, key_path = directory / "selfsigned-cert.pem", directory / "selfsigned-key.pem"
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
@@ -63,8 +66,61 @@ def self_signed(directory: Path, days: int = 365) -> tuple[Path, Path]:
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
         )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    fd = os.open(cert_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
+
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+# A DNS name, a dotted quad or a bracketed IPv6 address, then an optional port: nothing else
+# (no userinfo, path, backslash or space) may reach a Location header.
+_HOST_HEADER = re.compile(rf"(?P<host>{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{{1,5}}))?")
+_WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]"})  # noqa: S104 (compared, never bound)
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+
+@dataclass(frozen=True, slots=True)
+class HttpsRedirect:
+    """Where the plain-HTTP port sends a request: the same host (as the client named it), our
+    HTTPS port. The Host header is the client's word, so only well-formed names are echoed,
+    and with a base domain only that domain, its subdomains, our own host and localhost."""
+
+    port: int
+    own_host: str
+    base_domain: str | None = None
+
+    def location(self, host_header: str | None, target: str) -> str | None:
+        """The Location for `target` (path and query), or None when the host is refused."""
+        own = self.own_host.lower()
+        own = f"[{own}]" if ":" in own and not own.startswith("[") else own
+        if host_header is None:
+            return f"https://{'localhost' if own in _WILDCARDS else own}:{self.port}{target}"
+        host = _valid_host(host_header.lower())
+        if host is None or not self._allowed(host, own):
+            return None
+        return f"https://{host}:{self.port}{target}"
+
+    def _allowed(self, host: str, own: str) -> bool:
+        if self.base_domain is None or host in _LOOPBACK or host == own:
+            return True
+        domain = self.base_domain.lower().rstrip(".")
+        return host == domain or host.endswith("." + domain)
+
+
+def _valid_host(header: str) -> str | None:
+    match = _HOST_HEADER.fullmatch(header)
+    if match is None or (match["port"] is not None and int(match["port"]) > 65535):
+        return None
+    host = match["host"].rstrip(".")
+    try:
+        if host.startswith("["):
+            ipaddress.IPv6Address(host[1:-1])
+        elif re.fullmatch(r"[0-9.]+", host):
+            ipaddress.IPv4Address(host)  # all digits: an address, or nothing
+    except ValueError:
+        return None
+    return host
 
 
 class ReloadingTls:

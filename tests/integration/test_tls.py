@@ -67,3 +67,47 @@ def test_self_signed_tls_with_redirect_and_reload(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _raw_get(port: int, host: bytes | None) -> tuple[int, dict[bytes, bytes], bytes]:
+    """One HTTP/1.1 request with exactly this Host header (or none), as an attacker sends it."""
+    import socket
+
+    head = b"GET /b/k?x=1 HTTP/1.1\r\n" + (b"Host: " + host + b"\r\n" if host is not None else b"")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head + b"Connection: close\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(4096):
+            reply += chunk
+    status_line, _, rest = reply.partition(b"\r\n")
+    header_block, _, body = rest.partition(b"\r\n\r\n")
+    headers = dict(line.split(b": ", 1) for line in header_block.split(b"\r\n") if b": " in line)
+    return int(status_line.split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+@pytest.mark.slow
+def test_redirect_port_sends_clients_only_to_our_hosts(tmp_path: Path) -> None:
+    redirect = free_port()
+    proc, url = start_subprocess_server(tmp_path / "data", "--tls-self-signed", "--tls-redirect-port", str(redirect),
+                                        "--base-domain", "s3.example.test", scheme="https",
+                                        env={"SMARTS3_SHUTDOWN_GRACE_PERIOD": "1"})
+    https_port = url.rsplit(":", 1)[1]
+    try:
+        for host in (b"s3.example.test", b"bucket.s3.example.test:80", b"localhost", b"127.0.0.1:8080",
+                     b"[::1]", b"BUCKET.S3.Example.Test"):
+            status, headers, _ = _raw_get(redirect, host)
+            assert status == 308, host
+            name = host.decode().lower().rsplit(":", 1)[0] if not host.startswith(b"[") else "[::1]"
+            assert headers[b"location"].decode() == f"https://{name}:{https_port}/b/k?x=1"
+        for host in (b"evil.test", b"s3.example.test.evil.test", b"evils3.example.test", b"evil.test@s3.example.test",
+                     b"s3.example.test@evil.test", b"evil.test/s3.example.test", b"evil.test\\s3.example.test",
+                     b"evil.test#s3.example.test", b"evil.test?s3.example.test", b"s3.example.test:80/x",
+                     b"s3 .example.test", b"s3.example.test:99999", b"[::1", b"[evil]", b"s3.example.test:x"):
+            status, headers, body = _raw_get(redirect, host)
+            assert (status, b"location" in headers) == (400, False), host
+            assert b"<Code>InvalidArgument</Code>" in body and b"<RequestId>" in body
+        status, headers, _ = _raw_get(redirect, None)  # HTTP/1.1 without Host: h11 refuses it
+        assert b"location" not in headers
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

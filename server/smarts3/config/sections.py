@@ -45,7 +45,7 @@ SECTIONS: dict[str, dict[str, str]] = {
         "maxBytes": "log_max_bytes",
         "backupCount": "log_backup_count",
     },
-    "metrics": {"enabled": "metrics_enabled", "bearerToken": "metrics_bearer_token"},
+    "metrics": {"enabled": "metrics_enabled", "bearerToken": "metrics_bearer_token", "port": "metrics_port"},
 }
 FIELD_PATH: dict[str, str] = {
     field: f"{section}.{key}" for section, keys in SECTIONS.items() for key, field in keys.items()

@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -95,9 +95,13 @@ class Settings(BaseSettings):
     log_file: Path | None = None
     log_max_bytes: int = Field(default=100 * 1024 * 1024, ge=0)
     log_backup_count: int = Field(default=5, ge=0, le=1000)
-    # GET /_metrics (Prometheus); with a token it requires "Authorization: Bearer <token>".
+    # GET /_metrics (Prometheus) on the ops port; with a token it requires "Authorization: Bearer <token>",
+    # and only then is it served on the S3 port too.
     metrics_enabled: bool = True
     metrics_bearer_token: SecretStr | None = Field(default=None, min_length=1)
+    # The ops listener on `host`: /_metrics, /_health and /_ready only, never S3, outside the S3
+    # connection cap; what probes and Prometheus use. None ("off") disables it.
+    metrics_port: int | None = Field(default=9090, ge=1, le=65535)
 
     @classmethod
     def settings_customise_sources(
@@ -125,6 +129,16 @@ class Settings(BaseSettings):
             return cls(**overrides)
         finally:
             _CONFIG_FILE.reset(token)
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _port_or_off(cls, value: Any) -> Any:
+        # "off" from the environment or a flag; YAML 1.1 reads an unquoted off as False.
+        if value is False or (isinstance(value, str) and value.strip().lower() in ("off", "none", "")):
+            return None
+        if value is True:
+            raise ValueError("a port number, or off")
+        return value
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:

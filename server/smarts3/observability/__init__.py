@@ -9,12 +9,18 @@ seen. Outermost first: request context (binds the request id for log lines) →
 access log → metrics → GET /_metrics → the app. Lifespan and other non-HTTP scopes
 pass straight through. Each part is left out when switched off in the settings; the
 context, the access log and the metrics share one wrapper (middleware/observe.py).
+
+/_metrics names every bucket, so on the S3 port it is served only behind the bearer
+token and is a plain 404 otherwise. Its home is `ObservedApp.ops`, the app of the ops
+listener (serve.py): /_metrics, /_health and /_ready, nothing else, never S3.
 """
 
 from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.datastructures import State
+from starlette.responses import PlainTextResponse
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smarts3.middleware.access_log import log as access_log
@@ -63,18 +69,27 @@ class _Path:
             await self.app(scope, receive, send)
 
 
+_NOT_FOUND = PlainTextResponse("Not Found", status_code=404)
+OPS_PATHS = ("/_health", "/_ready")
+
+
 class ObservedApp:
     """`app` with observability around it. `state` is the app's, so the launcher can still
-    mark it draining; `metrics` is None when metrics are off."""
+    mark it draining; `metrics` is None when metrics are off. `ops` serves the app's own
+    /_health and /_ready routes and /_metrics, for the ops listener."""
 
     def __init__(self, app: Starlette, settings: ObservabilitySettings, metrics: Metrics | None) -> None:
         self.app = app
         self.metrics = metrics
         inner: ASGIApp = app
+        ops_routes: list[BaseRoute] = [r for r in app.routes if isinstance(r, Route) and r.path in OPS_PATHS]
         if metrics is not None:
             token = settings.metrics.bearer_token
             endpoint = MetricsEndpoint(metrics.registry, token.get_secret_value() if token else None)
-            inner = _Path(METRICS_PATH, endpoint, inner)
+            # Every bucket name is in there: on the S3 port only behind the token, else a plain 404.
+            inner = _Path(METRICS_PATH, endpoint if token else _NOT_FOUND, app)
+            ops_routes.append(Route(METRICS_PATH, endpoint))  # answers 405 itself
+        self.ops: ASGIApp = Starlette(routes=ops_routes)
         logger = access_log if settings.logging.access_log else None
         self._stack = ObserveMiddleware(inner, access_logger=logger, metrics=metrics)
 

@@ -6,6 +6,9 @@ characters), so no byte of a key can reach the filesystem:
     <data>/.smarts3/meta.db        SQLite (WAL): buckets, objects, uploads, parts
     <data>/.smarts3/tmp/<id>       bodies being written (removed by recovery)
     <data>/.smarts3/bodies/ab/<id> committed bodies, fanned out by the id's first byte
+    <data>/.smarts3/server.lock    held (flock) by the one server that owns the directory
+
+Everything here is the owner's only: directories 0700, files 0600.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ import contextlib
 import os
 import re
 import secrets
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 SYSTEM_DIR = ".smarts3"
 _ID_RE = re.compile(r"[0-9a-f]{32}")
 FANOUT = tuple(f"{i:02x}" for i in range(256))
+DIR_MODE = 0o700
+FILE_MODE = 0o600
 
 
 def system_dir(data_dir: Path) -> Path:
@@ -55,6 +61,10 @@ class Layout:
         return self.root / "meta.db"
 
     @property
+    def lock_path(self) -> Path:
+        return self.root / "server.lock"
+
+    @property
     def tmp_dir(self) -> Path:
         return self.root / "tmp"
 
@@ -77,16 +87,30 @@ class Layout:
         created = False
         for d in (self.data_dir, self.root, self.tmp_dir, self.bodies_dir):
             if not d.is_dir():
-                d.mkdir(parents=True, exist_ok=True)
+                d.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
                 created = True
         for sub in FANOUT:
             p = self.bodies_dir / sub
             if not p.is_dir():
-                p.mkdir(exist_ok=True)
+                p.mkdir(mode=DIR_MODE, exist_ok=True)
                 created = True
         if created and fsync:
             for d in (self.bodies_dir, self.root, self.data_dir):
                 fsync_dir(str(d))
+
+    def restrict_permissions(self) -> None:
+        """Owner-only modes for what earlier versions left readable to others (meta.db and its
+        WAL were 0644, directories 0755). Never widens a mode. Body files were always 0600 and
+        may number millions, so only their directories are visited."""
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            _restrict(dirpath, DIR_MODE)
+            if dirpath == self._bodies:
+                for sub in dirnames:
+                    _restrict(os.path.join(dirpath, sub), DIR_MODE)
+                dirnames.clear()
+                continue
+            for name in filenames:
+                _restrict(os.path.join(dirpath, name), FILE_MODE)
 
 
 def _checked(body_id: str) -> str:
@@ -94,6 +118,13 @@ def _checked(body_id: str) -> str:
     if not is_body_id(body_id):
         raise ValueError(f"not a body id: {body_id!r}")
     return body_id
+
+
+def _restrict(path: str, allowed: int) -> None:
+    st = os.lstat(path)
+    mode = stat.S_IMODE(st.st_mode)
+    if not stat.S_ISLNK(st.st_mode) and mode & ~allowed:
+        os.chmod(path, mode & allowed)
 
 
 def fsync_dir(path: str) -> None:

@@ -1,11 +1,13 @@
-"""Startup recovery: run once, in the launcher, before any worker starts.
+"""Startup recovery: run once, in the launcher, holding the data directory's lock
+(storage/fs/owner.py), before any worker starts.
 
 A crash (even SIGKILL) can leave two kinds of debris, never a partial object:
 temp files of unfinished writes, and sealed body files whose commit never
 happened or whose row was replaced/deleted before the unlink ran. Committed
 objects need nothing: SQLite's WAL makes the last committed state durable.
 Removing unreferenced bodies is only safe while no worker is writing, which
-is why this is not part of opening a store.
+is why this is not part of opening a store, and why a second server on the same
+directory must stop at the lock instead of getting here.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def recover(data_dir: Path, *, fsync: bool = True) -> RecoveryReport:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()
+    layout.restrict_permissions()
 
     temp_removed = 0
     with os.scandir(layout.tmp_dir) as entries:
