@@ -56,6 +56,8 @@ def test_lint_strict_ci_values(helm: pathlib.Path, values_file: pathlib.Path) ->
         ("operator.watchNamespaces={Team_A}", "/operator/watchNamespaces"),
         ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
         ("metrics.serviceMonitor.interval=often", "/metrics/serviceMonitor/interval"),
+        ("metrics.port=9000", "/metrics/port"),
+        ("metrics.port=0", "/metrics/port"),
     ],
 )
 def test_schema_rejects_wrong_values(helm: pathlib.Path, setting: str, complaint: str) -> None:
@@ -115,9 +117,14 @@ def test_server_statefulset(render: Render) -> None:
     pod = sts["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert sts["spec"]["replicas"] == 1
-    assert container["readinessProbe"]["httpGet"]["path"] == "/_ready"
-    assert container["livenessProbe"]["httpGet"]["path"] == "/_health"
-    assert container["startupProbe"]["httpGet"]["path"] == "/_health"
+    # Probes go to the ops port: outside the S3 connection cap, so slow S3 clients cannot fail them.
+    probes = {name: container[f"{name}Probe"]["httpGet"] for name in ("readiness", "liveness", "startup")}
+    assert {name: (p["path"], p["port"], p["scheme"]) for name, p in probes.items()} == {
+        "readiness": ("/_ready", "metrics", "HTTP"),
+        "liveness": ("/_health", "metrics", "HTTP"),
+        "startup": ("/_health", "metrics", "HTTP"),
+    }
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"s3": 9000, "metrics": 9090}
     sc = container["securityContext"]
     assert sc["readOnlyRootFilesystem"] is True
     assert sc["allowPrivilegeEscalation"] is False
@@ -125,6 +132,7 @@ def test_server_statefulset(render: Render) -> None:
     assert sc["capabilities"]["drop"] == ["ALL"]
     assert pod["automountServiceAccountToken"] is False
     env = {e["name"]: e for e in container["env"]}
+    assert env["SMARTS3_METRICS_PORT"]["value"] == "9090"
     assert env["SMARTS3_DECLARED"]["value"] == "/etc/smarts3/declared/declared.yaml"
     assert env["SMARTS3_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "s-smarts3-root"
     volumes = {v["name"]: v for v in pod["volumes"]}
@@ -134,7 +142,18 @@ def test_server_statefulset(render: Render) -> None:
     assert mounts["data"] == "/data"
     (claim,) = sts["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["resources"]["requests"]["storage"] == "10Gi"
-    assert one(objects, "Service")["spec"]["ports"][0]["port"] == 9000
+    assert [p["name"] for p in one(objects, "Service", "s-smarts3")["spec"]["ports"]] == ["s3"]
+    metrics = one(objects, "Service", "s-smarts3-metrics")["spec"]
+    assert metrics["type"] == "ClusterIP"
+    assert metrics["ports"] == [{"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}]
+    assert metrics["selector"] == one(objects, "Service", "s-smarts3")["spec"]["selector"]
+
+
+@pytest.mark.parametrize("service_type", ["LoadBalancer", "NodePort"])
+def test_metrics_are_never_published_with_the_s3_service(render: Render, service_type: str) -> None:
+    objects = render("--set", f"service.type={service_type}")
+    assert [p["name"] for p in one(objects, "Service", "s-smarts3")["spec"]["ports"]] == ["s3"]
+    assert one(objects, "Service", "s-smarts3-metrics")["spec"]["type"] == "ClusterIP"
 
 
 def test_root_secret_generated_and_kept_across_upgrades() -> None:
@@ -177,14 +196,23 @@ def test_service_monitor_tls_and_ingress(render: Render) -> None:
     objects = render("-f", str(CHART / "ci" / "monitoring-tls-ingress-values.yaml"))
     monitor = one(objects, "ServiceMonitor")
     (endpoint,) = monitor["spec"]["endpoints"]
-    assert (endpoint["path"], endpoint["port"], endpoint["scheme"]) == ("/_metrics", "s3", "https")
+    # The ops port is plain HTTP even when S3 is served over TLS.
+    assert (endpoint["path"], endpoint["port"], endpoint["scheme"]) == ("/_metrics", "metrics", "http")
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-    assert monitor["spec"]["selector"]["matchLabels"] == one(objects, "Service")["spec"]["selector"]
+    selected = [
+        svc["metadata"]["name"]
+        for svc in by_kind(objects, "Service")
+        if monitor["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    ]
+    assert selected == ["s-smarts3-metrics"]
     ingress = one(objects, "Ingress")
     assert ingress["spec"]["rules"][0]["host"] == "s3.example.com"
+    # The Ingress routes the S3 port and nothing else.
+    backends = [p["backend"]["service"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    assert backends and all(b == {"name": "s-smarts3", "port": {"name": "s3"}} for b in backends)
     sts = one(objects, "StatefulSet")
     container = sts["spec"]["template"]["spec"]["containers"][0]
-    assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTP"
     assert {v["name"] for v in sts["spec"]["template"]["spec"]["volumes"]} >= {"tls"}
     operator_env = {
         e["name"]: e.get("value")
@@ -279,7 +307,7 @@ def test_notes_explain_credentials_and_first_bucket(helm: pathlib.Path) -> None:
     notes = proc.stdout.split("NOTES:", 1)[1]
     assert "get secret s-smarts3-root" in notes
     assert "kind: S3Bucket" in notes and "kind: S3Credential" in notes
-    assert "/_metrics" in notes
+    assert "http://s-smarts3-metrics.s3.svc:9090/_metrics" in notes
 
 
 def test_checkov_has_no_unexplained_failures(checkov_failures: dict[str, set[str]]) -> None:

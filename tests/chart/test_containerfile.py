@@ -51,6 +51,12 @@ def test_final_stage_is_small_and_unprivileged() -> None:
     assert 'ENTRYPOINT ["smarts3"]' in final
 
 
+def test_final_stage_exposes_the_s3_and_ops_ports() -> None:
+    final = stages()[-1]
+    assert re.search(r"(?m)^EXPOSE 9000 9090$", final)
+    assert "SMARTS3_PORT=9000" in final and "SMARTS3_METRICS_PORT=9090" in final
+
+
 def test_build_stage_installs_both_entry_points() -> None:
     build = stages()[0]
     assert "pip wheel" in build and "[operator]" in build

@@ -176,9 +176,8 @@ spec:
 def test_metrics_are_served_in_prometheus_format(installed: Cluster) -> None:
     deadline = time.monotonic() + 60
     while True:
-        out = installed.kubectl(
-            "get", "--raw", f"/api/v1/namespaces/{NAMESPACE}/services/{RELEASE}:s3/proxy/_metrics", check=False
-        )
+        path = f"/api/v1/namespaces/{NAMESPACE}/services/{RELEASE}-metrics:metrics/proxy/_metrics"
+        out = installed.kubectl("get", "--raw", path, check=False)
         if "# TYPE" in out or time.monotonic() > deadline:
             break
         time.sleep(2)
