@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from smarts3.access.acl import grants_read
 from smarts3.access.actions import Need, Public, needs
@@ -12,6 +13,18 @@ from smarts3.s3.operations import Op
 from smarts3.storage.base import StorageError, Store
 
 ACL_KEY = "acl"  # where bucket and object canned ACLs live in the store's `extra`
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    principal: Principal | None  # None: anonymous
+    # Objects the request may read only through their own canned ACL. The ACL checked here
+    # belongs to the version current at the check; an overwrite may land before the handler
+    # opens the object, so the handler checks the ACL of the version it serves (still_readable).
+    acl_gated: frozenset[tuple[str, str]] = frozenset()
+
+    def still_readable(self, bucket: str, key: str, acl: str | None) -> bool:
+        return (bucket, key) not in self.acl_gated or grants_read(acl, signed=self.principal is not None)
 
 
 class Authorizer:
@@ -38,19 +51,24 @@ class Authorizer:
         bucket: str | None,
         key: str | None,
         headers: Mapping[str, str],
-    ) -> Principal | None:
-        """The acting principal (None: anonymous), or AccessDenied unless every resource the request
+    ) -> Decision:
+        """Who acts (None: anonymous), or AccessDenied unless every resource the request
         touches (actions.needs) is allowed. Refusals carry no detail: which resource failed, or
         whether it exists, is not the caller's to learn."""
         if access_key is None and self.anonymous_is_root:
-            return self.root()
+            return Decision(self.root())
         principal = self.principals.get(access_key)
+        gated: set[tuple[str, str]] = set()
         for need in needs(op, bucket, key, headers):
-            if not await self._allows(principal, need):
+            allowed = await self._allows(principal, need)
+            if not allowed:
                 raise S3Error("AccessDenied")
-        return principal
+            if allowed is _BY_OBJECT_ACL and need.bucket is not None and need.key is not None:
+                gated.add((need.bucket, need.key))
+        return Decision(principal, frozenset(gated))
 
-    async def _allows(self, principal: Principal | None, need: Need) -> bool:
+    async def _allows(self, principal: Principal | None, need: Need) -> bool | object:
+        """False, True, or _BY_OBJECT_ACL when only the object's own ACL allowed it."""
         if principal is not None and principal.may(need.action, need.bucket):
             return True
         if need.public is Public.NO or need.bucket is None:
@@ -60,11 +78,14 @@ class Authorizer:
         try:
             if need.public is Public.BUCKET:
                 canned = (await self.store.get_bucket(need.bucket)).extra.get(ACL_KEY)
-            elif need.key is not None:
-                # S3: an object's ACL alone decides who reads it; the bucket's ACL governs listing.
-                canned = (await self.store.head_object(need.bucket, need.key)).meta.extra.get(ACL_KEY)
-            else:
+                return grants_read(canned, signed=principal is not None)
+            if need.key is None:
                 return False
+            # S3: an object's ACL alone decides who reads it; the bucket's ACL governs listing.
+            canned = (await self.store.head_object(need.bucket, need.key)).meta.extra.get(ACL_KEY)
         except StorageError:
             return False  # a missing bucket or key is refused like a private one: no existence leak
-        return grants_read(canned, signed=principal is not None)
+        return _BY_OBJECT_ACL if grants_read(canned, signed=principal is not None) else False
+
+
+_BY_OBJECT_ACL = object()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from starlette.types import Receive
 
+from smarts3.access.authorize import Decision
 from smarts3.access.principals import Principal
 from smarts3.auth.query import Query
 from smarts3.auth.types import AuthResult
@@ -42,6 +43,7 @@ class Ctx:
     region: str
     limits: Limits
     owner_id: str
+    access: Decision  # what authorization decided (handlers re-check public reads against it)
 
     @property
     def bucket_name(self) -> str:

@@ -165,7 +165,7 @@ class S3App:
             extra += await self.cors.actual_headers(bucket, scope["method"], headers)  # CORS: sent on errors too
             auth = authenticate(view, self.authorizer.principals, vhost_bucket=bucket if target.vhost else None)
             scope["state"]["access_key"] = auth.access_key
-            principal = await self.authorizer.check(auth.access_key, op, bucket, key, headers)
+            decision = await self.authorizer.check(auth.access_key, op, bucket, key, headers)
             handler = HANDLERS.get(op)
             if handler is None:
                 raise not_implemented(op.value)
@@ -177,12 +177,13 @@ class S3App:
                 query,
                 headers,
                 auth,
-                principal,
+                decision.principal,
                 self.store,
                 receive,
                 self.region,
                 self.limits,
                 self.owner_id,
+                decision,
             )
             response = await handler(ctx)
             await response(scope, receive, send_with_id)

@@ -7,10 +7,19 @@ import binascii
 import hashlib
 import hmac
 
+from smarts3.access.authorize import ACL_KEY
 from smarts3.auth.chunked import BodyDecoder
 from smarts3.s3 import xml
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
+from smarts3.storage.base import ObjectInfo
+
+
+def ensure_still_readable(ctx: Ctx, bucket: str, key: str, info: ObjectInfo) -> None:
+    """A read that only the object's own ACL allowed must serve a version whose ACL still does
+    (an overwrite with a private ACL may land between authorization and the read)."""
+    if not ctx.access.still_readable(bucket, key, info.meta.extra.get(ACL_KEY)):
+        raise S3Error("AccessDenied")
 
 
 def owner(ctx: Ctx) -> str:

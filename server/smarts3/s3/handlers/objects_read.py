@@ -6,6 +6,7 @@ from starlette.responses import Response
 
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
+from smarts3.s3.handlers.common import ensure_still_readable
 from smarts3.s3.headers import (
     RESPONSE_OVERRIDES,
     check_read_preconditions,
@@ -102,6 +103,7 @@ async def get_object(ctx: Ctx) -> Response | ObjectStream:
     overrides = _overrides(ctx)
     reader: ObjectReader = await ctx.store.open_object(ctx.bucket_name, ctx.key_name)
     try:
+        ensure_still_readable(ctx, ctx.bucket_name, ctx.key_name, reader.info)
         status, start, end, headers = _plan(ctx, reader.info, overrides)
     except _NotModified as nm:
         await reader.close()
@@ -116,6 +118,7 @@ async def head_object(ctx: Ctx) -> Response:
     _check_version(ctx)
     overrides = _overrides(ctx)
     info = await ctx.store.head_object(ctx.bucket_name, ctx.key_name)
+    ensure_still_readable(ctx, ctx.bucket_name, ctx.key_name, info)
     try:
         status, start, end, headers = _plan(ctx, info, overrides)
     except _NotModified as nm:

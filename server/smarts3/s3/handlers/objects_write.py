@@ -11,7 +11,7 @@ from smarts3.s3 import copysource, xml
 from smarts3.s3.body import receive_into, verify_required_digest
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error, from_exception
-from smarts3.s3.handlers.common import read_xml
+from smarts3.s3.handlers.common import ensure_still_readable, read_xml
 from smarts3.s3.handlers.writes import (
     new_meta,
     object_extra,
@@ -50,6 +50,7 @@ async def source_info(ctx: Ctx, bucket: str, key: str) -> ObjectInfo:
     except Exception as exc:
         mapped = from_exception(exc, bucket, key)
         raise (mapped or exc) from None
+    ensure_still_readable(ctx, bucket, key, info)
     if check_read_preconditions(ctx.headers, info, prefix="x-amz-copy-source-if-"):
         raise S3Error("PreconditionFailed", fields={"Condition": "x-amz-copy-source-If-Match"})
     return info
