@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
-
-import kopf
+import sys
 
 from smarts3_operator.settings import OperatorSettings
 
+# `pip install smarts3` installs this script too; kopf and the Kubernetes client come with the extra only.
+_EXTRA = ("kopf", "kubernetes")
+INSTALL = "pip install 'smarts3[operator]'"
+
+
+def missing_extra() -> str | None:
+    """The first module of the `operator` extra that cannot be imported, if any."""
+    for name in _EXTRA:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            return name
+    return None
+
 
 def main() -> None:
+    missing = missing_extra()
+    if missing is not None:
+        print(f"smarts3-operator: the operator needs {missing}, which is not installed: {INSTALL}", file=sys.stderr)
+        raise SystemExit(2)
+    import kopf
+
     settings = OperatorSettings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     import smarts3_operator.handlers  # noqa: F401  (registers the handlers)

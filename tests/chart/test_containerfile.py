@@ -66,7 +66,7 @@ def test_build_stage_installs_both_entry_points() -> None:
 
 @pytest.mark.skipif(
     os.environ.get("SMARTS3_IMAGE_SMOKE") != "1",
-    reason="opt-in: SMARTS3_IMAGE_SMOKE=1 builds the image with podman (see /work/shared/K8S-TESTING.md)",
+    reason="opt-in: SMARTS3_IMAGE_SMOKE=1 builds the image with podman (see docs/testing.md)",
 )
 def test_image_builds_and_serves() -> None:  # pragma: no cover - needs podman
     podman = shutil.which("podman")

@@ -21,9 +21,9 @@ class JsDriver(Driver):
         super().__init__(matrix, work)
         node = shutil.which("node")
         if node is None:
-            missing("node is not installed (the AWS SDK for JavaScript v3 needs Node.js >= 18)")
+            missing("node is not installed (the AWS SDK for JavaScript v3 needs Node.js >= 18)", system=True)
         if not (JS_DIR / "node_modules" / "@aws-sdk" / "client-s3").is_dir():
-            missing("the AWS SDK for JavaScript v3 is not installed (npm ci --prefix tests/clients/js)")
+            missing("the AWS SDK for JavaScript v3 is not installed (npm ci --prefix tests/clients/js)", system=True)
         assert node is not None
         self.node = node
         self.env = {

@@ -15,7 +15,7 @@ class RcloneDriver(Driver):
         super().__init__(matrix, work)
         rclone = shutil.which("rclone")
         if rclone is None:
-            missing("rclone is not installed (apt-get install rclone)")
+            missing("rclone is not installed (apt-get install rclone)", system=True)
         assert rclone is not None
         self.rclone = rclone
         self.config = work / "rclone.conf"

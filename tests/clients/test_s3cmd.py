@@ -19,7 +19,7 @@ class S3cmdDriver(Driver):
         super().__init__(matrix, work)
         s3cmd = shutil.which("s3cmd")
         if s3cmd is None:
-            missing("s3cmd is not installed (apt-get install s3cmd)")
+            missing("s3cmd is not installed (apt-get install s3cmd)", system=True)
         assert s3cmd is not None
         self.s3cmd = s3cmd
         self.config = work / "s3cfg"
