@@ -57,6 +57,7 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
         authorizer,
         region=settings.region,
         base_domain=settings.base_domain,
+        extra_base_domains=tuple(settings.extra_base_domains),
         owner_id=hashlib.sha256(cred.access_key.encode()).hexdigest(),
         limits=Limits(
             max_object_size=settings.max_object_size,

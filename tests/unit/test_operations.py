@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from smarts3.s3 import operations
-from smarts3.s3.addressing import resolve
+from smarts3.s3.addressing import endpoint_names, resolve
 from smarts3.s3.operations import Op, Unclassified, classify
 
 BASE = "s3.smarts3.test"
@@ -92,7 +92,7 @@ NOT_ALLOWED = ["PATCH /b/k", "PATCH /b", "POST /b/k", "TRACE /b/k", "PUT /", "DE
 def _classify(line: str, headers: dict[str, str], host: str = "localhost:9000") -> Op:
     method, _, target = line.partition(" ")
     path, _, query = target.partition("?")
-    where = resolve(path.encode(), host, BASE)
+    where = resolve(path.encode(), host, endpoint_names(BASE))
     params = dict(parse_qsl(query, keep_blank_values=True))
     return classify(method, where.bucket, where.key, params, headers)
 
@@ -102,7 +102,7 @@ def _vhost(line: str) -> tuple[str, str]:
     method, _, target = line.partition(" ")
     path, sep, query = target.partition("?")
     rest = path[len("/b"):] or "/"
-    return f"{method} {rest}{sep}{query}", f"b.{BASE}:9000"
+    return f"{method} {rest}{sep}{query}", f"bkt.{BASE}:9000"  # labels must be bucket names
 
 
 @pytest.mark.parametrize(("line", "headers", "expected"), TABLE, ids=[t[0] for t in TABLE])

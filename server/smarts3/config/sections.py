@@ -16,7 +16,14 @@ import yaml
 
 # (section, key in the file) -> flat Settings field
 SECTIONS: dict[str, dict[str, str]] = {
-    "server": {"host": "host", "port": "port", "workers": "workers", "baseDomain": "base_domain", "region": "region"},
+    "server": {
+        "host": "host",
+        "port": "port",
+        "workers": "workers",
+        "baseDomain": "base_domain",
+        "region": "region",
+        "extraBaseDomains": "extra_base_domains",
+    },
     "storage": {"dataDir": "data_dir", "fsync": "fsync"},
     "auth": {"mode": "auth", "accessKey": "access_key", "secretKey": "secret_key", "declared": "declared"},
     "tls": {

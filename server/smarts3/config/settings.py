@@ -5,11 +5,11 @@ from __future__ import annotations
 from contextvars import ContextVar
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from smarts3.config.declared import CorsRule
 from smarts3.config.sections import nested_env, read_file
@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     region: str = "us-east-1"
     # Virtual-host addressing: "bucket.<base_domain>" names a bucket.
     base_domain: str | None = None
+    # More names "<bucket>.<name>" is read under (the chart lists its Service DNS names); comma-separated
+    # in the environment. "localhost" always is one.
+    extra_base_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
     fsync: Fsync = Fsync.ALWAYS
     # The declared buckets and credentials file (watched and reloaded live).
     declared: Path | None = None
@@ -138,6 +141,13 @@ class Settings(BaseSettings):
             return None
         if value is True:
             raise ValueError("a port number, or off")
+        return value
+
+    @field_validator("extra_base_domains", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
         return value
 
     @model_validator(mode="after")

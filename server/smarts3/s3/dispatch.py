@@ -116,6 +116,7 @@ class S3App:
         region: str,
         base_domain: str | None,
         owner_id: str,
+        extra_base_domains: tuple[str, ...] = (),
         limits: Limits,
         cors_policy: cors.CorsPolicy | None = None,  # CORS
     ) -> None:
@@ -123,6 +124,8 @@ class S3App:
         self.authorizer = authorizer
         self.region = region
         self.base_domain = base_domain
+        # Hosts read as "<bucket>.<name>"; SigV2/SigV4 verify against the same resolution (vhost_bucket).
+        self.endpoint_names = addressing.endpoint_names(base_domain, extra_base_domains)
         self.owner_id = owner_id
         self.limits = limits
         self.cors = cors_policy or cors.CorsPolicy(store)  # CORS
@@ -144,7 +147,7 @@ class S3App:
         try:
             headers = _headers(scope, self.limits.max_header_bytes)
             target = addressing.resolve(
-                scope.get("raw_path") or scope["path"].encode(), headers.get("host", ""), self.base_domain
+                scope.get("raw_path") or scope["path"].encode(), headers.get("host", ""), self.endpoint_names
             )
             bucket, key = target.bucket, target.key
             scope["state"].update(bucket=bucket, key=key)
