@@ -23,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from typing import Any, cast
@@ -40,6 +41,7 @@ from smarts3.storage.fs.owner import DataDirLock
 from smarts3.tls import ReloadingTls, TlsConfig
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+log = logging.getLogger("smarts3.shutdown")
 
 
 class OpsConfig(Config):
@@ -112,10 +114,20 @@ def run_worker(settings: Settings, sockets: WorkerSockets, lock: DataDirLock | N
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 
-        def on_signal() -> None:
+        cancelled_before = 0  # cancellations before the signal were not the deadline's
+
+        def on_signal(signum: int) -> None:
+            nonlocal cancelled_before
             if stop.is_set():
                 return
+            log.info(
+                "%s received: draining %d request(s) in flight, for up to %g s",
+                signal.Signals(signum).name,
+                app.in_flight,
+                settings.shutdown_grace_period,
+            )
             app.state.draining = True
+            cancelled_before = app.cancelled
             stop.set()
             # Closing TLS connections waits for peers' close_notify, up to 30 s each; an idle
             # client must not hold the process past the grace period Kubernetes gives it.
@@ -124,7 +136,8 @@ def run_worker(settings: Settings, sockets: WorkerSockets, lock: DataDirLock | N
             deadline.start()
 
         for sig in _STOP_SIGNALS:
-            loop.add_signal_handler(sig, on_signal)
+            loop.add_signal_handler(sig, on_signal, sig)
+        loop.set_exception_handler(_quiet_cancellation(stop))
         watcher = None
         if tls is not None:
             loop.add_signal_handler(signal.SIGHUP, tls.reload)
@@ -151,9 +164,27 @@ def run_worker(settings: Settings, sockets: WorkerSockets, lock: DataDirLock | N
         finally:
             if watcher is not None:
                 watcher.cancel()
+        cut = app.cancelled - cancelled_before
+        if cut:
+            log.warning("exit: %d request(s) cut at the %g s shutdown deadline", cut, settings.shutdown_grace_period)
+        else:
+            log.info("exit: every request finished")
 
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(main())
+
+
+def _quiet_cancellation(stop: asyncio.Event) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
+    """The loop's exception handler: past the deadline hypercorn cancels the connections still
+    open, and asyncio reports each as a CancelledError traceback. The request's own line
+    (middleware/observe.py) says what was cut; anything else is reported as usual."""
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if stop.is_set() and isinstance(context.get("exception"), asyncio.CancelledError):
+            return
+        loop.default_exception_handler(context)
+
+    return handle
 
 
 async def _watch_certificate(tls: ReloadingTls, interval: float = 5.0) -> None:

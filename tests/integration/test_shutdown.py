@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ import boto3
 import httpx
 import pytest
 
-from tests.conftest import ACCESS_KEY, SECRET_KEY, start_subprocess_server
+from tests.conftest import ACCESS_KEY, SECRET_KEY, metrics_url, server_output, start_subprocess_server
 
 SIZE = 1_000_000
 
@@ -37,6 +38,17 @@ def _start_slow_put(url: str, key: str) -> tuple[socket.socket, str]:
     return sock, presigned
 
 
+def _wait_in_flight(proc: subprocess.Popen[bytes], count: int) -> None:
+    """Until the server counts `count` requests in flight (the slow PUT has reached the app)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        text = httpx.get(metrics_url(proc) + "/_metrics", timeout=5).text
+        if f"smarts3_requests_in_flight {float(count)}" in text:
+            return
+        time.sleep(0.02)
+    pytest.fail(f"never {count} request(s) in flight")
+
+
 def _read_status(sock: socket.socket) -> int:
     sock.settimeout(30)
     data = sock.recv(4096)
@@ -47,7 +59,7 @@ def _read_status(sock: socket.socket) -> int:
 def test_sigterm_drains_requests_in_flight(tmp_path: Path) -> None:
     proc, url = start_subprocess_server(tmp_path / "data", env={"SMARTS3_SHUTDOWN_GRACE_PERIOD": "10"})
     sock, _ = _start_slow_put(url, "finished")
-    time.sleep(0.3)
+    _wait_in_flight(proc, 1)
     proc.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:  # new connections are refused once draining starts
@@ -62,6 +74,10 @@ def test_sigterm_drains_requests_in_flight(tmp_path: Path) -> None:
     assert _read_status(sock) == 200
     sock.close()
     assert proc.wait(timeout=30) == 0
+    output = server_output(proc)
+    assert "SIGTERM received: draining 1 request(s) in flight, for up to 10 s" in output
+    assert "exit: every request finished" in output
+    assert "Traceback" not in output
     proc2, url2 = start_subprocess_server(tmp_path / "data")
     try:
         body = _client(url2).get_object(Bucket="drain", Key="finished")["Body"].read()  # type: ignore[attr-defined]
@@ -88,7 +104,7 @@ def test_upload_cut_off_by_the_deadline_leaves_nothing(tmp_path: Path) -> None:
 
     thread = threading.Thread(target=trickle)
     thread.start()
-    time.sleep(0.3)
+    _wait_in_flight(proc, 1)
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
@@ -96,6 +112,15 @@ def test_upload_cut_off_by_the_deadline_leaves_nothing(tmp_path: Path) -> None:
     stop.set()
     thread.join()
     sock.close()
+    # The cut upload: one warning line and an access-log line with its own error code, no traceback.
+    output = server_output(proc)
+    assert "Traceback" not in output and "CancelledError" not in output, output
+    assert output.count("request cancelled before it finished: PUT /drain/cut\n") == 1, output
+    access = [line for line in output.splitlines() if "smarts3.access" in line and "PUT /drain/cut " in line]
+    assert len(access) == 1, output
+    assert "status=499" in access[0] and "error_code=RequestCancelled" in access[0]
+    assert "SIGTERM received: draining 1 request(s) in flight, for up to 1 s" in output
+    assert "exit: 1 request(s) cut at the 1 s shutdown deadline" in output
     assert list((data_dir / ".smarts3" / "tmp").iterdir()) == []
     proc2, url2 = start_subprocess_server(data_dir)
     try:

@@ -97,6 +97,16 @@ class ObservedApp:
     def state(self) -> State:
         return self.app.state
 
+    @property
+    def in_flight(self) -> int:
+        """Requests on the S3 port not finished yet (the shutdown path reports them)."""
+        return self._stack.in_flight
+
+    @property
+    def cancelled(self) -> int:
+        """Requests cancelled before they finished: those cut at the shutdown deadline."""
+        return self._stack.cancelled
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._stack(scope, receive, send)
 
