@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,44 +16,62 @@ from pydantic import ValidationError
 
 from smarts3 import __version__
 from smarts3.app import root_credential
-from smarts3.config.sections import FIELD_PATH, SECRET_FIELDS, ConfigFileError, to_sections
+from smarts3.config import checks
+from smarts3.config.sections import ConfigFileError, env_names, to_sections
 from smarts3.config.settings import AuthMode, Settings
+from smarts3.rootcred import RootCredential
+
+
+def _serve_flags(parser: argparse.ArgumentParser) -> None:
+    """The settings flags: `serve` and `config show` take the same ones."""
+    parser.add_argument("--data-dir", help="data directory (SMARTS3_DATA_DIR, ./smarts3-data)")
+    parser.add_argument("--host", help="address to listen on (SMARTS3_HOST, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (SMARTS3_PORT, 9000)")
+    parser.add_argument(
+        "--metrics-port",
+        help="ops port for /_metrics, /_health, /_ready; 'off' disables it (SMARTS3_METRICS_PORT, 9090)",
+    )
+    parser.add_argument("--workers", type=int, help="worker processes (SMARTS3_WORKERS, 1)")
+    parser.add_argument("--base-domain", help="virtual-host base domain (SMARTS3_BASE_DOMAIN)")
+    parser.add_argument("--fsync", choices=["always", "never"], help="durability (SMARTS3_FSYNC)")
+    parser.add_argument("--declared", help="declared buckets/credentials YAML, reloaded live (SMARTS3_DECLARED)")
+    parser.add_argument("--tls-cert-file", help="PEM certificate chain: serve HTTPS (SMARTS3_TLS_CERT_FILE)")
+    parser.add_argument("--tls-key-file", help="PEM private key (SMARTS3_TLS_KEY_FILE)")
+    parser.add_argument(
+        "--tls-self-signed",
+        action="store_true",
+        default=None,
+        help="development: serve HTTPS with a generated self-signed certificate",
+    )
+    parser.add_argument("--tls-redirect-port", type=int, help="plain-HTTP port that redirects to HTTPS")
+    parser.add_argument(
+        "--auth", choices=["sigv4", "none"], help="'none': any request, unsigned or signed with any key, acts as root"
+    )
+    parser.add_argument("--config", type=Path, help="YAML/JSON configuration file (sections, see examples/)")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smarts3", description="S3-compatible object store")
     parser.add_argument("--version", action="version", version=f"smarts3 {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the S3 API on a data directory")
-    serve.add_argument("--data-dir", help="data directory (SMARTS3_DATA_DIR, ./smarts3-data)")
-    serve.add_argument("--host", help="address to listen on (SMARTS3_HOST, 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (SMARTS3_PORT, 9000)")
-    serve.add_argument(
-        "--metrics-port",
-        help="ops port for /_metrics, /_health, /_ready; 'off' disables it (SMARTS3_METRICS_PORT, 9090)",
-    )
-    serve.add_argument("--workers", type=int, help="worker processes (SMARTS3_WORKERS, 1)")
-    serve.add_argument("--base-domain", help="virtual-host base domain (SMARTS3_BASE_DOMAIN)")
-    serve.add_argument("--fsync", choices=["always", "never"], help="durability (SMARTS3_FSYNC)")
-    serve.add_argument("--declared", help="declared buckets/credentials YAML, reloaded live (SMARTS3_DECLARED)")
-    serve.add_argument("--tls-cert-file", help="PEM certificate chain: serve HTTPS (SMARTS3_TLS_CERT_FILE)")
-    serve.add_argument("--tls-key-file", help="PEM private key (SMARTS3_TLS_KEY_FILE)")
-    serve.add_argument(
-        "--tls-self-signed",
-        action="store_true",
-        default=None,
-        help="development: serve HTTPS with a generated self-signed certificate",
-    )
-    serve.add_argument("--tls-redirect-port", type=int, help="plain-HTTP port that redirects to HTTPS")
-    serve.add_argument("--auth", choices=["sigv4", "none"], help="'none' serves unsigned requests as root")
-    serve.add_argument("--config", type=Path, help="YAML/JSON configuration file (sections, see examples/)")
+    _serve_flags(commands.add_parser("serve", help="serve the S3 API on a data directory"))
     config = commands.add_parser("config", help="validate or show configuration").add_subparsers(
         dest="config_command", required=True
     )
     check = config.add_parser("check", help="validate a configuration file")
     check.add_argument("file", type=Path)
-    show = config.add_parser("show", help="print the effective configuration, secrets masked")
-    show.add_argument("--config", type=Path, help="configuration file to merge under the environment")
+    check.add_argument(
+        "--syntax-only",
+        action="store_true",
+        help="skip the files it references (TLS, declared): for a file checked away from where it runs",
+    )
+    _serve_flags(config.add_parser("show", help="print what serve would use with these flags, secrets masked"))
+    declared = commands.add_parser("declared", help="validate a declared buckets/credentials file").add_subparsers(
+        dest="declared_command", required=True
+    )
+    declared.add_parser("check", help="validate a declared file and the secret files it names").add_argument(
+        "file", type=Path
+    )
     return parser
 
 
@@ -62,32 +82,106 @@ def _load(config_file: Path | None, overrides: dict[str, Any]) -> Settings | Non
     except ConfigFileError as exc:
         print(f"smarts3: {exc}", file=sys.stderr)
     except ValidationError as exc:
-        for error in exc.errors():
-            field = ".".join(str(p) for p in error["loc"])
-            where = FIELD_PATH.get(str(error["loc"][0]), field) if error["loc"] else "settings"
-            value = "********" if field in SECRET_FIELDS else repr(error.get("input"))
-            print(f"smarts3: invalid setting {where} = {value}: {error['msg']}", file=sys.stderr)
+        for line in checks.setting_errors(exc):
+            print(f"smarts3: {line}", file=sys.stderr)
     return None
+
+
+def _file_problems(settings: Settings) -> list[str]:
+    """What the settings reference and every worker will open: TLS files, the declared file."""
+    problems = checks.tls_problems(settings.tls_cert_file, settings.tls_key_file)
+    if settings.declared is not None:
+        problems += checks.declared_problems(settings.declared)
+    return problems
+
+
+def _report(problems: list[str]) -> int:
+    for problem in problems:
+        print(f"smarts3: {problem}", file=sys.stderr)
+    return 2 if problems else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "declared":
+        if _report(checks.declared_problems(args.file, setting=None)):
+            return 2
+        print(f"{args.file}: OK")
+        return 0
     if args.command == "config":
-        settings = _load(getattr(args, "file", None) or args.config, {})
+        overrides = _flag_overrides(args) if args.config_command == "show" else {}
+        settings = _load(getattr(args, "file", None) or args.config, overrides)
         if settings is None:
             return 2
         if args.config_command == "check":
+            if not args.syntax_only and _report(_file_problems(settings)):
+                return 2
             print(f"{args.file}: OK")
         else:
-            print(yaml.safe_dump(to_sections(settings.model_dump(mode="json")), sort_keys=False), end="")
+            _show(settings, args.config)
         return 0
-    overrides: dict[str, Any] = {
-        name: value for name, value in vars(args).items() if name not in ("command", "config") and value is not None
-    }
-    loaded = _load(args.config, overrides)
+    loaded = _load(args.config, _flag_overrides(args))
     if loaded is None:
         return 2
     return _serve(loaded)
+
+
+def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given as flags (_serve_flags), by field name."""
+    skip = ("command", "config", "config_command")
+    return {name: value for name, value in vars(args).items() if name not in skip and value is not None}
+
+
+def _show(settings: Settings, config_file: Path | None) -> None:
+    """The effective settings as a config file, plus where the root key comes from (never the secret)."""
+    shown = to_sections(settings.model_dump(mode="json"))
+    access_key, source = _root_key_source(settings, config_file)
+    if access_key is not None:
+        shown["auth"]["accessKey"] = access_key
+        shown["auth"]["secretKey"] = "********"
+    print(f"# root key: {source}")
+    print(yaml.safe_dump(shown, sort_keys=False), end="")
+
+
+def _root_key_source(settings: Settings, config_file: Path | None) -> tuple[str | None, str]:
+    """The root access key (None: not made yet) and where it comes from; reads, never creates."""
+    from smarts3.rootcred import FILE_NAME
+    from smarts3.storage.fs import system_dir
+
+    if settings.access_key and settings.secret_key:  # the pair app.root_credential uses as it is
+        names = {name for field in ("access_key", "secret_key") for name in env_names(field)}
+        if any(name.upper() in names for name in os.environ):
+            return settings.access_key, "environment"
+        return settings.access_key, f"config file {config_file}"
+    path = system_dir(settings.data_dir) / FILE_NAME
+    try:
+        return str(json.loads(path.read_text())["accessKeyId"]), f"generated file {path}"
+    except FileNotFoundError:
+        return None, f"will be generated at first start, into {path}"
+    except (OSError, ValueError, KeyError) as exc:
+        return None, f"generated file {path} cannot be read: {exc}"
+
+
+def export_line(settings: Settings, cred: RootCredential) -> str:
+    """`export AWS_ENDPOINT_URL=... AWS_ACCESS_KEY_ID=...` for the banner, ready to paste.
+
+    The secret only when the banner shows it anyway (generated); an operator-given secret is
+    never printed. A wildcard listen address is reached through loopback.
+    """
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, settings.host)  # noqa: S104
+    host = f"[{host}]" if ":" in host else host
+    scheme = "https" if settings.tls_cert_file else "http"
+    secret = shlex.quote(cred.secret_key) if cred.generated else "<your secret>"
+    words = [
+        f"AWS_ENDPOINT_URL={scheme}://{host}:{settings.port}",
+        f"AWS_ACCESS_KEY_ID={shlex.quote(cred.access_key)}",
+        f"AWS_SECRET_ACCESS_KEY={secret}",
+        f"AWS_REGION={shlex.quote(settings.region)}",
+        f"AWS_DEFAULT_REGION={shlex.quote(settings.region)}",  # what botocore (the AWS CLI v1, boto3) reads
+    ]
+    if settings.tls_self_signed and settings.tls_cert_file is not None:
+        words.append(f"AWS_CA_BUNDLE={shlex.quote(str(Path(settings.tls_cert_file).resolve()))}")
+    return "export " + " ".join(words)
 
 
 def _serve(settings: Settings) -> int:
@@ -97,6 +191,9 @@ def _serve(settings: Settings) -> int:
     from smarts3.storage.fs import recover, system_dir
     from smarts3.storage.fs.owner import DataDirInUse, DataDirLock
 
+    # Before anything is bound or written: a start-up that fails here leaves no trace.
+    if _report(_file_problems(settings) + checks.data_dir_problems(settings.data_dir)):
+        return 2
     # Everything this process and its workers create (meta.db and its WAL, bodies, keys) is
     # the owner's alone; SQLite, for one, creates its files 0644 otherwise.
     os.umask(0o077)
@@ -132,9 +229,12 @@ def _serve(settings: Settings) -> int:
     if cred.generated:
         print(f"  secret key: {cred.secret_key}", flush=True)
         print(f"  (generated once, kept in {system_dir(settings.data_dir)}, mode 0600)", flush=True)
+    print("  for the AWS CLI and SDKs:", flush=True)
+    print(f"    {export_line(settings, cred)}", flush=True)
     if settings.auth is AuthMode.NONE:
         print(
-            "  WARNING: --auth none: every unsigned request acts as root. Never expose this server.",
+            "  WARNING: --auth none: every request, unsigned or signed with any key, acts as root. "
+            "Never expose this server.",
             file=sys.stderr,
             flush=True,
         )

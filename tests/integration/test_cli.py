@@ -193,3 +193,108 @@ def test_presign_sigv4_from_config(server: Any, s3: Any, cli_bucket: str, tmp_pa
     denied = httpx.get(broken, timeout=30)
     assert denied.status_code == 403
     assert b"SignatureDoesNotMatch" in denied.content
+
+
+def test_auth_none_accepts_any_key_like_localstack(tmp_path: Path) -> None:
+    """--auth none: AWS_ACCESS_KEY_ID=test (any key, any signature) acts as root; aws-chunked still decodes."""
+    import base64
+    import zlib
+    from types import SimpleNamespace
+
+    from tests.conftest import Server, server_output, start_subprocess_server
+    from tests.integration import chunked
+
+    proc, url = start_subprocess_server(tmp_path / "data", "--auth", "none")
+    try:
+        anyone = SimpleNamespace(url=url, access_key="test", secret_key="test")
+        s3 = Server(url, tmp_path / "data", access_key="test", secret_key="test").client()
+        s3.create_bucket(Bucket="dev")
+        s3.put_object(Bucket="dev", Key="plain.txt", Body=b"from boto3")
+        assert s3.get_object(Bucket="dev", Key="plain.txt")["Body"].read() == b"from boto3"
+        assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["dev"]
+
+        # Signed aws-chunked bodies from a key the server does not know: decoded, not stored raw.
+        data = os.urandom(150_000)
+        crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+        for key, mode, trailer in [
+            ("signed", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", None),
+            ("trailer", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", ("x-amz-checksum-crc32", crc)),
+            ("unsigned", "STREAMING-UNSIGNED-PAYLOAD-TRAILER", ("x-amz-checksum-crc32", crc)),
+        ]:
+            request = chunked.build(f"{url}/dev/{key}", data, mode, trailer=trailer,
+                                    access_key="test", secret_key="test")
+            response = httpx.put(request.url, headers=request.headers, content=request.body, timeout=30)
+            assert response.status_code == 200, (key, response.text)
+            assert s3.get_object(Bucket="dev", Key=key)["Body"].read() == data, key
+        # A declared digest still protects the body.
+        bad = chunked.build(f"{url}/dev/bad", data, "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+                            trailer=("x-amz-checksum-crc32", base64.b64encode(b"\0\0\0\0").decode()),
+                            access_key="test", secret_key="test")
+        assert httpx.put(bad.url, headers=bad.headers, content=bad.body, timeout=30).status_code == 400
+
+        # Presigned URLs signed with an unknown key, response overrides included (root may choose them).
+        put_url = s3.generate_presigned_url("put_object", Params={"Bucket": "dev", "Key": "pre.txt"})
+        assert httpx.put(put_url, content=b"presigned").status_code == 200
+        get_url = s3.generate_presigned_url(
+            "get_object", Params={"Bucket": "dev", "Key": "pre.txt", "ResponseContentType": "text/x-dev"})
+        got = httpx.get(get_url)
+        assert (got.status_code, got.content, got.headers["content-type"]) == (200, b"presigned", "text/x-dev")
+        assert httpx.get(f"{url}/dev/pre.txt").content == b"presigned"  # unsigned, as before
+
+        # The AWS CLI with the newcomer's AWS_ACCESS_KEY_ID=test.
+        source = tmp_path / "cli.txt"
+        source.write_bytes(b"from the aws cli")
+        aws(anyone, "s3", "cp", str(source), "s3://dev/cli.txt")
+        assert "cli.txt" in aws(anyone, "s3", "ls", "s3://dev/").stdout
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    output = server_output(proc)
+    assert "WARNING" in output and "--auth none" in output
+
+
+def _export_line(output: str) -> str:
+    [line] = [line.strip() for line in output.splitlines() if line.strip().startswith("export AWS_ENDPOINT_URL=")]
+    return line
+
+
+def test_banner_export_line_pasted_into_a_shell_works(tmp_path: Path) -> None:
+    from tests.conftest import free_port, wait_ready
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMARTS3_", "AWS_"))}
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smarts3", "serve", "--data-dir", str(tmp_path / "data"), "--port", str(port),
+             "--metrics-port", "off"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", proc=proc)
+        line = _export_line(log.read_text())
+        secret = log.read_text().split("secret key: ", 1)[1].split()[0]  # generated: the banner shows it
+        assert f"AWS_SECRET_ACCESS_KEY={secret} " in line
+        assert f"AWS_ENDPOINT_URL=http://127.0.0.1:{port} " in line and "AWS_REGION=us-east-1" in line
+        exe = shutil.which("aws", path=str(Path(sys.executable).parent))
+        assert exe
+        script = f"{line}\n{exe} s3 mb s3://pasted && {exe} s3 ls"
+        done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120, check=False,
+                              env={**env, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull})
+        assert done.returncode == 0, done.stderr
+        assert "pasted" in done.stdout
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_banner_never_prints_a_given_secret(tmp_path: Path) -> None:
+    from tests.conftest import SECRET_KEY, server_output, start_subprocess_server
+
+    proc, url = start_subprocess_server(tmp_path / "data")
+    try:
+        line = _export_line(server_output(proc))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert f"AWS_ENDPOINT_URL={url} " in line
+    assert "AWS_SECRET_ACCESS_KEY=<your secret> " in line
+    assert SECRET_KEY not in server_output(proc)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from smarts3.config.checks import declared_problems
 from smarts3.config.declared import DeclaredConfig, bucket_name_problem
 from smarts3.sync import DeclaredError, parse
 
@@ -21,10 +22,46 @@ def test_committed_json_schema_is_current() -> None:
 def test_example_in_docs_parses(tmp_path: Path) -> None:
     text = (ROOT / "docs" / "declared.md").read_text()
     example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
-    (tmp_path / "team-tools.secret").write_text("s3cret-from-a-file\n")
     config, secrets = parse(example, tmp_path)
     assert [b.name for b in config.buckets] == ["app-uploads", "public-assets", "scratch"]
-    assert secrets["TEAMTOOLS000000001"] == "s3cret-from-a-file"
+    assert set(secrets) == {"WEBAPP0000000000001", "TEAMTOOLS000000001"}
+    # copied as it is into an empty directory, it passes the start-up checks: no file it needs is missing
+    (tmp_path / "declared.yaml").write_text(example)
+    assert declared_problems(tmp_path / "declared.yaml") == []
+
+
+def test_secret_file_is_read_relative_to_the_declared_file(tmp_path: Path) -> None:
+    text = "credentials: [{name: t, accessKeyId: TEAMTOOLS000000001, secretAccessKeyFile: t.secret}]"
+    (tmp_path / "declared.yaml").write_text(text)
+    [missing] = declared_problems(tmp_path / "declared.yaml")
+    assert "credentials[0].secretAccessKeyFile = 't.secret'" in missing and "cannot read" in missing
+    (tmp_path / "t.secret").write_text("\n")
+    [empty] = declared_problems(tmp_path / "declared.yaml")
+    assert "is empty" in empty
+    (tmp_path / "t.secret").write_text("s3cret-from-a-file\n")
+    assert declared_problems(tmp_path / "declared.yaml") == []
+    assert parse(text, tmp_path)[1]["TEAMTOOLS000000001"] == "s3cret-from-a-file"
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("buckets: [{name: Bad_Name}]", "buckets[0].name = 'Bad_Name': invalid bucket name 'Bad_Name'"),
+        ("buckets: [{name: ok-bucket, colour: red}]",
+         "buckets[0].colour = 'red': unknown key; allowed: name, publicRead, cors, deletionPolicy"),
+        ("credentials: [{name: a, accessKeyId: AKIA1, secretAccessKey: s, grants: [{bucket: b, access: all}]}]",
+         "credentials[0].grants[0].access = 'all': Input should be 'read', 'write', 'readwrite' or 'admin'"),
+        ("credentials: [{name: a, accessKeyId: AKIA1, secretAccessKey: 1234, grants: []}]",
+         "credentials[0].secretAccessKey = ********: Input should be a valid string"),
+        ("buckets: [{name: dup}, {name: dup}]", "bucket names must be unique"),
+        ("bucketz: []", "bucketz = []: unknown key; allowed: buckets, credentials"),
+    ],
+)
+def test_errors_name_the_key_the_value_and_what_is_allowed(text: str, line: str, tmp_path: Path) -> None:
+    (tmp_path / "d.yaml").write_text(text)
+    [problem] = declared_problems(tmp_path / "d.yaml")
+    assert problem.startswith(f"{tmp_path / 'd.yaml'}: {line}")
+    assert "pydantic" not in problem
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ class AuthError(Exception):
     AuthorizationQueryParametersError, XAmzContentSHA256Mismatch,
     IncompleteBody, InvalidArgument, InvalidRequest, InvalidURI, MissingSecurityHeader...),
     `status` its HTTP status. Messages never contain secrets or signatures.
+    `access_key` is the key id the request claimed, for the access log (authenticate sets it).
     """
 
     def __init__(self, code: str, message: str, status: int = 403) -> None:
@@ -25,6 +26,7 @@ class AuthError(Exception):
         self.code = code
         self.message = message
         self.status = status
+        self.access_key: str | None = None
 
 
 class CredentialStore(Protocol):

@@ -8,6 +8,7 @@ while it streams, by `smarts3.auth.chunked.BodyDecoder` with the returned
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -15,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import Final
 
 from smarts3.auth import sigv2, sigv4
+from smarts3.auth.chunked import TRAILER_SIGNATURE
 from smarts3.auth.types import (
     AuthError,
     AuthResult,
@@ -31,6 +33,9 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _YYYYMMDD = re.compile(r"[0-9]{8}")
 _AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
+# A claimed key id goes into the access log only in this shape (ids are 3-128 such characters).
+_KEY_ID = re.compile(r"[A-Za-z0-9_.+=@-]{1,128}")
+_CREDENTIAL_IN_HEADER = re.compile(r"Credential=([^/,\s]+)/")
 _STREAMING: Final = {mode.value: mode for mode in PayloadMode if mode.chunked}
 _SIGNED_STREAMING: Final = (PayloadMode.STREAMING_SIGNED, PayloadMode.STREAMING_SIGNED_TRAILER)
 
@@ -88,6 +93,53 @@ def authenticate(
     """Check the request's signature; raise AuthError, or say who signed and how the body is."""
     now = time.time() if now is None else now
     params = _auth_params(req)
+    try:
+        return _verify(req, creds, params, vhost_bucket, now)
+    except AuthError as exc:
+        exc.access_key = claimed_access_key(req.headers.get("authorization"), params)
+        raise
+
+
+def unverified(req: RequestView) -> AuthResult:
+    """`--auth none`: how the body is framed, as the request declares it; no signature is checked.
+
+    Any key is accepted there (as LocalStack and moto do), so there is no secret to check a
+    chunk signature with: a signed aws-chunked body is decoded as unsigned chunks (the
+    signature extensions and trailer ignored), never stored raw. A declared sha256 is still
+    checked: it protects the body, not the sender.
+    """
+    mode, digest = _payload_mode(req, v4_header="x-amz-content-sha256" in req.headers)
+    trailer_signature: tuple[str, ...] = ()
+    if mode is PayloadMode.STREAMING_SIGNED_TRAILER:
+        trailer_signature = (TRAILER_SIGNATURE,)  # accepted as a plain trailer and never read
+    if mode in _SIGNED_STREAMING:
+        mode = PayloadMode.STREAMING_UNSIGNED_TRAILER
+    result = _result(req, None, 0, mode, digest, None)
+    return dataclasses.replace(result, trailer_names=(*result.trailer_names, *trailer_signature))
+
+
+def claimed_access_key(authorization: str | None, params: Mapping[str, str]) -> str | None:
+    """The access key id a request names, if well-formed: for the log line of a refused request.
+
+    Only the id: the signature next to it is never returned. Anything outside the characters of
+    a key id (a client's free text) is not returned either.
+    """
+    if authorization is not None:
+        if authorization.startswith(sigv4.ALGORITHM + " "):
+            found = _CREDENTIAL_IN_HEADER.search(authorization)
+            claimed = found.group(1) if found else None
+        else:
+            claimed = authorization[4:].strip().rpartition(":")[0] if authorization.startswith("AWS ") else None
+    elif "X-Amz-Credential" in params:
+        claimed = params["X-Amz-Credential"].partition("/")[0]
+    else:
+        claimed = params.get("AWSAccessKeyId")
+    return claimed if claimed and _KEY_ID.fullmatch(claimed) else None
+
+
+def _verify(
+    req: RequestView, creds: CredentialStore, params: Mapping[str, str], vhost_bucket: str | None, now: float
+) -> AuthResult:
     authorization = req.headers.get("authorization")
     v4_query = any(name in params for name in ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature"))
     v2_query = "AWSAccessKeyId" in params or "Signature" in params

@@ -8,6 +8,7 @@ fields through one table, so every spelling of a setting lands in one place.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -89,22 +90,62 @@ def read_file(path: Path) -> dict[str, Any]:
     return flat
 
 
+# SMARTS3_* names that are not server settings: the operator's own prefix, and switches of the
+# test and CI tooling (`.ci/run`, tests/) that a developer's shell exports to everything it runs.
+TOOLING_PREFIXES = ("SMARTS3_OPERATOR_",)
+TOOLING_NAMES = frozenset(
+    {"SMARTS3_CI", "SMARTS3_SKIP_SYSTEM_CLIENTS", "SMARTS3_E2E_KEEP", "SMARTS3_IMAGE_SMOKE", "SMARTS3_IMAGE_BASE"}
+)
+# Kubernetes injects <SERVICE>_SERVICE_HOST, <SERVICE>_PORT_9000_TCP... for every Service in the
+# namespace (enableServiceLinks); a Service named smarts3 or smarts3-metrics yields SMARTS3_* names.
+_SERVICE_LINK = re.compile(
+    r"SMARTS3(_[A-Z0-9_]+)?_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT_\d+_(TCP|UDP|SCTP)\w*)"
+)
+
+
+def snake(key: str) -> str:
+    """maxObjectSize -> max_object_size: the FIELD of SMARTS3_<SECTION>__<FIELD>."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+def env_names(field: str) -> list[str]:
+    """Every environment spelling of a flat field: the flat name, nested snake_case, nested joined."""
+    section, key = FIELD_PATH[field].split(".")
+    prefix = f"SMARTS3_{section.upper()}__"
+    return list(dict.fromkeys([f"SMARTS3_{field.upper()}", prefix + snake(key).upper(), prefix + key.upper()]))
+
+
+_NESTED = {
+    f"SMARTS3_{section.upper()}__{spelling.upper()}": field
+    for section, keys in SECTIONS.items()
+    for key, field in keys.items()
+    for spelling in (snake(key), key)
+}
+_FLAT = frozenset(f"SMARTS3_{field.upper()}" for field in FIELD_PATH)
+
+
 def nested_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """SMARTS3_SERVER__PORT=9001 style variables, as flat field values."""
+    """SMARTS3_SERVER__PORT=9001 style variables, as flat field values.
+
+    Also the guard the README promises: a SMARTS3_* name that is neither a setting (flat or
+    nested) nor the tooling's stops start-up, so a misspelt variable is not silently ignored.
+    """
     environ = os.environ if environ is None else environ
-    lookup = {
-        f"SMARTS3_{section.upper()}__{key.upper()}": field
-        for section, keys in SECTIONS.items()
-        for key, field in keys.items()
-    }
     flat: dict[str, Any] = {}
     for name, value in environ.items():
-        if name.startswith("SMARTS3_") and "__" in name:
-            field = lookup.get(name.upper())
-            if field is None:
-                raise ConfigFileError(f"unknown setting in the environment: {name}")
+        upper = name.upper()
+        if not upper.startswith("SMARTS3_") or upper in _FLAT:
+            continue
+        field = _NESTED.get(upper)
+        if field is not None:
             flat[field] = yaml.safe_load(value) if field == "cors" else value
+        elif not _tooling(upper):
+            raise ConfigFileError(f"unknown setting in the environment: {name}")
     return flat
+
+
+def _tooling(name: str) -> bool:
+    return name in TOOLING_NAMES or name.startswith(TOOLING_PREFIXES) or _SERVICE_LINK.fullmatch(name) is not None
 
 
 def to_sections(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ InternalError XML with the traceback logged under the request id.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -17,8 +18,8 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from smarts3.access.authorize import Authorizer
-from smarts3.auth.types import RequestView
-from smarts3.auth.verify import authenticate
+from smarts3.auth.types import AuthError, AuthResult, RequestView
+from smarts3.auth.verify import authenticate, unverified
 from smarts3.s3 import addressing
 from smarts3.s3.context import ClientGone, Ctx, Limits
 from smarts3.s3.errors import S3Error, from_exception, not_implemented
@@ -166,8 +167,8 @@ class S3App:
                 await (await self.cors.preflight(bucket or "", key, headers))(scope, receive, send_with_id)
                 return
             extra += await self.cors.actual_headers(bucket, scope["method"], headers)  # CORS: sent on errors too
-            auth = authenticate(view, self.authorizer.principals, vhost_bucket=bucket if target.vhost else None)
-            scope["state"]["access_key"] = auth.access_key
+            auth = self._authenticate(view, bucket if target.vhost else None, scope)
+            scope["state"]["access_key"] = scope["state"].get("access_key") or auth.access_key
             decision = await self.authorizer.check(auth.access_key, op, bucket, key, headers)
             handler = HANDLERS.get(op)
             if handler is None:
@@ -193,6 +194,9 @@ class S3App:
         except ClientGone:
             scope["state"]["error_code"] = "ClientDisconnected"
         except Exception as exc:
+            if isinstance(exc, AuthError) and exc.access_key:
+                # The key id a refused signature claimed (never the signature): who tried, in the access log.
+                scope["state"].setdefault("access_key", exc.access_key)
             error = from_exception(exc, bucket or "", key or "")
             if error is None:
                 log.exception("unexpected error [request_id=%s]", request_id)
@@ -202,6 +206,20 @@ class S3App:
                 # Headers are out: the only honest signal left is a broken connection.
                 raise
             await self._send_error(scope, send_with_id, error, request_id)
+
+    def _authenticate(self, view: RequestView, vhost_bucket: str | None, scope: Scope) -> AuthResult:
+        if not self.authorizer.anonymous_is_root:
+            return authenticate(view, self.authorizer.principals, vhost_bucket=vhost_bucket)
+        # --auth none: any signature, or none, acts as root (the development mode of LocalStack
+        # and moto, where AWS_ACCESS_KEY_ID=test works); a key that verifies acts as itself.
+        try:
+            auth = authenticate(view, self.authorizer.principals, vhost_bucket=vhost_bucket)
+        except AuthError as exc:
+            scope["state"]["access_key"] = exc.access_key  # the log names the key the client claimed
+            auth = unverified(view)
+        if auth.access_key is None:
+            auth = dataclasses.replace(auth, access_key=self.authorizer.root().access_key)
+        return auth
 
     @staticmethod
     async def _send_error(scope: Scope, send: Send, error: S3Error, request_id: str) -> None:
