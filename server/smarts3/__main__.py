@@ -15,6 +15,8 @@ import yaml
 from pydantic import ValidationError
 
 from smarts3 import __version__
+from smarts3.admin import add_parser as add_admin
+from smarts3.admin import run as run_admin
 from smarts3.app import root_credential
 from smarts3.config import checks
 from smarts3.config.sections import ConfigFileError, env_names, to_sections
@@ -72,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     declared.add_parser("check", help="validate a declared file and the secret files it names").add_argument(
         "file", type=Path
     )
+    add_admin(commands)
     return parser
 
 
@@ -103,6 +106,8 @@ def _report(problems: list[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "admin":
+        return run_admin(args)
     if args.command == "declared":
         if _report(checks.declared_problems(args.file, setting=None)):
             return 2

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,10 +44,7 @@ def recover(data_dir: Path, *, fsync: bool = True) -> RecoveryReport:
     conn = connect(layout.db_path, fsync=fsync)
     try:
         ensure_schema(conn)
-        referenced: set[str] = set()
-        for (segments,) in conn.execute("SELECT segments FROM objects"):
-            referenced.update(body_id for body_id, _ in json.loads(segments))
-        referenced.update(body_id for (body_id,) in conn.execute("SELECT body FROM parts"))
+        referenced = {body_id for body_id, _ in _references(conn)}
         # Fold the WAL into the database while nobody else has it open.
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
@@ -62,6 +61,84 @@ def recover(data_dir: Path, *, fsync: bool = True) -> RecoveryReport:
             temp_removed += 1
 
     orphans = kept = 0
+    for path in _body_files(layout, referenced):
+        if path is None:
+            kept += 1
+        else:
+            os.unlink(path)
+            orphans += 1
+    return RecoveryReport(
+        temp_removed=temp_removed,
+        orphans_removed=orphans,
+        bodies_kept=kept,
+        bodies_missing=len(referenced) - kept,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MissingBody:
+    """A row whose body file is absent: `owner` names the object or the upload part."""
+
+    body_id: str
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    """What recover() would remove, and what it cannot repair; found without changing anything."""
+
+    temp_files: tuple[str, ...]
+    orphans: tuple[str, ...]  # files in the bodies tree that no row references
+    missing: tuple[MissingBody, ...]
+
+
+def examine(data_dir: Path) -> Inspection:
+    """Read-only counterpart of recover() (`smarts3 admin fsck`); the caller holds the lock.
+
+    The database is opened read-only, so a directory that is not a smarts3 data
+    directory raises sqlite3.OperationalError instead of becoming one.
+    """
+    layout = Layout(Path(data_dir))
+    conn = sqlite3.connect(f"{layout.db_path.as_uri()}?mode=ro", uri=True)
+    try:
+        owners = dict(_references(conn))
+    finally:
+        conn.close()
+    with os.scandir(layout.tmp_dir) as entries:
+        temp_files = tuple(sorted(entry.path for entry in entries))
+    orphans = tuple(sorted(path for path in _body_files(layout, owners.keys()) if path is not None))
+    missing = tuple(
+        sorted(
+            (
+                MissingBody(body_id, _describe(row))
+                for body_id, row in owners.items()
+                if not (is_body_id(body_id) and os.path.isfile(layout.body_path(body_id)))
+            ),
+            key=lambda m: m.owner,
+        )
+    )
+    return Inspection(temp_files, orphans, missing)
+
+
+def _references(conn: sqlite3.Connection) -> Iterator[tuple[str, tuple[str, str, bytes | int]]]:
+    """(body id, the row that references it) for every object segment and upload part; the row
+    stays raw (kind, bucket or upload id, key or part number) because start-up only needs the ids."""
+    for bucket, key, segments in conn.execute("SELECT bucket, key, segments FROM objects"):
+        for body_id, _ in json.loads(segments):
+            yield body_id, ("object", bucket, key)
+    for upload_id, part_number, body_id in conn.execute("SELECT upload_id, part_number, body FROM parts"):
+        yield body_id, ("part", upload_id, part_number)
+
+
+def _describe(row: tuple[str, str, bytes | int]) -> str:
+    kind, first, second = row
+    if isinstance(second, bytes):
+        return f"{kind} {first}/{second.decode('utf-8', 'backslashreplace')}"
+    return f"upload {first} part {second}"
+
+
+def _body_files(layout: Layout, referenced: Collection[str]) -> Iterator[str | None]:
+    """None for each referenced body file, the path of every other file in the bodies tree."""
     with os.scandir(layout.bodies_dir) as subdirs:
         for sub in subdirs:
             if not sub.is_dir(follow_symlinks=False):
@@ -69,13 +146,6 @@ def recover(data_dir: Path, *, fsync: bool = True) -> RecoveryReport:
             with os.scandir(sub.path) as files:
                 for f in files:
                     if is_body_id(f.name) and f.name in referenced and f.name[:2] == sub.name:
-                        kept += 1
+                        yield None
                     elif f.is_file(follow_symlinks=False) or f.is_symlink():
-                        os.unlink(f.path)
-                        orphans += 1
-    return RecoveryReport(
-        temp_removed=temp_removed,
-        orphans_removed=orphans,
-        bodies_kept=kept,
-        bodies_missing=len(referenced) - kept,
-    )
+                        yield f.path
