@@ -93,7 +93,7 @@ def _load(config_file: Path | None, overrides: dict[str, Any]) -> Settings | Non
 def _file_problems(settings: Settings) -> list[str]:
     """What the settings reference and every worker will open: TLS files, the declared file."""
     problems = checks.tls_problems(settings.tls_cert_file, settings.tls_key_file)
-    if settings.declared is not None:
+    if settings.declared is not None and not (settings.declared_optional and not settings.declared.exists()):
         problems += checks.declared_problems(settings.declared)
     return problems
 

@@ -50,7 +50,9 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
     metrics = Metrics(store.usage) if observability.metrics.enabled else None
     if metrics is not None and sweeper_counter is _ignore_count:
         sweeper_counter = metrics.count_expired_uploads
-    declared = DeclaredSync(settings.declared, store, principals, root, settings.region)
+    declared = DeclaredSync(
+        settings.declared, store, principals, root, settings.region, optional=settings.declared_optional
+    )
     authorizer = Authorizer(principals, store, declared.public, anonymous_is_root=settings.auth is AuthMode.NONE)
     s3 = S3App(
         store,

@@ -36,6 +36,7 @@ class DeclaredError(Exception):
 @dataclass(slots=True)
 class DeclaredState:
     path: Path | None
+    optional: bool = False  # an absent file means "nothing declared yet", not an error
     loaded: bool = False
     error: str | None = None
     public: frozenset[str] = field(default_factory=frozenset)
@@ -81,8 +82,17 @@ def principals_for(config: DeclaredConfig, secrets: dict[str, str], root: Princi
 
 
 class DeclaredSync:
-    def __init__(self, path: Path | None, store: Store, principals: Principals, root: Principal, region: str) -> None:
-        self.state = DeclaredState(path)
+    def __init__(
+        self,
+        path: Path | None,
+        store: Store,
+        principals: Principals,
+        root: Principal,
+        region: str,
+        *,
+        optional: bool = False,
+    ) -> None:
+        self.state = DeclaredState(path, optional)
         self.store = store
         self.principals = principals
         self.root = root
@@ -103,6 +113,14 @@ class DeclaredSync:
             return False
         try:
             text = await anyio.to_thread.run_sync(path.read_text)
+        except FileNotFoundError as exc:
+            if not self.state.optional:
+                return self._reject(f"cannot read {path}: {exc}")
+            # Not written yet (or gone): whatever was last applied stays; at start-up that is nothing.
+            if not self.state.loaded:
+                log.info("declared configuration %s is not there yet: nothing declared", path)
+                self.state.loaded = True
+            return False
         except OSError as exc:
             return self._reject(f"cannot read {path}: {exc}")
         fingerprint = hashlib.sha256(text.encode()).digest()

@@ -26,7 +26,13 @@ SECTIONS: dict[str, dict[str, str]] = {
         "extraBaseDomains": "extra_base_domains",
     },
     "storage": {"dataDir": "data_dir", "fsync": "fsync"},
-    "auth": {"mode": "auth", "accessKey": "access_key", "secretKey": "secret_key", "declared": "declared"},
+    "auth": {
+        "mode": "auth",
+        "accessKey": "access_key",
+        "secretKey": "secret_key",
+        "declared": "declared",
+        "declaredOptional": "declared_optional",
+    },
     "tls": {
         "certFile": "tls_cert_file",
         "keyFile": "tls_key_file",

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     fsync: Fsync = Fsync.ALWAYS
     # The declared buckets and credentials file (watched and reloaded live).
     declared: Path | None = None
+    # The file may not exist yet (Kubernetes: the operator writes it later): absent means nothing is
+    # declared yet, and a file that disappears later leaves the last good configuration in force.
+    declared_optional: bool = False
     # Serve HTTPS with this certificate chain and key (PEM).
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
