@@ -206,7 +206,7 @@ def _serve(settings: Settings) -> int:
         sockets = bind_all(settings)
     except ListenError as exc:
         print(f"smarts3: {exc}", file=sys.stderr)
-        return 1
+        return 2  # a start-up check like the others; 1 is for a data directory another server holds
     try:
         lock = DataDirLock.acquire(settings.data_dir)
     except DataDirInUse as exc:

@@ -76,6 +76,22 @@ def data_dir_problems(data_dir: Path) -> list[str]:
     if not os.access(existing, os.W_OK | os.X_OK):
         detail = "" if existing == path else f" ({existing}, where it would be created)"
         return [f"{where}: not writable by this user{detail}"]
+    return _foreign_files(path / ".smarts3", where, os.geteuid())
+
+
+def _foreign_files(system: Path, where: str, euid: int) -> list[str]:
+    """Files of the server's own directory that another user owns (say, a volume written by a pod
+    that ran as root): SQLite and the body store would fail on them mid-request, so say it now.
+    root can write anything, so it is not told."""
+    if euid == 0 or not system.is_dir():
+        return []
+    for entry in [system, *system.iterdir()]:
+        owner = entry.lstat().st_uid
+        if owner != euid:
+            return [
+                f"{where}: {entry} belongs to uid {owner}, but the server runs as uid {euid} "
+                f"(chown the data directory to {euid}, or run as {owner})"
+            ]
     return []
 
 
