@@ -22,41 +22,34 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote_to_bytes
 
-# Every query name that selects an operation (smarts3.s3.operations) or that
-# SigV2 signs as a sub-resource (smarts3.auth.sigv2.SUBRESOURCES); a unit test
-# keeps this a superset of both.
-SUBRESOURCES: Final = frozenset(
+# Query parameters that are part of the signed resource: exactly botocore's
+# HmacV1Auth.QSAOfInterest, since a name outside the signer's list breaks signatures.
+SIGV2_SUBRESOURCES: Final = frozenset(
     {
         "accelerate",
         "acl",
         "analytics",
-        "attributes",
         "cors",
         "defaultObjectAcl",
         "delete",
-        "encryption",
-        "intelligent-tiering",
         "inventory",
-        "legal-hold",
         "lifecycle",
-        "list-type",
         "location",
         "logging",
-        "metadataConfiguration",
-        "metadataTable",
         "metrics",
         "notification",
         "object-lock",
-        "ownershipControls",
         "partNumber",
         "policy",
-        "policyStatus",
-        "publicAccessBlock",
-        "renameObject",
         "replication",
         "requestPayment",
+        "response-cache-control",
+        "response-content-disposition",
+        "response-content-encoding",
+        "response-content-language",
+        "response-content-type",
+        "response-expires",
         "restore",
-        "retention",
         "select",
         "select-type",
         "storageClass",
@@ -68,6 +61,24 @@ SUBRESOURCES: Final = frozenset(
         "versioning",
         "versions",
         "website",
+    }
+)
+# Every query name that selects an operation (smarts3.s3.operations) or that SigV2 signs as a
+# sub-resource; a unit test keeps this a superset of the classifier's names.
+SUBRESOURCES: Final = SIGV2_SUBRESOURCES | frozenset(
+    {
+        "attributes",
+        "encryption",
+        "intelligent-tiering",
+        "legal-hold",
+        "list-type",
+        "metadataConfiguration",
+        "metadataTable",
+        "ownershipControls",
+        "policyStatus",
+        "publicAccessBlock",
+        "renameObject",
+        "retention",
     }
 )
 SIGV2_AUTH_NAMES: Final = frozenset({"AWSAccessKeyId", "Signature", "Expires"})

@@ -13,51 +13,12 @@ from collections.abc import Iterable
 from typing import Final
 from urllib.parse import unquote_to_bytes
 
-from smarts3.auth.query import Query
+from smarts3.auth.query import SIGV2_SUBRESOURCES, Query
 from smarts3.auth.sigv4 import uri_encode
 from smarts3.auth.types import AuthError
 
-# Query parameters that are part of the signed resource: exactly botocore's
-# HmacV1Auth.QSAOfInterest, since a name outside the signer's list breaks signatures.
-SUBRESOURCES: Final = frozenset(
-    {
-        "accelerate",
-        "acl",
-        "analytics",
-        "cors",
-        "defaultObjectAcl",
-        "delete",
-        "inventory",
-        "lifecycle",
-        "location",
-        "logging",
-        "metrics",
-        "notification",
-        "object-lock",
-        "partNumber",
-        "policy",
-        "replication",
-        "requestPayment",
-        "response-cache-control",
-        "response-content-disposition",
-        "response-content-encoding",
-        "response-content-language",
-        "response-content-type",
-        "response-expires",
-        "restore",
-        "select",
-        "select-type",
-        "storageClass",
-        "tagging",
-        "torrent",
-        "uploadId",
-        "uploads",
-        "versionId",
-        "versioning",
-        "versions",
-        "website",
-    }
-)
+# botocore HmacV1Auth.QSAOfInterest (smarts3.auth.query holds the list the query parser shares).
+SUBRESOURCES: Final = SIGV2_SUBRESOURCES
 
 
 def _subresources(query: Query) -> str:
