@@ -134,7 +134,8 @@ def test_server_statefulset(render: Render) -> None:
     env = {e["name"]: e for e in container["env"]}
     assert env["SMARTS3_METRICS_PORT"]["value"] == "9090"
     assert env["SMARTS3_DECLARED"]["value"] == "/etc/smarts3/declared/declared.yaml"
-    assert env["SMARTS3_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "s-smarts3-root"
+    # No root key in the environment: the server generates its own (tests/chart/test_production.py).
+    assert "SMARTS3_ACCESS_KEY" not in env
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["declared"]["secret"] == {"secretName": "s-smarts3-declared", "optional": True, "defaultMode": 0o440}
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
@@ -154,16 +155,6 @@ def test_metrics_are_never_published_with_the_s3_service(render: Render, service
     objects = render("--set", f"service.type={service_type}")
     assert [p["name"] for p in one(objects, "Service", "s-smarts3")["spec"]["ports"]] == ["s3"]
     assert one(objects, "Service", "s-smarts3-metrics")["spec"]["type"] == "ClusterIP"
-
-
-def test_root_secret_generated_and_kept_across_upgrades() -> None:
-    template = (CHART / "templates" / "server" / "secret.yaml").read_text()
-    assert 'lookup "v1" "Secret" .Release.Namespace $name' in template
-
-
-def test_root_secret_generated_by_default(render: Render) -> None:
-    secret = one(render(), "Secret", "s-smarts3-root")
-    assert set(secret["data"]) == {"accessKey", "secretKey"}
 
 
 def test_existing_secret_and_claim(render: Render) -> None:
@@ -193,7 +184,8 @@ def test_no_persistence_uses_empty_dir(render: Render) -> None:
 def test_service_monitor_tls_and_ingress(render: Render) -> None:
     assert by_kind(render(), "ServiceMonitor") == []
     assert by_kind(render(), "Ingress") == []
-    objects = render("-f", str(CHART / "ci" / "monitoring-tls-ingress-values.yaml"))
+    objects = render("-f", str(CHART / "ci" / "monitoring-tls-ingress-values.yaml"),
+                     "--api-versions", "monitoring.coreos.com/v1/ServiceMonitor")
     monitor = one(objects, "ServiceMonitor")
     (endpoint,) = monitor["spec"]["endpoints"]
     # The ops port is plain HTTP even when S3 is served over TLS.
@@ -285,15 +277,22 @@ def test_rbac_namespaced(render: Render) -> None:
     assert env["SMARTS3_OPERATOR_ENDPOINT_URL"] == "https://s3.example.com"
 
 
-def test_helm_test_pod_uses_root_credentials(render: Render) -> None:
-    pod = one(render(), "Pod")
+def test_helm_test_pod_uses_root_credentials_from_an_existing_secret(render: Render) -> None:
+    pod = one(render("--set", "rootCredentials.existingSecret=admin-root"), "Pod")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     (container,) = pod["spec"]["containers"]
     script = container["args"][0]
     assert "create-bucket" in script and "list-buckets" in script
     env = {e["name"]: e for e in container["env"]}
-    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "s-smarts3-root"
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {"name": "admin-root", "key": "accessKey"}
     assert env["AWS_ENDPOINT_URL"]["value"] == "http://s-smarts3.s3.svc:9000"
+
+
+def test_helm_test_pod_without_a_root_secret_checks_the_endpoint(render: Render) -> None:
+    (container,) = one(render(), "Pod")["spec"]["containers"]
+    # The root key is only in the server's volume: an unsigned request must get an S3 AccessDenied.
+    assert "--no-sign-request" in container["args"][0] and "AccessDenied" in container["args"][0]
+    assert "AWS_ACCESS_KEY_ID" not in {e["name"] for e in container["env"]}
 
 
 def test_notes_explain_credentials_and_first_bucket(helm: pathlib.Path) -> None:
@@ -305,7 +304,7 @@ def test_notes_explain_credentials_and_first_bucket(helm: pathlib.Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     notes = proc.stdout.split("NOTES:", 1)[1]
-    assert "get secret s-smarts3-root" in notes
+    assert "smarts3 admin credentials show-root --show-secret" in notes
     assert "kind: S3Bucket" in notes and "kind: S3Credential" in notes
     assert "http://s-smarts3-metrics.s3.svc:9090/_metrics" in notes
 

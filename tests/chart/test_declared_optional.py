@@ -8,6 +8,10 @@ disappears again, the last good configuration stays (no key is revoked by a lost
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -76,9 +80,6 @@ def test_server_as_the_chart_runs_it_is_ready_then_follows_the_operator(render: 
 
 
 def test_a_required_declared_file_that_is_missing_stops_start_up(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     result = subprocess.run(
         [sys.executable, "-m", "smarts3", "serve", "--data-dir", str(tmp_path / "data"), "--port", "0",
          "--metrics-port", "off", "--declared", str(tmp_path / "absent.yaml")],
@@ -86,3 +87,25 @@ def test_a_required_declared_file_that_is_missing_stops_start_up(tmp_path: Path)
     )
     assert result.returncode == 2, result.stderr
     assert "absent.yaml" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_chart_never_prints_the_generated_root_secret(render: Render, tmp_path: Path) -> None:
+    """Pod logs are shipped and kept: the banner of a server run as the chart runs it shows no secret."""
+    env_value = _server_env(render)["SMARTS3_BANNER_SECRETS"]
+    assert env_value == "false"
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smarts3", "serve", "--data-dir", str(data), "--port", "0", "--metrics-port", "off"],
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("SMARTS3_")},
+             "SMARTS3_BANNER_SECRETS": env_value},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = "".join(proc.stdout.readline() for _ in range(8))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    secret_key = json.loads((data / ".smarts3" / "root-credentials.json").read_text())["secretAccessKey"]
+    assert secret_key not in banner
+    assert "show-root --show-secret" in banner and "AWS_SECRET_ACCESS_KEY=<your secret>" in banner

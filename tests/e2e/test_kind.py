@@ -121,9 +121,20 @@ def installed(cluster: Cluster) -> Iterator[Cluster]:
     cluster.helm("uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "3m", check=False)
 
 
-def test_helm_test_creates_and_lists_a_bucket(installed: Cluster) -> None:
+def test_helm_test_reaches_the_s3_endpoint(installed: Cluster) -> None:
+    # No rootCredentials.existingSecret: the test pod checks an unsigned request is refused.
     out = installed.helm("test", RELEASE, "--namespace", NAMESPACE, "--logs", "--timeout", "5m")
-    assert "Succeeded" in out or "created, listed and deleted" in out
+    assert "Succeeded" in out or "refuses unsigned requests" in out
+
+
+def test_generated_root_key_is_read_with_show_root(installed: Cluster) -> None:
+    """The chart renders no root Secret: the server generated the pair into its volume."""
+    assert installed.kubectl("get", "secret", f"{RELEASE}-root", "-n", NAMESPACE, check=False) == ""
+    out = installed.kubectl("exec", "-n", NAMESPACE, f"{RELEASE}-0", "--",
+                            "smarts3", "admin", "credentials", "show-root", "--show-secret")
+    fields = dict(line.split(":", 1) for line in out.splitlines())
+    assert fields["access key id"].strip() and fields["secret key"].strip()
+    assert "root-credentials.json" in fields["source"]
 
 
 def test_bucket_and_credential_used_through_envfrom(installed: Cluster) -> None:

@@ -54,10 +54,6 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{- define "smarts3.rootSecretName" -}}
-{{- default (printf "%s-root" (include "smarts3.fullname" .)) .Values.rootCredentials.existingSecret }}
-{{- end }}
-
 {{- define "smarts3.declaredSecretName" -}}
 {{- default (printf "%s-declared" (include "smarts3.fullname" .)) .Values.declaredConfig.secretName }}
 {{- end }}
