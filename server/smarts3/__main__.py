@@ -176,7 +176,7 @@ def export_line(settings: Settings, cred: RootCredential) -> str:
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, settings.host)  # noqa: S104
     host = f"[{host}]" if ":" in host else host
     scheme = "https" if settings.tls_cert_file else "http"
-    secret = shlex.quote(cred.secret_key) if cred.generated else "<your secret>"
+    secret = shlex.quote(cred.secret_key) if cred.generated and settings.banner_secrets else "<your secret>"
     words = [
         f"AWS_ENDPOINT_URL={scheme}://{host}:{settings.port}",
         f"AWS_ACCESS_KEY_ID={shlex.quote(cred.access_key)}",
@@ -232,7 +232,9 @@ def _serve(settings: Settings) -> int:
         print(f"  ops:        http://{host}:{settings.metrics_port} (/_metrics, /_health, /_ready)", flush=True)
     print(f"  access key: {cred.access_key}", flush=True)
     if cred.generated:
-        print(f"  secret key: {cred.secret_key}", flush=True)
+        hidden = "(not printed: smarts3 admin credentials show-root --show-secret)"
+        shown = cred.secret_key if settings.banner_secrets else hidden
+        print(f"  secret key: {shown}", flush=True)
         print(f"  (generated once, kept in {system_dir(settings.data_dir)}, mode 0600)", flush=True)
     print("  for the AWS CLI and SDKs:", flush=True)
     print(f"    {export_line(settings, cred)}", flush=True)

@@ -116,6 +116,7 @@ ENV_VALUES: dict[str, tuple[str, object]] = {
     "secret_key": ("env-secret-0001", "env-secret-0001"),
     "declared": ("/etc/smarts3/declared.yaml", Path("/etc/smarts3/declared.yaml")),
     "declared_optional": ("true", True),
+    "banner_secrets": ("false", False),
     "tls_cert_file": ("/tls/cert.pem", Path("/tls/cert.pem")),
     "tls_key_file": ("/tls/key.pem", Path("/tls/key.pem")),
     "tls_self_signed": ("true", True),

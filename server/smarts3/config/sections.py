@@ -55,6 +55,7 @@ SECTIONS: dict[str, dict[str, str]] = {
         "format": "log_format",
         "level": "log_level",
         "accessLog": "access_log",
+        "bannerSecrets": "banner_secrets",
         "file": "log_file",
         "maxBytes": "log_max_bytes",
         "backupCount": "log_backup_count",

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     access_log: bool = True
+    # Print a generated root secret in the start-up banner. Off where stdout is collected (the chart:
+    # pod logs are shipped and kept); `smarts3 admin credentials show-root --show-secret` reads it.
+    banner_secrets: bool = True
     log_file: Path | None = None
     log_max_bytes: int = Field(default=100 * 1024 * 1024, ge=0)
     log_backup_count: int = Field(default=5, ge=0, le=1000)
