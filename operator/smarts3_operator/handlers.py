@@ -14,13 +14,15 @@ from typing import Any
 
 import kopf
 
-from smarts3_operator.kube import Kube
+from smarts3_operator.kube import Kube, KubeError, TransientKubeError
 from smarts3_operator.reconcile import Context, buckets, credentials, declared
 from smarts3_operator.settings import OperatorSettings
 from smarts3_operator.specs import BUCKETS, CREDENTIALS, GROUP, VERSION
 
 SETTINGS = OperatorSettings()
 FINALIZER = "smarts3.io/finalizer"
+EXPIRY_CHECK_SECONDS = 1.0
+"""How often an S3Credential in a rotation overlap checks whether its previous key expired."""
 
 
 def _ctx(memo: kopf.Memo) -> Context:
@@ -44,6 +46,19 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.connect_timeout = 30
     settings.execution.max_workers = 4
     memo["ctx"] = Context(kube=Kube(), settings=SETTINGS)
+
+
+@kopf.on.startup()
+def declare_at_startup(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """Write the declared configuration from every custom resource before watching starts.
+
+    With no custom resources at all no handler would ever run; a failure here is not fatal,
+    the first reconcile or timer tick writes it instead.
+    """
+    try:
+        declared.sync(_ctx(memo))
+    except (KubeError, TransientKubeError) as exc:
+        logger.warning("could not write the declared configuration at start-up: %s", exc)
 
 
 @kopf.on.probe(id="declaredConfigAge")
@@ -86,6 +101,20 @@ def credential_changed(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_:
 )
 def credential_resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     credentials.reconcile(_ctx(memo), body, patch, resync=True)
+
+
+@kopf.timer(
+    GROUP,
+    VERSION,
+    CREDENTIALS,
+    interval=EXPIRY_CHECK_SECONDS,
+    field="status.previousKeyExpiresAt",
+    value=kopf.PRESENT,
+)
+def credential_previous_key_expiry(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    """Revoke a rotated-out key on time (the resync timer may be a minute away)."""
+    if credentials.previous_key_expired(body):
+        credentials.reconcile(_ctx(memo), body, patch)
 
 
 @kopf.on.delete(GROUP, VERSION, CREDENTIALS)

@@ -8,8 +8,11 @@ Nothing here talks to Kubernetes; every function is deterministic except
 from __future__ import annotations
 
 import base64
+import datetime
+import json
 import secrets
 import string
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +33,13 @@ ROTATE_ANNOTATION = "smarts3.io/rotate"
 """Set (or change) on an S3Credential to get a new key pair."""
 ROTATION_ANNOTATION = "smarts3.io/rotation"
 """On an app Secret: the rotate token its key pair was generated for."""
+PREVIOUS_EXPIRES_ANNOTATION = "smarts3.io/previous-key-expires-at"
+"""On an app Secret during a rotation overlap: when the previous key stops working."""
+PREVIOUS_KEY_ID = "PREVIOUS_AWS_ACCESS_KEY_ID"
+PREVIOUS_SECRET_KEY = "PREVIOUS_AWS_SECRET_ACCESS_KEY"  # noqa: S105  (a key name, not a secret)
+PREVIOUS_SUFFIX = "@previous"
+"""Appended to a credential's name for its previous key's entry in the declared configuration."""
+_OWN_ANNOTATIONS = "smarts3.io/"
 CREDENTIAL_LABEL = "smarts3.io/credential"
 MANAGED_BY = {
     "app.kubernetes.io/managed-by": "smarts3-operator",
@@ -45,6 +55,36 @@ _ALNUM = string.ascii_letters + string.digits
 class KeyPair:
     access_key_id: str
     secret_access_key: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class KeySet:
+    """A credential's keys: the current pair and, during a rotation overlap, the previous one."""
+
+    current: KeyPair
+    previous: KeyPair | None = None
+    previous_expires_at: datetime.datetime | None = None
+
+    def without_expired(self, now: datetime.datetime) -> KeySet:
+        if self.previous is None or self.previous_expires_at is None or self.previous_expires_at <= now:
+            return KeySet(self.current)
+        return self
+
+    def same_keys(self, other: KeySet | None) -> bool:
+        return other is not None and (self.current, self.previous) == (other.current, other.previous)
+
+
+def format_time(when: datetime.datetime) -> str:
+    return when.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str | None) -> datetime.datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +109,7 @@ class CredentialObject:
     namespace: str
     name: str
     spec: CredentialSpec
-    keys: KeyPair | None
+    keys: KeySet | None
     deleting: bool = False
 
 
@@ -159,13 +199,19 @@ def plan(buckets: Iterable[BucketObject], credentials: Iterable[CredentialObject
                 grants.append(Grant(bucket=bucket, access=ref.access))
         if absent:
             missing[(cred.namespace, cred.name)] = tuple(absent)
-        declared_credentials.append(
+        name = credential_id(cred.namespace, cred.name)
+        pairs = [(name, cred.keys.current)]
+        if cred.keys.previous is not None and cred.keys.previous != cred.keys.current:
+            # The old key keeps its grants until the overlap ends (callers drop expired ones).
+            pairs.append((name + PREVIOUS_SUFFIX, cred.keys.previous))
+        declared_credentials.extend(
             DeclaredCredential(
-                name=credential_id(cred.namespace, cred.name),
-                access_key_id=cred.keys.access_key_id,
-                secret_access_key=SecretStr(cred.keys.secret_access_key),
+                name=entry_name,
+                access_key_id=pair.access_key_id,
+                secret_access_key=SecretStr(pair.secret_access_key),
                 grants=grants,
             )
+            for entry_name, pair in pairs
         )
     config = DeclaredConfig(
         buckets=[declared[name] for name in sorted(declared)],
@@ -196,12 +242,21 @@ def load_declared(text: str | None) -> DeclaredConfig:
         return DeclaredConfig()
 
 
-def keys_from_declared(config: DeclaredConfig, namespace: str, name: str) -> KeyPair | None:
-    wanted = credential_id(namespace, name)
+def _pair_named(config: DeclaredConfig, wanted: str) -> KeyPair | None:
     for cred in config.credentials:
         if cred.name == wanted and cred.secret_access_key is not None:
             return KeyPair(cred.access_key_id, cred.secret_access_key.get_secret_value())
     return None
+
+
+def keys_from_declared(config: DeclaredConfig, namespace: str, name: str) -> KeySet | None:
+    """The credential's keys in a declared configuration (the previous one without its expiry,
+    which only the app Secret and the status hold)."""
+    wanted = credential_id(namespace, name)
+    current = _pair_named(config, wanted)
+    if current is None:
+        return None
+    return KeySet(current, _pair_named(config, wanted + PREVIOUS_SUFFIX))
 
 
 def b64(text: str) -> str:
@@ -237,13 +292,68 @@ def owner_reference(kind: str, name: str, uid: str) -> dict[str, Any]:
     }
 
 
+def endpoint_host_port(endpoint: str) -> tuple[str, int]:
+    """BUCKET_HOST and BUCKET_PORT (Rook's ObjectBucketClaim keys) from the endpoint URL."""
+    url = urllib.parse.urlsplit(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return url.hostname or "", port
+
+
+def bucket_keys(spec: CredentialSpec, bucket_names: Mapping[str, str]) -> dict[str, str]:
+    """BUCKET_NAME (the first bound bucket) and BUCKET_NAME_<N> for every bound bucket.
+
+    N is the 0-based position of the bucket in ``spec.buckets``, so a bucket keeps its
+    key when an earlier one is not declared yet; BUCKET_NAME_0 is the first listed one.
+    """
+    keys: dict[str, str] = {}
+    for index, ref in enumerate(spec.buckets):
+        if ref.name in bucket_names:
+            keys.setdefault("BUCKET_NAME", bucket_names[ref.name])
+            keys[f"BUCKET_NAME_{index}"] = bucket_names[ref.name]
+    return keys
+
+
+def cosi_keys(keys: KeyPair, endpoint: str, region: str, bucket: str | None) -> dict[str, str]:
+    """The COSI shapes: ``BucketInfo`` (v1alpha1, a JSON document) and ``COSI_*`` (v1alpha2, one
+    value per key). COSI grants one bucket per access: the first bound bucket."""
+    data = {
+        "COSI_PROTOCOL": "S3",
+        "COSI_S3_ENDPOINT": endpoint,
+        "COSI_S3_REGION": region,
+        # Path style works with any Service name; virtual hosts need DNS for every bucket.
+        "COSI_S3_ADDRESSING_STYLE": "path",
+        "COSI_S3_ACCESS_KEY_ID": keys.access_key_id,
+        "COSI_S3_ACCESS_SECRET_KEY": keys.secret_access_key,
+    }
+    if bucket is None:
+        return data
+    data["COSI_S3_BUCKET_ID"] = bucket
+    info = {
+        "metadata": {"name": bucket},
+        "spec": {
+            "bucketName": bucket,
+            "authenticationType": "KEY",
+            "secretS3": {
+                "endpoint": endpoint,
+                "region": region,
+                "accessKeyID": keys.access_key_id,
+                "accessSecretKey": keys.secret_access_key,
+            },
+            "secretAzure": None,
+            "protocols": ["s3"],
+        },
+    }
+    data["BucketInfo"] = json.dumps(info, sort_keys=True)
+    return data
+
+
 def app_secret(
     *,
     namespace: str,
     credential: str,
     credential_uid: str,
     spec: CredentialSpec,
-    keys: KeyPair,
+    keys: KeySet,
     rotation: str,
     endpoint: str,
     region: str,
@@ -251,17 +361,28 @@ def app_secret(
 ) -> dict[str, Any]:
     """The app-facing Secret: ``envFrom`` it and any AWS SDK finds the server and the key.
 
-    ``bucket_names`` maps S3Bucket object names to S3 bucket names; BUCKET_NAME is
-    written when the credential names exactly one bucket and that bucket is known.
+    ``bucket_names`` maps S3Bucket object names to S3 bucket names (the bound ones). Besides
+    the AWS variables it carries Rook's BUCKET_HOST/BUCKET_PORT/BUCKET_NAME and COSI's keys.
+    During a rotation overlap it also keeps the previous pair (PREVIOUS_*), because the
+    declared configuration is rebuilt from these Secrets: losing it would revoke the old key.
     """
+    host, port = endpoint_host_port(endpoint)
+    buckets = bucket_keys(spec, bucket_names)
     data = {
-        "AWS_ACCESS_KEY_ID": keys.access_key_id,
-        "AWS_SECRET_ACCESS_KEY": keys.secret_access_key,
+        "AWS_ACCESS_KEY_ID": keys.current.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": keys.current.secret_access_key,
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_REGION": region,
+        "BUCKET_HOST": host,
+        "BUCKET_PORT": str(port),
+        **buckets,
+        **cosi_keys(keys.current, endpoint, region, buckets.get("BUCKET_NAME")),
     }
-    if len(spec.buckets) == 1 and spec.buckets[0].name in bucket_names:
-        data["BUCKET_NAME"] = bucket_names[spec.buckets[0].name]
+    annotations = {ROTATION_ANNOTATION: rotation}
+    if keys.previous is not None and keys.previous_expires_at is not None:
+        data[PREVIOUS_KEY_ID] = keys.previous.access_key_id
+        data[PREVIOUS_SECRET_KEY] = keys.previous.secret_access_key
+        annotations[PREVIOUS_EXPIRES_ANNOTATION] = format_time(keys.previous_expires_at)
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -274,7 +395,7 @@ def app_secret(
                 "app.kubernetes.io/component": "s3-credential",
                 CREDENTIAL_LABEL: credential,
             },
-            "annotations": {ROTATION_ANNOTATION: rotation},
+            "annotations": annotations,
             "ownerReferences": [owner_reference("S3Credential", credential, credential_uid)],
         },
         "data": {k: b64(v) for k, v in data.items()},
@@ -294,6 +415,25 @@ def secret_keys(secret: Mapping[str, Any]) -> KeyPair | None:
     return KeyPair(key_id, secret_key)
 
 
+def secret_key_set(secret: Mapping[str, Any], now: datetime.datetime) -> KeySet | None:
+    """The keys an app Secret holds: its pair, plus the previous pair while it is still valid."""
+    current = secret_keys(secret)
+    if current is None:
+        return None
+    data = secret.get("data") or {}
+    annotations = (secret.get("metadata") or {}).get("annotations") or {}
+    previous = secret_keys(
+        {
+            "data": {
+                "AWS_ACCESS_KEY_ID": data.get(PREVIOUS_KEY_ID, ""),
+                "AWS_SECRET_ACCESS_KEY": data.get(PREVIOUS_SECRET_KEY, ""),
+            }
+        }
+    )
+    expires = parse_time(annotations.get(PREVIOUS_EXPIRES_ANNOTATION))
+    return KeySet(current, previous, expires).without_expired(now)
+
+
 def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
     refs = (obj.get("metadata") or {}).get("ownerReferences") or []
     return any(ref.get("uid") == uid for ref in refs)
@@ -311,7 +451,11 @@ def secret_patch(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> dic
     meta_patch: dict[str, Any] = {}
     for part in ("labels", "annotations"):
         old = old_meta.get(part) or {}
-        changes = {k: v for k, v in (new_meta.get(part) or {}).items() if old.get(k) != v}
+        new = new_meta.get(part) or {}
+        changes: dict[str, Any] = {k: v for k, v in new.items() if old.get(k) != v}
+        if part == "annotations":
+            # Our own annotations that the desired object no longer has are removed.
+            changes.update({k: None for k in old if k.startswith(_OWN_ANNOTATIONS) and k not in new})
         if changes:
             meta_patch[part] = changes
     if "ownerReferences" in new_meta:
@@ -329,22 +473,36 @@ def secret_patch(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> dic
     return patch
 
 
-def choose_keys(existing: Mapping[str, Any] | None, rotation: str, declared: KeyPair | None) -> tuple[KeyPair, str]:
-    """The key pair a credential should have now, and how it was obtained.
+def choose_keys(
+    existing: Mapping[str, Any] | None,
+    rotation: str,
+    declared: KeySet | None,
+    *,
+    now: datetime.datetime,
+    overlap: datetime.timedelta,
+) -> tuple[KeySet, str]:
+    """The keys a credential should have now, and how they were obtained.
 
-    - ``kept``: the app Secret holds a complete pair made for the current rotate token;
-    - ``rotated``: the rotate annotation changed since the Secret was written;
+    - ``kept``: the app Secret holds a complete pair made for the current rotate token
+      (with its previous pair while the overlap lasts);
+    - ``expired``: kept, and the previous pair's overlap has just ended;
+    - ``rotated``: the rotate annotation changed since the Secret was written: a new pair,
+      and the old one stays valid for ``overlap`` (0: revoked at once);
     - ``restored``: the app Secret is gone, the declared configuration still has the pair
       (so applications and server keep working with the same key);
     - ``generated``: nothing to keep, a fresh pair.
     """
     if existing is not None:
+        held = secret_key_set(existing, now)
         token = ((existing.get("metadata") or {}).get("annotations") or {}).get(ROTATION_ANNOTATION, "")
         if token != rotation:
-            return generate_keys(), "rotated"
-        kept = secret_keys(existing)
-        if kept is not None:
-            return kept, "kept"
+            if held is None or overlap <= datetime.timedelta(0):
+                return KeySet(generate_keys()), "rotated"
+            expires = now.replace(microsecond=0) + overlap
+            return KeySet(generate_keys(), held.current, expires), "rotated"
+        if held is not None:
+            had_previous = PREVIOUS_KEY_ID in (existing.get("data") or {})
+            return held, ("expired" if had_previous and held.previous is None else "kept")
     if declared is not None:
-        return declared, "restored"
-    return generate_keys(), "generated"
+        return KeySet(declared.current), "restored"
+    return KeySet(generate_keys()), "generated"

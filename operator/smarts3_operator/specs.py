@@ -7,10 +7,12 @@ slipped past an older CRD gets a clear InvalidSpec condition instead of a crash.
 
 from __future__ import annotations
 
+import datetime
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from smarts3.config.declared import CorsRule, DeletionPolicy
 
@@ -19,6 +21,12 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 BUCKETS = "s3buckets"
 CREDENTIALS = "s3credentials"
+
+DURATION_PATTERN = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
+"""A Go-style duration in whole hours, minutes and seconds ("10m", "1h30m", "90s")."""
+_DURATION_PART = re.compile(r"([0-9]+)([hms])")
+_UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
+DEFAULT_PREVIOUS_KEY_TTL = "10m"
 
 _K8S_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
@@ -44,9 +52,26 @@ class BucketRef(_Spec):
     access: Literal["read", "write", "readwrite"]
 
 
+def parse_duration(text: str) -> datetime.timedelta:
+    """``DURATION_PATTERN`` text as a timedelta; "0s" means no overlap."""
+    if not text or not re.fullmatch(DURATION_PATTERN, text):
+        raise ValueError(f"{text!r} is not a duration like 10m, 1h30m or 90s")
+    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+    return datetime.timedelta(seconds=seconds)
+
+
 class CredentialSpec(_Spec):
     secret_name: str = Field(alias="secretName", min_length=1, max_length=253, pattern=_K8S_NAME)
     buckets: list[BucketRef] = Field(min_length=1, max_length=100)
+    previous_key_ttl: datetime.timedelta = Field(
+        default=parse_duration(DEFAULT_PREVIOUS_KEY_TTL), alias="previousKeyTTL"
+    )
+    """After a rotation, how long the previous key keeps working (its grants unchanged)."""
+
+    @field_validator("previous_key_ttl", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) else value
 
 
 def _explain(error: ValidationError) -> str:

@@ -119,10 +119,34 @@ def test_credential_writes_app_secret_and_declared_entry(api: Api, namespace: st
     obj = wait_ready(api, "s3credentials", namespace, "app", reason="SecretWritten")
     secret = api.secret(namespace, "app-s3")
     data = secret_data(secret)
-    assert set(data) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_REGION", "BUCKET_NAME"}
-    assert data["AWS_ENDPOINT_URL"] == ENDPOINT
-    assert data["AWS_REGION"] == "us-east-1"
-    assert data["BUCKET_NAME"] == "app-data"
+    # The AWS SDK variables, Rook's bucket keys and COSI's (v1alpha1 BucketInfo, v1alpha2 COSI_*).
+    assert set(data) == {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "BUCKET_HOST",
+        "BUCKET_PORT",
+        "BUCKET_NAME",
+        "BUCKET_NAME_0",
+        "BucketInfo",
+        "COSI_PROTOCOL",
+        "COSI_S3_ENDPOINT",
+        "COSI_S3_REGION",
+        "COSI_S3_ADDRESSING_STYLE",
+        "COSI_S3_BUCKET_ID",
+        "COSI_S3_ACCESS_KEY_ID",
+        "COSI_S3_ACCESS_SECRET_KEY",
+    }
+    assert data["AWS_ENDPOINT_URL"] == data["COSI_S3_ENDPOINT"] == ENDPOINT
+    assert data["AWS_REGION"] == data["COSI_S3_REGION"] == "us-east-1"
+    assert (data["BUCKET_HOST"], data["BUCKET_PORT"]) == ("smarts3.smarts3-system.svc", "9000")
+    assert data["BUCKET_NAME"] == data["BUCKET_NAME_0"] == data["COSI_S3_BUCKET_ID"] == "app-data"
+    assert data["COSI_S3_ACCESS_KEY_ID"] == data["AWS_ACCESS_KEY_ID"]
+    info = json.loads(data["BucketInfo"])["spec"]
+    assert (info["bucketName"], info["authenticationType"], info["protocols"]) == ("app-data", "KEY", ["s3"])
+    assert info["secretS3"]["accessKeyID"] == data["AWS_ACCESS_KEY_ID"]
+    assert info["secretS3"]["accessSecretKey"] == data["AWS_SECRET_ACCESS_KEY"]
     assert len(data["AWS_SECRET_ACCESS_KEY"]) == 40
     assert obj["status"]["accessKeyId"] == data["AWS_ACCESS_KEY_ID"]
     assert obj["status"]["secretName"] == "app-s3"
@@ -151,7 +175,7 @@ def test_key_survives_updates_and_rotates_on_annotation(api: Api, namespace: str
     wait_ready(api, "s3credentials", namespace, "rot")
     first = secret_data(api.secret(namespace, "rot-s3"))
 
-    # A spec change keeps the key and updates grants; two buckets: no BUCKET_NAME.
+    # A spec change keeps the key and updates grants; two buckets: BUCKET_NAME_0 and _1.
     api.patch(
         "s3credentials",
         namespace,
@@ -165,7 +189,8 @@ def test_key_survives_updates_and_rotates_on_annotation(api: Api, namespace: str
 
     entry = wait_for(two_grants, what="two grants")
     assert {(g.bucket, g.access.value) for g in entry.grants} == {("rot-a", "read"), ("rot-b", "write")}
-    second = wait_for(lambda: (d := secret_data(api.secret(namespace, "rot-s3"))) and "BUCKET_NAME" not in d and d)
+    second = wait_for(lambda: (d := secret_data(api.secret(namespace, "rot-s3"))) and "BUCKET_NAME_1" in d and d)
+    assert (second["BUCKET_NAME"], second["BUCKET_NAME_0"], second["BUCKET_NAME_1"]) == ("rot-a", "rot-a", "rot-b")
     assert second["AWS_ACCESS_KEY_ID"] == first["AWS_ACCESS_KEY_ID"]
     assert second["AWS_SECRET_ACCESS_KEY"] == first["AWS_SECRET_ACCESS_KEY"]
 
@@ -182,7 +207,20 @@ def test_key_survives_updates_and_rotates_on_annotation(api: Api, namespace: str
         lambda: credential_entry(api, namespace, "rot").access_key_id == rotated["AWS_ACCESS_KEY_ID"],
         what="the rotated key in the declared config",
     )
-    assert all(c.access_key_id != first["AWS_ACCESS_KEY_ID"] for c in declared(api).credentials)
+    # The old key stays valid (default overlap 10 minutes), with the same grants, and says until when.
+    (previous,) = [c for c in declared(api).credentials if c.access_key_id == first["AWS_ACCESS_KEY_ID"]]
+    assert previous.name == f"{namespace}/rot@previous"
+    assert {(g.bucket, g.access.value) for g in previous.grants} == {("rot-a", "read"), ("rot-b", "write")}
+    assert rotated["PREVIOUS_AWS_ACCESS_KEY_ID"] == first["AWS_ACCESS_KEY_ID"]
+    status = wait_for(
+        lambda: (
+            (st := (api.get("s3credentials", namespace, "rot") or {}).get("status", {})).get("previousAccessKeyId")
+            and st
+        ),
+        what="the previous key in the status",
+    )
+    assert status["previousAccessKeyId"] == first["AWS_ACCESS_KEY_ID"]
+    assert status["previousKeyExpiresAt"] > status["conditions"][0]["lastTransitionTime"]
     wait_event(api, namespace, "KeyRotated")
 
 
@@ -265,6 +303,49 @@ def test_bucket_name_conflict_across_namespaces(api: Api, namespace: str) -> Non
     obj = wait_ready(api, "s3buckets", namespace + "-b", "shared", status="False", reason="BucketNameConflict")
     assert f"{namespace}-a/shared" in ready(obj)["message"]  # type: ignore[index]
     assert [b.name for b in declared(api).buckets].count("shared-name") == 1
+
+
+def _entries(api: Api, namespace: str) -> dict[str, tuple[str, str]]:
+    """This namespace's credential entries in the declared config: name -> (key id, secret)."""
+    try:
+        config = declared(api)
+    except (ValueError, yaml.YAMLError):
+        return {}  # corrupted: nothing readable
+    return {
+        c.name: (c.access_key_id, c.secret_access_key.get_secret_value())
+        for c in config.credentials
+        if c.name.startswith(namespace + "/")
+    }
+
+
+def test_config_secret_is_rebuilt_from_the_custom_resources(api: Api, namespace: str) -> None:
+    api.create("s3buckets", namespace, "src", {})
+    for name in ("one", "two"):
+        api.create(
+            "s3credentials",
+            namespace,
+            name,
+            {"secretName": f"{name}-s3", "buckets": [{"name": "src", "access": "read"}]},
+        )
+        wait_ready(api, "s3credentials", namespace, name)
+    # One credential in a rotation overlap: its old key must survive a rebuild too.
+    api.patch("s3credentials", namespace, "two", {"metadata": {"annotations": {"smarts3.io/rotate": "r1"}}})
+    wait_for(lambda: f"{namespace}/two@previous" in _entries(api, namespace), what="the previous key entry")
+    before = _entries(api, namespace)
+    assert set(before) == {f"{namespace}/one", f"{namespace}/two", f"{namespace}/two@previous"}
+    assert before[f"{namespace}/one"][0] == secret_data(api.secret(namespace, "one-s3"))["AWS_ACCESS_KEY_ID"]
+
+    # Deleted, and a change arrives at once: the rebuild has no old config to read from.
+    api.core.delete_namespaced_secret(CONFIG_SECRET, CONFIG_NAMESPACE)
+    api.create("s3buckets", namespace, "src-2", {})
+    wait_for(lambda: bucket_entry(api, "src-2"), what="the rebuilt config with the new bucket")
+    assert _entries(api, namespace) == before
+
+    # Corrupted, with no change at all: the drift-repair timer rewrites it.
+    garbage = base64.b64encode(b"credentials: [oops").decode()
+    corrupted = api.core.patch_namespaced_secret(CONFIG_SECRET, CONFIG_NAMESPACE, {"data": {"declared.yaml": garbage}})
+    assert corrupted.data["declared.yaml"] == garbage
+    wait_for(lambda: _entries(api, namespace) == before, what="the repaired config with every key")
 
 
 def test_liveness_endpoint(liveness_url: str) -> None:

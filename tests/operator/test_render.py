@@ -3,36 +3,46 @@
 from __future__ import annotations
 
 import base64
+import datetime
+import json
 
 import pytest
 import yaml
 
 from smarts3.config.declared import DeclaredConfig
 from smarts3_operator.render import (
+    PREVIOUS_EXPIRES_ANNOTATION,
     ROTATION_ANNOTATION,
     BucketObject,
     CredentialObject,
     KeyPair,
+    KeySet,
     app_secret,
     choose_keys,
     dump_declared,
     generate_keys,
+    keys_from_declared,
     load_declared,
     plan,
+    secret_key_set,
     secret_patch,
 )
 from smarts3_operator.settings import OperatorSettings
-from smarts3_operator.specs import InvalidSpec, parse_bucket, parse_credential
+from smarts3_operator.specs import InvalidSpec, parse_bucket, parse_credential, parse_duration
 from smarts3_operator.status import set_condition
 
 KEYS = KeyPair("SKAAAAAAAAAAAAAAAAAA", "s" * 40)
+OLD = KeyPair("SKOOOOOOOOOOOOOOOOOO", "o" * 40)
+NOW = datetime.datetime(2026, 3, 1, 12, 0, 0, tzinfo=datetime.UTC)
+MINUTE = datetime.timedelta(minutes=1)
+CURRENT = KeySet(KEYS)
 
 
 def bucket(ns: str, name: str, created: str = "2026-01-01T00:00:00Z", **spec: object) -> BucketObject:
     return BucketObject(namespace=ns, name=name, created=created, spec=parse_bucket(spec))
 
 
-def cred(ns: str, name: str, *refs: tuple[str, str], keys: KeyPair | None = KEYS) -> CredentialObject:
+def cred(ns: str, name: str, *refs: tuple[str, str], keys: KeySet | None = CURRENT) -> CredentialObject:
     spec = parse_credential({"secretName": f"{name}-s3", "buckets": [{"name": n, "access": a} for n, a in refs]})
     return CredentialObject(namespace=ns, name=name, spec=spec, keys=keys)
 
@@ -99,23 +109,74 @@ def test_invalid_credential_specs() -> None:
         parse_credential({"secretName": "s", "buckets": [{"name": "b", "access": "admin"}]})
 
 
-def _secret(keys: KeyPair, token: str) -> dict[str, object]:
+def _secret(keys: KeyPair, token: str, previous: KeyPair | None = None, expires: str = "") -> dict[str, object]:
     enc = lambda s: base64.b64encode(s.encode()).decode()  # noqa: E731
-    return {
-        "metadata": {"annotations": {ROTATION_ANNOTATION: token}},
-        "data": {"AWS_ACCESS_KEY_ID": enc(keys.access_key_id), "AWS_SECRET_ACCESS_KEY": enc(keys.secret_access_key)},
-    }
+    data = {"AWS_ACCESS_KEY_ID": enc(keys.access_key_id), "AWS_SECRET_ACCESS_KEY": enc(keys.secret_access_key)}
+    annotations = {ROTATION_ANNOTATION: token}
+    if previous is not None:
+        data["PREVIOUS_AWS_ACCESS_KEY_ID"] = enc(previous.access_key_id)
+        data["PREVIOUS_AWS_SECRET_ACCESS_KEY"] = enc(previous.secret_access_key)
+        annotations[PREVIOUS_EXPIRES_ANNOTATION] = expires
+    return {"metadata": {"annotations": annotations}, "data": data}
 
 
 def test_choose_keys() -> None:
-    other = KeyPair("SKBBBBBBBBBBBBBBBBBB", "t" * 40)
-    assert choose_keys(_secret(KEYS, ""), "", other) == (KEYS, "kept")
-    new, how = choose_keys(_secret(KEYS, ""), "2026-01", other)
-    assert how == "rotated" and new not in (KEYS, other)
-    assert choose_keys(None, "", other) == (other, "restored")
-    assert choose_keys({"metadata": {}, "data": {}}, "", other) == (other, "restored")
-    fresh, how = choose_keys(None, "", None)
-    assert how == "generated" and fresh != KEYS
+    other = KeySet(KeyPair("SKBBBBBBBBBBBBBBBBBB", "t" * 40))
+    opts = {"now": NOW, "overlap": 10 * MINUTE}
+    assert choose_keys(_secret(KEYS, ""), "", other, **opts) == (KeySet(KEYS), "kept")
+    assert choose_keys(None, "", other, **opts) == (other, "restored")
+    assert choose_keys({"metadata": {}, "data": {}}, "", other, **opts) == (other, "restored")
+    fresh, how = choose_keys(None, "", None, **opts)
+    assert how == "generated" and fresh.current != KEYS and fresh.previous is None
+
+
+def test_rotation_keeps_the_old_key_for_the_overlap() -> None:
+    new, how = choose_keys(_secret(KEYS, ""), "2026-01", None, now=NOW, overlap=10 * MINUTE)
+    assert how == "rotated" and new.current not in (KEYS, OLD)
+    assert (new.previous, new.previous_expires_at) == (KEYS, NOW + 10 * MINUTE)
+    # No overlap asked for: the old key goes at once.
+    assert choose_keys(_secret(KEYS, ""), "2026-01", None, now=NOW, overlap=datetime.timedelta(0))[0].previous is None
+    # Within the overlap the Secret's previous pair is kept; after it, dropped ("expired").
+    during = _secret(KEYS, "t", previous=OLD, expires="2026-03-01T12:05:00Z")
+    assert choose_keys(during, "t", None, now=NOW, overlap=MINUTE) == (
+        KeySet(KEYS, OLD, NOW + 5 * MINUTE),
+        "kept",
+    )
+    assert choose_keys(during, "t", None, now=NOW + 5 * MINUTE, overlap=MINUTE) == (KeySet(KEYS), "expired")
+    # A second rotation during the overlap: the current key becomes the previous one.
+    again, _ = choose_keys(during, "t2", None, now=NOW, overlap=MINUTE)
+    assert again.previous == KEYS and again.previous_expires_at == NOW + MINUTE
+
+
+def test_secret_key_set_drops_an_expired_or_unreadable_previous_key() -> None:
+    assert secret_key_set(_secret(KEYS, "", OLD, "2026-03-01T12:00:01Z"), NOW) == KeySet(
+        KEYS, OLD, NOW + datetime.timedelta(seconds=1)
+    )
+    assert secret_key_set(_secret(KEYS, "", OLD, "2026-03-01T12:00:00Z"), NOW) == KeySet(KEYS)
+    assert secret_key_set(_secret(KEYS, "", OLD, "garbage"), NOW) == KeySet(KEYS)
+    assert secret_key_set({"data": {}}, NOW) is None
+
+
+def test_plan_declares_the_previous_key_with_the_same_grants() -> None:
+    keys = KeySet(KEYS, OLD, NOW + MINUTE)
+    result = plan([bucket("a", "data")], [cred("a", "app", ("data", "write"), keys=keys)])
+    current, previous = result.config.credentials
+    assert (current.name, current.access_key_id) == ("a/app", KEYS.access_key_id)
+    assert (previous.name, previous.access_key_id) == ("a/app@previous", OLD.access_key_id)
+    assert previous.grants == current.grants
+    # Read back from the file the server gets: both pairs, so a reconcile sees no change.
+    assert keys.same_keys(keys_from_declared(load_declared(dump_declared(result.config)), "a", "app"))
+
+
+def test_previous_key_ttl_is_a_duration() -> None:
+    assert parse_duration("1h30m") == 90 * MINUTE
+    assert parse_duration("3s") == datetime.timedelta(seconds=3)
+    spec = {"secretName": "s", "buckets": [{"name": "b", "access": "read"}]}
+    assert parse_credential(spec).previous_key_ttl == 10 * MINUTE
+    assert parse_credential({**spec, "previousKeyTTL": "0s"}).previous_key_ttl == datetime.timedelta(0)
+    for bad in ("", "5d", "m", "10"):
+        with pytest.raises(InvalidSpec, match="previousKeyTTL"):
+            parse_credential({**spec, "previousKeyTTL": bad})
 
 
 def test_generated_keys_look_like_aws_keys() -> None:
@@ -127,19 +188,76 @@ def test_generated_keys_look_like_aws_keys() -> None:
         assert pair.secret_access_key not in repr(pair)
 
 
-def test_app_secret_and_patch() -> None:
-    spec = parse_credential({"secretName": "app-s3", "buckets": [{"name": "data", "access": "read"}]})
+def _app(endpoint: str, bucket_names: dict[str, str], *names: str, keys: KeySet = CURRENT) -> dict[str, str]:
+    spec = parse_credential({"secretName": "app-s3", "buckets": [{"name": n, "access": "read"} for n in names]})
     body = app_secret(
         namespace="a",
         credential="app",
         credential_uid="u-1",
         spec=spec,
-        keys=KEYS,
+        keys=keys,
         rotation="",
-        endpoint="http://s3:9000",
+        endpoint=endpoint,
         region="eu-west-1",
-        bucket_names={"data": "data-bucket"},
+        bucket_names=bucket_names,
     )
+    return {k: base64.b64decode(v).decode() for k, v in body["data"].items()}
+
+
+def test_app_secret_keys_for_sdks_rook_and_cosi() -> None:
+    data = _app("http://s3.ns.svc:9000", {"one": "bucket-one", "two": "bucket-two"}, "zero", "one", "two")
+    assert data["AWS_ACCESS_KEY_ID"] == KEYS.access_key_id and data["AWS_REGION"] == "eu-west-1"
+    assert (data["BUCKET_HOST"], data["BUCKET_PORT"]) == ("s3.ns.svc", "9000")
+    # "zero" is not declared yet: BUCKET_NAME is the first bound bucket, N is the spec position.
+    assert data["BUCKET_NAME"] == "bucket-one"
+    assert (data["BUCKET_NAME_1"], data["BUCKET_NAME_2"]) == ("bucket-one", "bucket-two")
+    assert "BUCKET_NAME_0" not in data
+    assert {k: v for k, v in data.items() if k.startswith("COSI_")} == {
+        "COSI_PROTOCOL": "S3",
+        "COSI_S3_ENDPOINT": "http://s3.ns.svc:9000",
+        "COSI_S3_REGION": "eu-west-1",
+        "COSI_S3_ADDRESSING_STYLE": "path",
+        "COSI_S3_BUCKET_ID": "bucket-one",
+        "COSI_S3_ACCESS_KEY_ID": KEYS.access_key_id,
+        "COSI_S3_ACCESS_SECRET_KEY": KEYS.secret_access_key,
+    }
+    info = json.loads(data["BucketInfo"])
+    assert info["spec"] == {
+        "bucketName": "bucket-one",
+        "authenticationType": "KEY",
+        "protocols": ["s3"],
+        "secretAzure": None,
+        "secretS3": {
+            "endpoint": "http://s3.ns.svc:9000",
+            "region": "eu-west-1",
+            "accessKeyID": KEYS.access_key_id,
+            "accessSecretKey": KEYS.secret_access_key,
+        },
+    }
+    assert "PREVIOUS_AWS_ACCESS_KEY_ID" not in data
+
+
+def test_app_secret_without_bound_buckets_or_port() -> None:
+    data = _app("https://s3.example.com", {}, "later")
+    assert (data["BUCKET_HOST"], data["BUCKET_PORT"]) == ("s3.example.com", "443")
+    assert not {"BUCKET_NAME", "BucketInfo", "COSI_S3_BUCKET_ID"} & set(data)
+    assert data["COSI_S3_ACCESS_KEY_ID"] == KEYS.access_key_id
+    assert _app("http://s3", {}, "later")["BUCKET_PORT"] == "80"
+
+
+def test_app_secret_and_patch() -> None:
+    spec = parse_credential({"secretName": "app-s3", "buckets": [{"name": "data", "access": "read"}]})
+    args = {
+        "namespace": "a",
+        "credential": "app",
+        "credential_uid": "u-1",
+        "spec": spec,
+        "rotation": "",
+        "endpoint": "http://s3:9000",
+        "region": "eu-west-1",
+        "bucket_names": {"data": "data-bucket"},
+    }
+    body = app_secret(keys=KeySet(KEYS), **args)  # type: ignore[arg-type]
     data = {k: base64.b64decode(v).decode() for k, v in body["data"].items()}
     assert data["BUCKET_NAME"] == "data-bucket" and data["AWS_REGION"] == "eu-west-1"
     assert body["metadata"]["ownerReferences"][0]["uid"] == "u-1"
@@ -148,6 +266,13 @@ def test_app_secret_and_patch() -> None:
     patch = secret_patch(existing, body)
     assert patch["data"] == {"EXTRA": None}
     assert patch["metadata"]["labels"] == body["metadata"]["labels"]
+    # The overlap ends: the previous pair and our expiry annotation go, others' annotations stay.
+    during = app_secret(keys=KeySet(KEYS, OLD, NOW + MINUTE), **args)  # type: ignore[arg-type]
+    assert during["metadata"]["annotations"][PREVIOUS_EXPIRES_ANNOTATION] == "2026-03-01T12:01:00Z"
+    during["metadata"]["annotations"]["team.example/owner"] = "x"
+    patch = secret_patch(during, body)
+    assert patch["data"] == {"PREVIOUS_AWS_ACCESS_KEY_ID": None, "PREVIOUS_AWS_SECRET_ACCESS_KEY": None}
+    assert patch["metadata"] == {"annotations": {PREVIOUS_EXPIRES_ANNOTATION: None}}
 
 
 def test_condition_transition_time_moves_only_on_flips() -> None:
@@ -167,3 +292,19 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SMARTS3_OPERATOR_CONFIG_SECRET_NAME", "Bad_Name")
     with pytest.raises(ValueError, match="not a valid Kubernetes object name"):
         OperatorSettings()
+
+
+def test_crd_duration_field_matches_the_parser() -> None:
+    """The CRD's schema (admission) and the operator's parser accept the same previousKeyTTL."""
+    import pathlib
+
+    from smarts3_operator.specs import DEFAULT_PREVIOUS_KEY_TTL, DURATION_PATTERN
+
+    crd = yaml.safe_load(
+        (pathlib.Path(__file__).parents[2] / "manifests/crds/s3credentials.smarts3.io.yaml").read_text()
+    )
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    field = schema["spec"]["properties"]["previousKeyTTL"]
+    assert (field["pattern"], field["default"]) == (DURATION_PATTERN, DEFAULT_PREVIOUS_KEY_TTL)
+    status = schema["status"]["properties"]
+    assert status["previousKeyExpiresAt"]["format"] == "date-time" and "previousAccessKeyId" in status

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+
 import kopf
 
 from smarts3_operator.reconcile import (
@@ -19,7 +22,9 @@ from smarts3_operator.render import (
     ROTATE_ANNOTATION,
     app_secret,
     choose_keys,
+    format_time,
     owned_by,
+    parse_time,
 )
 from smarts3_operator.specs import InvalidSpec, parse_credential
 from smarts3_operator.status import ready_status
@@ -30,7 +35,8 @@ CONFLICT_DELAY = 60.0
 
 _EVENTS = {
     "generated": ("KeyGenerated", "generated access key {key} into Secret {secret!r}"),
-    "rotated": ("KeyRotated", "rotated: new access key {key} in Secret {secret!r}"),
+    "rotated": ("KeyRotated", "rotated: new access key {key} in Secret {secret!r}{overlap}"),
+    "expired": ("PreviousKeyExpired", "the previous access key stopped working; {key} is the only one"),
     "restored": (
         "SecretRestored",
         "Secret {secret!r} was missing; rewrote it with access key {key}",
@@ -72,28 +78,39 @@ def _reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, max_age: float)
             )
             kopf.warn(body, reason="SecretConflict", message=message)
             raise kopf.TemporaryError(message, delay=CONFLICT_DELAY)
-        keys, how = choose_keys(existing, rotation, declared.current_keys(ctx, namespace, name, max_age))
-        # The server learns the key before the application does, so a pod that starts
-        # with the new Secret never meets a server that refuses it.
-        plan = declared.sync(ctx, keys={(namespace, name): keys}, max_age=max_age)
-        bucket_names = {
-            ref.name: plan.bucket_names[(namespace, ref.name)]
-            for ref in spec.buckets
-            if (namespace, ref.name) in plan.bucket_names
-        }
-        outcome = ctx.kube.apply_secret(
-            app_secret(
-                namespace=namespace,
-                credential=name,
-                credential_uid=uid,
-                spec=spec,
-                keys=keys,
-                rotation=rotation,
-                endpoint=ctx.settings.endpoint,
-                region=ctx.settings.region,
-                bucket_names=bucket_names,
-            )
+        keys, how = choose_keys(
+            existing,
+            rotation,
+            declared.current_keys(ctx, namespace, name, max_age),
+            now=datetime.datetime.now(datetime.UTC),
+            overlap=spec.previous_key_ttl,
         )
+        # New keys: no other sync may read the old app Secret until this one is written,
+        # or it would drop the key just declared. Kept keys need no such guard (timer ticks).
+        with declared.exclusive() if how != "kept" else contextlib.nullcontext():
+            # The server learns the key before the application does, so a pod that starts
+            # with the new Secret never meets a server that refuses it; on rotation the old
+            # key stays declared until it expires, so running pods keep working meanwhile.
+            plan = declared.sync(ctx, keys={(namespace, name): keys}, max_age=max_age)
+            bucket_names = {
+                ref.name: plan.bucket_names[(namespace, ref.name)]
+                for ref in spec.buckets
+                if (namespace, ref.name) in plan.bucket_names
+            }
+            outcome = ctx.kube.apply_secret(
+                app_secret(
+                    namespace=namespace,
+                    credential=name,
+                    credential_uid=uid,
+                    spec=spec,
+                    keys=keys,
+                    rotation=rotation,
+                    endpoint=ctx.settings.endpoint,
+                    region=ctx.settings.region,
+                    bucket_names=bucket_names,
+                )
+            )
+            declared.remember(namespace, name, uid, keys)
         if how == "kept" and outcome == "created":
             how = "restored"  # deleted between our read and our write: this write restored it
         old_secret = status.get("secretName")
@@ -101,13 +118,24 @@ def _reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, max_age: float)
             _delete_owned_secret(ctx, namespace, old_secret, uid)
     if how in _EVENTS:
         reason, template = _EVENTS[how]
+        overlap = ""
+        if keys.previous is not None and keys.previous_expires_at is not None:
+            overlap = (
+                f"; the previous key {keys.previous.access_key_id} works until {format_time(keys.previous_expires_at)}"
+            )
         kopf.info(
             body,
             reason=reason,
-            message=template.format(key=keys.access_key_id, secret=spec.secret_name),
+            message=template.format(key=keys.current.access_key_id, secret=spec.secret_name, overlap=overlap),
         )
 
-    fields = {"accessKeyId": keys.access_key_id, "secretName": spec.secret_name}
+    fields = {
+        "accessKeyId": keys.current.access_key_id,
+        "secretName": spec.secret_name,
+        # None removes the field from the status (a JSON merge patch).
+        "previousAccessKeyId": keys.previous.access_key_id if keys.previous is not None else None,
+        "previousKeyExpiresAt": format_time(keys.previous_expires_at) if keys.previous_expires_at else None,
+    }
     missing = plan.missing.get((namespace, name))
     if missing:
         message = (
@@ -135,11 +163,17 @@ def _reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, max_age: float)
             status,
             ok=True,
             reason="SecretWritten",
-            message=f"Secret {spec.secret_name!r} holds key {keys.access_key_id} for {grants}",
+            message=f"Secret {spec.secret_name!r} holds key {keys.current.access_key_id} for {grants}",
             generation=generation,
             **fields,
         ),
     )
+
+
+def previous_key_expired(body: kopf.Body) -> bool:
+    """Whether the object's previous key (after a rotation) has reached its expiry."""
+    expires = parse_time(str((body.get("status") or {}).get("previousKeyExpiresAt") or ""))
+    return expires is not None and expires <= datetime.datetime.now(datetime.UTC)
 
 
 def delete(ctx: Context, body: kopf.Body, patch: kopf.Patch) -> None:
@@ -153,6 +187,7 @@ def _delete(ctx: Context, body: kopf.Body, patch: kopf.Patch) -> None:
     """Revoke the key in the server first, then remove the app Secret."""
     namespace, name, uid, _generation = ident(body)
     with api_errors_retried():
+        declared.forget_keys(namespace, name)
         declared.sync(ctx)
         try:
             secret_name = parse_credential(body.get("spec") or {}).secret_name
@@ -173,4 +208,4 @@ def _delete_owned_secret(ctx: Context, namespace: str, name: str, uid: str) -> N
         ctx.kube.delete_secret(namespace, name)
 
 
-__all__ = ["delete", "reconcile"]
+__all__ = ["delete", "previous_key_expired", "reconcile"]

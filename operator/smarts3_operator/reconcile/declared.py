@@ -1,15 +1,20 @@
 """The server's declared-configuration Secret: one Secret aggregating every watched object.
 
-It is recomputed from scratch on every change (list all S3Buckets and S3Credentials,
-plan, write if different), so any order of events converges to the same file, and a
-deleted or hand-edited Secret is rewritten by the next reconcile or timer tick.
+It is recomputed from scratch on every change: list all S3Buckets and S3Credentials, take
+each credential's keys from its own app Secret (current pair, and the previous pair while a
+rotation overlap lasts), plan, write if different. The previous config Secret is read only
+as a fallback for a credential whose app Secret is missing (so it is restored with the same
+key), never as the source of the rest: deleting or corrupting the config Secret loses nothing,
+and the next reconcile or timer tick rewrites it with every key.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,28 +23,60 @@ from smarts3_operator.reconcile import Context
 from smarts3_operator.render import (
     BucketObject,
     CredentialObject,
-    KeyPair,
+    KeySet,
     Plan,
     declared_secret,
     keys_from_declared,
     load_declared,
+    owned_by,
     plan,
+    secret_key_set,
     unb64,
 )
 from smarts3_operator.specs import BUCKETS, CREDENTIALS, InvalidSpec, parse_bucket, parse_credential
 
 # kopf runs sync handlers in worker threads; the read-plan-write of the one shared
 # Secret must not interleave (one operator replica runs at a time: Recreate strategy).
-_LOCK = threading.Lock()
+# A credential reconcile also holds it from its sync until its app Secret is written, so no
+# other sync can read the old Secret in between and drop the key just declared.
+_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def exclusive() -> Iterator[None]:
+    """Hold the declared configuration across a sync and the app Secret write that follows."""
+    with _LOCK:
+        yield
 
 
 @dataclass(slots=True)
 class _Last:
     plan: Plan | None = None
+    body: dict[str, Any] | None = None
     at: float | None = None
 
 
 _last = _Last()
+
+CHECK_SECONDS = 1.0
+"""A reused plan still re-reads the config Secret (to repair it), at most this often."""
+_checked: list[float] = [0.0]
+
+# Credential (namespace, name) -> (uid, keys) as last read from or written to its app Secret.
+# Each credential's reconcile (every change and timer tick) refreshes its entry, so a full
+# sync reads from the API only the app Secrets it has not seen yet (after a start-up).
+_held: dict[tuple[str, str], tuple[str, KeySet]] = {}
+
+
+def remember(namespace: str, name: str, uid: str, keys: KeySet) -> None:
+    """Record the keys just written to (or found in) a credential's app Secret."""
+    with _LOCK:
+        _held[(namespace, name)] = (uid, keys)
+
+
+def forget_keys(namespace: str, name: str) -> None:
+    with _LOCK:
+        _held.pop((namespace, name), None)
 
 
 def last_sync() -> float | None:
@@ -57,12 +94,15 @@ def current(ctx: Context) -> DeclaredConfig:
     s = ctx.settings
     secret = ctx.kube.read_secret(s.config_secret_namespace, s.config_secret_name)
     data = (secret or {}).get("data") or {}
-    text = unb64(data[s.config_secret_key]) if s.config_secret_key in data else None
+    try:
+        text = unb64(data[s.config_secret_key]) if s.config_secret_key in data else None
+    except ValueError:
+        text = None  # corrupted: counts as empty, the Secrets hold the keys
     return load_declared(text)
 
 
-def current_keys(ctx: Context, namespace: str, name: str, max_age: float = 0.0) -> KeyPair | None:
-    """The credential's key pair in the declared configuration (cached up to ``max_age``)."""
+def current_keys(ctx: Context, namespace: str, name: str, max_age: float = 0.0) -> KeySet | None:
+    """The credential's keys in the declared configuration (cached up to ``max_age``)."""
     with _LOCK:
         cached = _fresh(max_age)
     config = cached.config if cached is not None else current(ctx)
@@ -73,26 +113,38 @@ def _deleting(item: Mapping[str, Any]) -> bool:
     return bool((item.get("metadata") or {}).get("deletionTimestamp"))
 
 
-def sync(ctx: Context, keys: Mapping[tuple[str, str], KeyPair] | None = None, max_age: float = 0.0) -> Plan:
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def sync(ctx: Context, keys: Mapping[tuple[str, str], KeySet] | None = None, max_age: float = 0.0) -> Plan:
     """Write the declared configuration for every watched object; return the plan.
 
-    Credential keys come from ``keys`` (the credential being reconciled) or else from the
-    declared configuration already written; credentials without keys yet are left out
-    until their own reconcile gives them some.
+    Credential keys come from ``keys`` (the credential being reconciled), else from the
+    credential's app Secret (as last seen, see ``remember``), else (Secret missing) from the
+    declared configuration already written; credentials without keys yet are left out until
+    their own reconcile gives them some.
 
     Change handlers always sync (``max_age=0``). Timers pass their interval: the plan of
     a sync younger than that is reused when it already holds the given keys, so N
-    objects cost one full sync per interval, not N.
+    objects cost one full sync per interval, not N; the Secret is still checked (one read)
+    and rewritten if someone deleted or edited it.
     """
     keys = keys or {}
     s = ctx.settings
     with _LOCK:
         cached = _fresh(max_age)
-        if cached is not None and all(
-            keys_from_declared(cached.config, ns, name) == pair for (ns, name), pair in keys.items()
+        if (
+            cached is not None
+            and _last.body is not None
+            and all(pair.same_keys(keys_from_declared(cached.config, ns, name)) for (ns, name), pair in keys.items())
         ):
+            if time.monotonic() - _checked[0] >= CHECK_SECONDS:
+                ctx.kube.apply_secret(_last.body)  # one read; a rewrite if deleted or edited
+                _checked[0] = time.monotonic()
             return cached
-        existing = current(ctx)
+        now = _now()
+        fallback: DeclaredConfig | None = None
         buckets: list[BucketObject] = []
         for item in ctx.kube.list_objects(BUCKETS, s.namespaces):
             meta = item.get("metadata") or {}
@@ -117,12 +169,27 @@ def sync(ctx: Context, keys: Mapping[tuple[str, str], KeyPair] | None = None, ma
             except InvalidSpec:
                 continue
             ns, name = meta["namespace"], meta["name"]
+            uid = meta.get("uid", "")
+            found = keys.get((ns, name))
+            held = _held.get((ns, name))
+            if found is None and held is not None and held[0] == uid:
+                found = held[1]
+            if found is None and not _deleting(item):
+                secret = ctx.kube.read_secret(ns, cspec.secret_name)
+                if secret is not None and owned_by(secret, uid):
+                    found = secret_key_set(secret, now)
+                    if found is not None:
+                        _held[(ns, name)] = (uid, found)
+                if found is None:
+                    fallback = current(ctx) if fallback is None else fallback
+                    in_config = keys_from_declared(fallback, ns, name)
+                    found = KeySet(in_config.current) if in_config is not None else None
             credentials.append(
                 CredentialObject(
                     namespace=ns,
                     name=name,
                     spec=cspec,
-                    keys=keys.get((ns, name)) or keys_from_declared(existing, ns, name),
+                    keys=found.without_expired(now) if found is not None else None,
                     deleting=_deleting(item),
                 )
             )
@@ -131,5 +198,6 @@ def sync(ctx: Context, keys: Mapping[tuple[str, str], KeyPair] | None = None, ma
         # The rendering is deterministic, so an unchanged plan is an "unchanged" no-op,
         # while a deleted or hand-edited Secret is rewritten.
         ctx.kube.apply_secret(body)
-        _last.plan, _last.at = result, time.monotonic()
+        _last.plan, _last.body, _last.at = result, body, time.monotonic()
+        _checked[0] = _last.at
         return result
