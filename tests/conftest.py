@@ -166,6 +166,17 @@ def metrics_url(proc: subprocess.Popen[bytes]) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def stop_server(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM a server from start_subprocess_server and wait; kill it (and fail) if it hangs."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+
+
 def server_output(proc: subprocess.Popen[bytes]) -> str:
     """Everything a subprocess server printed so far."""
     return Path(proc.log_path).read_text(errors="replace")  # type: ignore[attr-defined]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import httpx
+import psutil
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -46,3 +48,33 @@ def error_code(response: httpx.Response) -> str:
 
 def client_error(exc: Any) -> tuple[str, int]:
     return exc.response["Error"]["Code"], exc.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def rss(pid: int) -> int:
+    """Resident memory of a server process and its workers."""
+    proc = psutil.Process(pid)
+    return int(sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]))
+
+
+class PeakRss:
+    """The highest RSS of a server (and its workers) while the block runs; `baseline` is at entry."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.baseline = rss(pid)
+        self.peak = self.baseline
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, rss(self.pid))
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss(self.pid))

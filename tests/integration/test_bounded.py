@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import select
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,6 @@ from urllib.parse import urlsplit
 
 import boto3
 import httpx
-import psutil
 import pytest
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -24,6 +22,7 @@ from botocore.credentials import Credentials
 from tests.conftest import ACCESS_KEY, SECRET_KEY, start_subprocess_server
 from tests.integration import chunked
 from tests.integration.chunked import EMPTY_SHA256, _FixedPayloadAuth
+from tests.integration.helpers import PeakRss
 
 HEAD_TIMEOUT = 2.0
 MIB = 1024 * 1024
@@ -169,34 +168,6 @@ def test_slow_body_is_not_cut(served: tuple[str, int, Path]) -> None:
 # --- aws-chunked: no chunk held whole before its signature is checked --------------------------
 
 
-def _rss(pid: int) -> int:
-    proc = psutil.Process(pid)
-    return int(sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]))
-
-
-class PeakRss:
-    """The highest RSS of the server while the block runs."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak = _rss(pid)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, _rss(self.pid))
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss(self.pid))
-
-
 def _unread_bytes(client_ports: set[int], server_port: int) -> int:
     """Bytes our sockets sent that the server has not read yet (both ends' queues, /proc/net/tcp)."""
     pending = 0
@@ -223,10 +194,9 @@ def test_stalled_bad_chunks_hold_little_memory(served: tuple[str, int, Path]) ->
 
     size, sent, conns = 16 * MIB, 8 * MIB, 16
     data, zeros = bytes(size), bytes(sent)
-    baseline = _rss(pid)
     held: list[tuple[socket.socket, bytes]] = []
     try:
-        with PeakRss(pid) as rss:
+        with PeakRss(pid) as memory:
             for i in range(conns):
                 request = chunked.build(f"{url}/chunk-mem/k{i}", data, SIGNED, chunk_size=size, tamper_chunk=0)
                 line_end = request.body.index(b"\r\n") + 2
@@ -246,7 +216,7 @@ def test_stalled_bad_chunks_hold_little_memory(served: tuple[str, int, Path]) ->
             while _unread_bytes(ports, port) and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert _unread_bytes(ports, port) == 0, "the server stopped reading"
-        growth = rss.peak - baseline
+        growth = memory.peak - memory.baseline
         assert growth < 48 * MIB, f"RSS grew by {growth / MIB:.0f} MiB while {conns} connections held 8 MiB each"
 
         for sock, tail in held:  # each finishes its chunk: refused at the chunk's end

@@ -20,15 +20,10 @@ import pytest
 
 from smarts3.config.sections import read_file
 from smarts3.config.settings import Settings
-from tests.conftest import Server, metrics_url, start_subprocess_server
+from tests.conftest import Server, metrics_url, start_subprocess_server, stop_server
 
 TOKEN = "ops-port-test-token"
 BUCKET = "ops-secret-bucket-name"
-
-
-def _stop(proc: object) -> None:
-    proc.terminate()  # type: ignore[attr-defined]
-    proc.wait(timeout=30)  # type: ignore[attr-defined]
 
 
 def _reply(port: int) -> bytes:
@@ -76,7 +71,7 @@ def trickled(tmp_path: Path) -> Iterator[tuple[int, str, list[socket.socket]]]:
         thread.join()
         for sock in tricklers:
             sock.close()
-        _stop(proc)
+        stop_server(proc)
 
 
 def test_probes_answer_on_the_ops_port_while_slow_clients_fill_the_s3_port(
@@ -112,7 +107,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
         Server(url, tmp_path / "data").client().create_bucket(Bucket=BUCKET)
         yield url, metrics_url(proc)
     finally:
-        _stop(proc)
+        stop_server(proc)
 
 
 def test_anonymous_metrics_on_the_s3_port_reveal_nothing(served: tuple[str, str]) -> None:
@@ -157,7 +152,7 @@ def test_bearer_token_is_required_on_both_ports(tmp_path: Path, source: str) -> 
             assert ok.status_code == 200
             assert f'bucket="{BUCKET}"' in ok.text
     finally:
-        _stop(proc)
+        stop_server(proc)
 
 
 def test_metrics_port_off_disables_the_listener(tmp_path: Path) -> None:
@@ -167,7 +162,7 @@ def test_metrics_port_off_disables_the_listener(tmp_path: Path) -> None:
         assert httpx.get(url + "/_metrics").status_code == 404
         assert "  ops:" not in Path(proc.log_path).read_text()  # type: ignore[attr-defined]
     finally:
-        _stop(proc)
+        stop_server(proc)
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ import boto3
 import pytest
 from botocore.config import Config as BotoConfig
 
-from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, free_port, start_subprocess_server
+from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, free_port, start_subprocess_server, stop_server
 
 PUTS = 300
 ORPHAN_ID = "ab" + "0" * 30
@@ -38,16 +38,6 @@ def _serve(data_dir: Path, *args: str, timeout: float = 20) -> subprocess.Comple
         [sys.executable, "-m", "smarts3", "serve", "--data-dir", str(data_dir), *args],
         env=env, capture_output=True, text=True, timeout=timeout, check=False,
     )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise
 
 
 def _one_line(done: subprocess.CompletedProcess[str], status: int = 2) -> str:
@@ -102,7 +92,7 @@ def test_second_server_on_a_live_directory_exits_and_loses_nothing(tmp_path: Pat
             body = s3.get_object(Bucket="live", Key=key)["Body"].read()
             assert hashlib.sha256(body).hexdigest() == digest, key
     finally:
-        _stop(first)
+        stop_server(first)
 
 
 def _plant_debris(data_dir: Path) -> dict[str, float]:
@@ -144,7 +134,7 @@ def test_busy_port_with_workers_and_a_smarts3_on_it(tmp_path: Path) -> None:
         assert _one_line(done) == f"smarts3: port {port} on 127.0.0.1 is already in use; choose another with --port"
         assert _snapshot(data_dir) == before
     finally:
-        _stop(proc)
+        stop_server(proc)
 
 
 def _modes(root: Path) -> dict[str, str]:
@@ -182,7 +172,7 @@ def test_everything_under_the_data_directory_is_owner_only(tmp_path: Path) -> No
         s3.upload_part(Bucket="modes", Key="pending", UploadId=pending["UploadId"], PartNumber=1, Body=b"q" * 10)
         s3.close()
     finally:
-        _stop(proc)
+        stop_server(proc)
     assert _modes(data_dir) == {}
     # What earlier versions left behind: a world-readable database and directories.
     system = data_dir / ".smarts3"
@@ -202,5 +192,5 @@ def test_everything_under_the_data_directory_is_owner_only(tmp_path: Path) -> No
         assert _modes(prom) == {}
         s3.close()
     finally:
-        _stop(proc)
+        stop_server(proc)
     assert _modes(data_dir) == {}

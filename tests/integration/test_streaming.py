@@ -3,46 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import httpx
-import psutil
 import pytest
 
 from tests.conftest import ACCESS_KEY, SECRET_KEY, start_subprocess_server
+from tests.integration.helpers import PeakRss
 
 SIZE = 1024**3
 CHUNK = bytes(range(256)) * 4096  # 1 MiB
-
-
-def _rss(proc: psutil.Process) -> int:
-    return int(sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]))
-
-
-class PeakRss:
-    def __init__(self, pid: int) -> None:
-        self.proc = psutil.Process(pid)
-        self.baseline = _rss(self.proc)
-        self.peak = self.baseline
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, _rss(self.proc))
-            time.sleep(0.02)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @pytest.mark.slow
