@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -13,6 +14,12 @@ from smarts3.s3.operations import Op
 from smarts3.storage.base import StorageError, Store
 
 ACL_KEY = "acl"  # where bucket and object canned ACLs live in the store's `extra`
+
+
+class Allowed(enum.Enum):
+    NO = "no"
+    YES = "yes"
+    BY_OBJECT_ACL = "by the object's own ACL"  # the handler re-checks the version it serves
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,31 +68,28 @@ class Authorizer:
         gated: set[tuple[str, str]] = set()
         for need in needs(op, bucket, key, headers):
             allowed = await self._allows(principal, need)
-            if not allowed:
+            if allowed is Allowed.NO:
                 raise S3Error("AccessDenied")
-            if allowed is _BY_OBJECT_ACL and need.bucket is not None and need.key is not None:
+            if allowed is Allowed.BY_OBJECT_ACL and need.bucket is not None and need.key is not None:
                 gated.add((need.bucket, need.key))
         return Decision(principal, frozenset(gated))
 
-    async def _allows(self, principal: Principal | None, need: Need) -> bool | object:
-        """False, True, or _BY_OBJECT_ACL when only the object's own ACL allowed it."""
+    async def _allows(self, principal: Principal | None, need: Need) -> Allowed:
         if principal is not None and principal.may(need.action, need.bucket):
-            return True
+            return Allowed.YES
         if need.public is Public.NO or need.bucket is None:
-            return False
+            return Allowed.NO
         if need.bucket in self.declared_public():
-            return True  # our own setting: every object and the listing, never tagging or ACLs
+            return Allowed.YES  # our own setting: every object and the listing, never tagging or ACLs
+        signed = principal is not None
         try:
             if need.public is Public.BUCKET:
                 canned = (await self.store.get_bucket(need.bucket)).extra.get(ACL_KEY)
-                return grants_read(canned, signed=principal is not None)
+                return Allowed.YES if grants_read(canned, signed=signed) else Allowed.NO
             if need.key is None:
-                return False
+                return Allowed.NO
             # S3: an object's ACL alone decides who reads it; the bucket's ACL governs listing.
             canned = (await self.store.head_object(need.bucket, need.key)).meta.extra.get(ACL_KEY)
         except StorageError:
-            return False  # a missing bucket or key is refused like a private one: no existence leak
-        return _BY_OBJECT_ACL if grants_read(canned, signed=principal is not None) else False
-
-
-_BY_OBJECT_ACL = object()
+            return Allowed.NO  # a missing bucket or key is refused like a private one: no existence leak
+        return Allowed.BY_OBJECT_ACL if grants_read(canned, signed=signed) else Allowed.NO
