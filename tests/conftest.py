@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -60,39 +58,14 @@ def wait_ready(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes] | 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One in-process server for the session; tests keep to their own buckets."""
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-
-    from smarts3.app import create_app
     from smarts3.config.settings import Settings
-    from smarts3.storage.fs import recover
+    from smarts3.pytest_plugin import serving
 
     data_dir = tmp_path_factory.mktemp("data")
     settings = Settings(data_dir=data_dir, access_key=ACCESS_KEY, secret_key=SECRET_KEY,
                         base_domain="s3.smarts3.test")
-    recover(data_dir)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    config = Config()
-    config.bind = [f"fd://{sock.detach()}"]
-    config.accesslog = None
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(serve(create_app(settings), config, shutdown_trigger=stop.wait))
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    wait_ready(url)
-    yield Server(url, data_dir)
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(timeout=10)
+    with serving(settings) as url:
+        yield Server(url, data_dir)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 
 if TYPE_CHECKING:
-    from smarts3.storage.fs.owner import DataDirLock
+    from smarts3.config.settings import Settings
 
 _START_TIMEOUT = 20.0
 
@@ -62,45 +63,61 @@ class Smarts3Server:
         )
 
 
-@pytest.fixture(scope="session")
-def smarts3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Smarts3Server]:
-    """One in-process smarts3 (Hypercorn in a thread) for the session, on a temp data dir."""
-    started = time.monotonic()
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """`create_app(settings)` under Hypercorn in a thread on an ephemeral loopback port; yields its URL.
+
+    The same order as `smarts3 serve`: the data directory is locked before recovery writes to it.
+    No ops listener: that one is started by `smarts3 serve`, not by create_app.
+    """
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
     from smarts3.app import create_app
-    from smarts3.config.settings import Settings
     from smarts3.storage.fs import recover
     from smarts3.storage.fs.owner import DataDirLock
+
+    lock = DataDirLock.acquire(settings.data_dir)
+    try:
+        recover(settings.data_dir)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        port = sock.getsockname()[1]
+        config = Config()
+        config.bind = [f"fd://{sock.detach()}"]  # Hypercorn owns the descriptor from here
+        config.accesslog = None
+        loop = asyncio.new_event_loop()
+        stop = asyncio.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(serve(cast(Any, create_app(settings)), config, shutdown_trigger=stop.wait))
+
+        thread = threading.Thread(target=run, name="smarts3-server", daemon=True)
+        thread.start()
+        endpoint = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(endpoint, thread)
+            yield endpoint
+        finally:
+            loop.call_soon_threadsafe(stop.set)
+            thread.join(timeout=10)
+    finally:
+        lock.release()
+
+
+@pytest.fixture(scope="session")
+def smarts3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Smarts3Server]:
+    """One in-process smarts3 (Hypercorn in a thread) for the session, on a temp data dir."""
+    started = time.monotonic()
+    from smarts3.config.settings import Settings
 
     data_dir = tmp_path_factory.mktemp("smarts3-data")
     access_key = "SM" + secrets.token_hex(9).upper()
     secret_key = secrets.token_urlsafe(30)[:40]
-    # The same order as `smarts3 serve`: own the directory before recovery writes to it.
-    lock: DataDirLock = DataDirLock.acquire(data_dir)
-    recover(data_dir)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    # The ops listener is started by `smarts3 serve`, not by create_app: nothing else is bound.
-    settings = Settings(data_dir=data_dir, port=port, access_key=access_key, secret_key=secret_key)
-    config = Config()
-    config.bind = [f"fd://{sock.detach()}"]  # Hypercorn owns the descriptor from here
-    config.accesslog = None
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(serve(cast(Any, create_app(settings)), config, shutdown_trigger=stop.wait))
-
-    thread = threading.Thread(target=run, name="smarts3-server", daemon=True)
-    thread.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(endpoint, thread)
+    settings = Settings(data_dir=data_dir, access_key=access_key, secret_key=secret_key)
+    with serving(settings) as endpoint:
         yield Smarts3Server(
             endpoint,
             access_key,
@@ -109,10 +126,6 @@ def smarts3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Smarts3
             region=settings.region,
             startup_seconds=time.monotonic() - started,
         )
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(timeout=10)
-        lock.release()
 
 
 @pytest.fixture
