@@ -179,14 +179,15 @@ async def complete_multipart_upload(ctx: Ctx) -> Response:
     numbers = [n for n, _, _ in requested]
     if any(b <= a for a, b in pairwise(numbers)):
         raise S3Error("InvalidPartOrder", fields={"UploadId": upload.upload_id})
+    _check_checksum_type(ctx, upload)
     stored = await _all_parts(ctx, upload)
     chosen: list[PartInfo] = []
     for number, etag, sums in requested:
         part = stored.get(number)
+        fields = {"UploadId": upload.upload_id, "PartNumber": str(number), "ETag": etag}
         if part is None or part.etag != etag:
-            raise S3Error("InvalidPart", fields={"UploadId": upload.upload_id, "PartNumber": str(number), "ETag": etag})
-        if any(part.checksums.get(alg) != value for alg, value in sums.items()):
-            raise S3Error("InvalidPart", fields={"UploadId": upload.upload_id, "PartNumber": str(number)})
+            raise S3Error("InvalidPart", fields=fields)
+        _check_part_checksums(upload, part, sums, fields)
         chosen.append(part)
     for part in chosen[:-1]:
         if part.size < MIN_PART_SIZE:
@@ -225,6 +226,40 @@ async def complete_multipart_upload(ctx: Ctx) -> Response:
     headers = result_headers(info.etag, {}, None)
     del headers["etag"]
     return xml_response(xml.document("CompleteMultipartUploadResult", children), headers=headers)
+
+
+def _check_checksum_type(ctx: Ctx, upload: UploadInfo) -> None:
+    sent = ctx.headers.get("x-amz-checksum-type", "").strip().upper()
+    declared = upload.meta.checksum_type if _upload_algorithm(upload) else None
+    if sent and sent != declared:
+        raise S3Error(
+            "InvalidRequest",
+            f"The upload was created using the {declared or 'null'} checksum mode. "
+            "The complete request must use the same checksum mode.",
+        )
+
+
+def _check_part_checksums(upload: UploadInfo, part: PartInfo, sums: dict[str, str], fields: dict[str, str]) -> None:
+    """Each listed part's checksums must be the stored ones; COMPOSITE uploads must list them.
+
+    A composite checksum is built from the part checksums the client vouches for, so S3
+    refuses a part without one; a full-object CRC is verified on the whole, so there it is optional.
+    """
+    algorithm = _upload_algorithm(upload)
+    if algorithm and upload.meta.checksum_type == "COMPOSITE" and algorithm not in sums:
+        raise S3Error(
+            "InvalidPart",
+            f"The upload was created using a {algorithm.lower()} checksum. The complete request must include "
+            f"the checksum for each part. It was missing for part {part.part_number} in the request.",
+            fields=fields,
+        )
+    for alg, value in sums.items():
+        if part.checksums.get(alg) != value.strip():
+            raise S3Error(
+                "InvalidPart",
+                f"The {alg} checksum of part {part.part_number} does not match the uploaded part.",
+                fields=fields,
+            )
 
 
 def _final_checksums(ctx: Ctx, upload: UploadInfo, parts: list[PartInfo]) -> dict[str, str]:
