@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import replace
 from itertools import pairwise
 from urllib.parse import quote
@@ -24,7 +25,7 @@ from smarts3.s3.handlers.writes import (
     write_condition,
 )
 from smarts3.s3.responses import empty, xml_response
-from smarts3.storage.base import PartInfo, UploadInfo
+from smarts3.storage.base import NoSuchUpload, PartInfo, UploadInfo
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10000
@@ -173,7 +174,10 @@ async def _all_parts(ctx: Ctx, upload: UploadInfo) -> dict[int, PartInfo]:
 
 
 async def complete_multipart_upload(ctx: Ctx) -> Response:
-    upload = await _upload(ctx)
+    try:
+        upload = await _upload(ctx)
+    except NoSuchUpload:
+        return await _replay(ctx, None)
     requested = _requested_parts(await read_xml(ctx))
     condition = write_condition(ctx.headers)
     numbers = [n for n, _, _ in requested]
@@ -205,27 +209,46 @@ async def complete_multipart_upload(ctx: Ctx) -> Response:
     meta = replace(upload.meta, checksums=_final_checksums(ctx, upload, chosen))
     if not meta.checksums:
         meta = replace(meta, checksum_type=None)
-    info = await ctx.store.complete_upload(
-        ctx.bucket_name,
-        ctx.key_name,
-        upload.upload_id,
-        [(p.part_number, p.etag) for p in chosen],
-        etag=etag,
-        meta=meta,
-        condition=condition,
-    )
+    try:
+        info = await ctx.store.complete_upload(
+            ctx.bucket_name,
+            ctx.key_name,
+            upload.upload_id,
+            [(p.part_number, p.etag) for p in chosen],
+            etag=etag,
+            meta=meta,
+            condition=condition,
+        )
+    except NoSuchUpload:  # a concurrent Complete of the same upload won the race
+        return await _replay(ctx, requested)
+    return _completed(info.bucket, info.key, info.etag, info.meta.checksums, info.meta.checksum_type)
+
+
+def _completed(bucket: str, key: str, etag: str, sums: Mapping[str, str], kind: str | None) -> Response:
     children = [
-        xml.el("Location", f"/{quote(info.bucket)}/{quote(info.key)}"),
-        xml.el("Bucket", info.bucket),
-        xml.el("Key", info.key),
-        xml.el("ETag", info.etag),
+        xml.el("Location", f"/{quote(bucket)}/{quote(key)}"),
+        xml.el("Bucket", bucket),
+        xml.el("Key", key),
+        xml.el("ETag", etag),
     ]
-    children.extend(xml.el("Checksum" + alg, v) for alg, v in info.meta.checksums.items())
-    if info.meta.checksum_type:
-        children.append(xml.el("ChecksumType", info.meta.checksum_type))
-    headers = result_headers(info.etag, {}, None)
-    del headers["etag"]
-    return xml_response(xml.document("CompleteMultipartUploadResult", children), headers=headers)
+    children.extend(xml.el("Checksum" + alg, v) for alg, v in sums.items())
+    if kind:
+        children.append(xml.el("ChecksumType", kind))
+    return xml_response(xml.document("CompleteMultipartUploadResult", children))
+
+
+async def _replay(ctx: Ctx, requested: list[tuple[int, str, dict[str, str]]] | None) -> Response:
+    """A Complete of an upload completed moments ago: the same answer when the same parts are
+    listed (an SDK retrying after a lost response), NoSuchUpload otherwise."""
+    upload_id = ctx.query.get("uploadId", "")
+    done = await ctx.store.completed_upload(ctx.bucket_name, ctx.key_name, upload_id)
+    if done is None:
+        raise NoSuchUpload(upload_id)
+    if requested is None:
+        requested = _requested_parts(await read_xml(ctx))
+    if [(number, etag) for number, etag, _ in requested] != list(done.parts):
+        raise NoSuchUpload(upload_id)
+    return _completed(done.bucket, done.key, done.etag, done.checksums, done.checksum_type)
 
 
 def _check_checksum_type(ctx: Ctx, upload: UploadInfo) -> None:
