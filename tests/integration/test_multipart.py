@@ -342,13 +342,15 @@ def test_part_number_reads(s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as exc:
         s3.get_object(Bucket=bucket, Key="k", PartNumber=3)
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
-    # A plain object has exactly one part: the whole body.
+    # A plain object has exactly one part: the whole body, as a 206 (S3), and no part 2.
     s3.put_object(Bucket=bucket, Key="plain", Body=b"abc")
     whole = s3.get_object(Bucket=bucket, Key="plain", PartNumber=1)
     assert whole["Body"].read() == b"abc"
+    assert whole["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert whole["ContentRange"] == "bytes 0-2/3"
     with pytest.raises(ClientError) as exc:
         s3.get_object(Bucket=bucket, Key="plain", PartNumber=2)
-    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
+    assert error_of(exc) == (400, "InvalidPart")
 
 
 def test_delete_bucket_with_upload_in_progress(s3: Any, bucket: str) -> None:
