@@ -11,6 +11,7 @@ from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
 from smarts3.s3.handlers.common import ensure_still_readable
 from smarts3.s3.headers import check_read_preconditions, not_modified_headers
+from smarts3.s3.part_reads import is_multipart
 from smarts3.s3.responses import empty, xml_response
 from smarts3.storage.base import ObjectInfo
 
@@ -71,7 +72,7 @@ def _checksum_xml(info: ObjectInfo) -> list[str]:
 
 def _parts_xml(info: ObjectInfo, marker: int, max_parts: int) -> list[str]:
     """ObjectParts of a multipart object; S3 lists the parts only when they carry checksums."""
-    if "-" not in info.etag:
+    if not is_multipart(info):
         return []  # a single PUT has no parts to describe
     count = len(info.part_sizes)
     fields = [xml.el("PartsCount", count)]
