@@ -97,7 +97,7 @@ def test_single_put_every_algorithm_boto3(s3: Any, bucket: str, algorithm: str) 
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_upload_part_wrong_checksum_is_bad_digest(s3: Any, bucket: str, algorithm: str) -> None:
+def test_upload_part_wrong_checksum_is_bad_digest(server: Server, s3: Any, bucket: str, algorithm: str) -> None:
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="m", ChecksumAlgorithm=algorithm)["UploadId"]
     with pytest.raises(ClientError) as exc:
         s3.upload_part(Bucket=bucket, Key="m", UploadId=upload_id, PartNumber=1, Body=b"part",
@@ -110,6 +110,11 @@ def test_upload_part_wrong_checksum_is_bad_digest(s3: Any, bucket: str, algorith
         s3.upload_part(Bucket=bucket, Key="m", UploadId=upload_id, PartNumber=1, Body=b"part",
                        **{f"Checksum{other}": digest(other, b"part")})
     assert exc.value.response["Error"]["Code"] == "InvalidRequest"
+    if algorithm != "CRC64NVME":  # the others default to COMPOSITE: a part must carry its checksum
+        plain = server.client(request_checksum_calculation="when_required")
+        with pytest.raises(ClientError) as exc:
+            plain.upload_part(Bucket=bucket, Key="m", UploadId=upload_id, PartNumber=1, Body=b"part")
+        assert exc.value.response["Error"]["Code"] == "InvalidRequest"
     # The trailer form of UploadPart (what boto3 sends) carries and verifies it too.
     ok = s3.upload_part(Bucket=bucket, Key="m", UploadId=upload_id, PartNumber=1, Body=b"part",
                         ChecksumAlgorithm=algorithm)
@@ -131,3 +136,15 @@ def test_upload_part_trailer_form_wrong_checksum(server: Server, s3: Any, bucket
     assert response.status_code == 200, response.text
     parts = s3.list_parts(Bucket=bucket, Key="m", UploadId=upload_id)["Parts"]
     assert [p["ChecksumCRC32C"] for p in parts] == [digest("CRC32C", data)]
+
+
+@pytest.mark.parametrize("algorithm", ["CRC32", "CRC32C", "CRC64NVME"])
+def test_full_object_part_without_checksum_gets_one_computed(server: Server, bucket: str, algorithm: str) -> None:
+    plain = server.client(request_checksum_calculation="when_required")
+    upload_id = plain.create_multipart_upload(Bucket=bucket, Key="m", ChecksumAlgorithm=algorithm,
+                                              ChecksumType="FULL_OBJECT")["UploadId"]
+    answer = plain.upload_part(Bucket=bucket, Key="m", UploadId=upload_id, PartNumber=1, Body=b"part")
+    assert answer[f"Checksum{algorithm}"] == digest(algorithm, b"part")
+    done = plain.complete_multipart_upload(Bucket=bucket, Key="m", UploadId=upload_id, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": answer["ETag"]}]})
+    assert done[f"Checksum{algorithm}"] == digest(algorithm, b"part")

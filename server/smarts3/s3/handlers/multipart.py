@@ -16,6 +16,13 @@ from smarts3.s3.body import receive_into
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
 from smarts3.s3.handlers.common import int_param, owner, read_xml
+from smarts3.s3.handlers.mpu_checksums import (
+    check_checksum_type,
+    check_part_checksums,
+    final_checksums,
+    require_part_checksum,
+    upload_algorithm,
+)
 from smarts3.s3.handlers.objects_write import source_info
 from smarts3.s3.handlers.writes import (
     check_part_number,
@@ -29,10 +36,6 @@ from smarts3.storage.base import NoSuchUpload, PartInfo, UploadInfo
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10000
-
-
-def _upload_algorithm(upload: UploadInfo) -> str | None:
-    return next(iter(upload.meta.checksums), None)
 
 
 async def create_multipart_upload(ctx: Ctx) -> Response:
@@ -84,7 +87,8 @@ async def _upload(ctx: Ctx) -> UploadInfo:
 async def upload_part(ctx: Ctx) -> Response:
     number = check_part_number(ctx.query.get("partNumber"))
     upload = await _upload(ctx)
-    algorithm = _upload_algorithm(upload)
+    algorithm = upload_algorithm(upload)
+    require_part_checksum(ctx, upload)
     writer = ctx.store.part_writer(ctx.bucket_name, ctx.key_name, upload.upload_id, number)
     async with writer:
         sums = await receive_into(ctx, writer, ctx.limits.max_part_size, required=algorithm)
@@ -124,7 +128,7 @@ async def upload_part_copy(ctx: Ctx) -> Response:
     start, end = _copy_range(ctx.headers.get("x-amz-copy-source-range"), info.size)
     if end - start > ctx.limits.max_part_size:
         raise S3Error("EntityTooLarge", fields={"MaxSizeAllowed": str(ctx.limits.max_part_size)})
-    algorithm = _upload_algorithm(upload)
+    algorithm = upload_algorithm(upload)
     hasher = checksums.new_hasher(algorithm) if algorithm else None
     reader = await ctx.store.open_object(src_bucket, src_key)
     try:
@@ -145,7 +149,10 @@ async def upload_part_copy(ctx: Ctx) -> Response:
     return xml_response(xml.document("CopyPartResult", children))
 
 
-def _requested_parts(body: bytes) -> list[tuple[int, str, dict[str, str]]]:
+Requested = list[tuple[int, str, dict[str, str]]]  # (part number, quoted ETag, checksums) as listed
+
+
+def _requested_parts(body: bytes) -> Requested:
     root = xml.expect_root(xml.parse(body), "CompleteMultipartUpload")
     parts = []
     for element in xml.children(root, "Part"):
@@ -174,16 +181,21 @@ async def _all_parts(ctx: Ctx, upload: UploadInfo) -> dict[int, PartInfo]:
 
 
 async def complete_multipart_upload(ctx: Ctx) -> Response:
+    requested: Requested | None = None
     try:
         upload = await _upload(ctx)
-    except NoSuchUpload:
-        return await _replay(ctx, None)
-    requested = _requested_parts(await read_xml(ctx))
+        requested = _requested_parts(await read_xml(ctx))
+        return await _complete(ctx, upload, requested)
+    except NoSuchUpload:  # completed meanwhile (a retry, a racing Complete), or never there
+        return await _replay(ctx, requested)
+
+
+async def _complete(ctx: Ctx, upload: UploadInfo, requested: Requested) -> Response:
     condition = write_condition(ctx.headers)
     numbers = [n for n, _, _ in requested]
     if any(b <= a for a, b in pairwise(numbers)):
         raise S3Error("InvalidPartOrder", fields={"UploadId": upload.upload_id})
-    _check_checksum_type(ctx, upload)
+    check_checksum_type(ctx, upload)
     stored = await _all_parts(ctx, upload)
     chosen: list[PartInfo] = []
     for number, etag, sums in requested:
@@ -191,7 +203,7 @@ async def complete_multipart_upload(ctx: Ctx) -> Response:
         fields = {"UploadId": upload.upload_id, "PartNumber": str(number), "ETag": etag}
         if part is None or part.etag != etag:
             raise S3Error("InvalidPart", fields=fields)
-        _check_part_checksums(upload, part, sums, fields)
+        check_part_checksums(upload, part, sums, fields)
         chosen.append(part)
     for part in chosen[:-1]:
         if part.size < MIN_PART_SIZE:
@@ -206,21 +218,18 @@ async def complete_multipart_upload(ctx: Ctx) -> Response:
             )
     digest = hashlib.md5(b"".join(bytes.fromhex(p.etag.strip('"')) for p in chosen))  # noqa: S324
     etag = f'"{digest.hexdigest()}-{len(chosen)}"'
-    meta = replace(upload.meta, checksums=_final_checksums(ctx, upload, chosen))
+    meta = replace(upload.meta, checksums=final_checksums(ctx, upload, chosen))
     if not meta.checksums:
         meta = replace(meta, checksum_type=None)
-    try:
-        info = await ctx.store.complete_upload(
-            ctx.bucket_name,
-            ctx.key_name,
-            upload.upload_id,
-            [(p.part_number, p.etag) for p in chosen],
-            etag=etag,
-            meta=meta,
-            condition=condition,
-        )
-    except NoSuchUpload:  # a concurrent Complete of the same upload won the race
-        return await _replay(ctx, requested)
+    info = await ctx.store.complete_upload(
+        ctx.bucket_name,
+        ctx.key_name,
+        upload.upload_id,
+        [(p.part_number, p.etag) for p in chosen],
+        etag=etag,
+        meta=meta,
+        condition=condition,
+    )
     return _completed(info.bucket, info.key, info.etag, info.meta.checksums, info.meta.checksum_type)
 
 
@@ -237,7 +246,7 @@ def _completed(bucket: str, key: str, etag: str, sums: Mapping[str, str], kind: 
     return xml_response(xml.document("CompleteMultipartUploadResult", children))
 
 
-async def _replay(ctx: Ctx, requested: list[tuple[int, str, dict[str, str]]] | None) -> Response:
+async def _replay(ctx: Ctx, requested: Requested | None) -> Response:
     """A Complete of an upload completed moments ago: the same answer when the same parts are
     listed (an SDK retrying after a lost response), NoSuchUpload otherwise."""
     upload_id = ctx.query.get("uploadId", "")
@@ -249,58 +258,6 @@ async def _replay(ctx: Ctx, requested: list[tuple[int, str, dict[str, str]]] | N
     if [(number, etag) for number, etag, _ in requested] != list(done.parts):
         raise NoSuchUpload(upload_id)
     return _completed(done.bucket, done.key, done.etag, done.checksums, done.checksum_type)
-
-
-def _check_checksum_type(ctx: Ctx, upload: UploadInfo) -> None:
-    sent = ctx.headers.get("x-amz-checksum-type", "").strip().upper()
-    declared = upload.meta.checksum_type if _upload_algorithm(upload) else None
-    if sent and sent != declared:
-        raise S3Error(
-            "InvalidRequest",
-            f"The upload was created using the {declared or 'null'} checksum mode. "
-            "The complete request must use the same checksum mode.",
-        )
-
-
-def _check_part_checksums(upload: UploadInfo, part: PartInfo, sums: dict[str, str], fields: dict[str, str]) -> None:
-    """Each listed part's checksums must be the stored ones; COMPOSITE uploads must list them.
-
-    A composite checksum is built from the part checksums the client vouches for, so S3
-    refuses a part without one; a full-object CRC is verified on the whole, so there it is optional.
-    """
-    algorithm = _upload_algorithm(upload)
-    if algorithm and upload.meta.checksum_type == "COMPOSITE" and algorithm not in sums:
-        raise S3Error(
-            "InvalidPart",
-            f"The upload was created using a {algorithm.lower()} checksum. The complete request must include "
-            f"the checksum for each part. It was missing for part {part.part_number} in the request.",
-            fields=fields,
-        )
-    for alg, value in sums.items():
-        if part.checksums.get(alg) != value.strip():
-            raise S3Error(
-                "InvalidPart",
-                f"The {alg} checksum of part {part.part_number} does not match the uploaded part.",
-                fields=fields,
-            )
-
-
-def _final_checksums(ctx: Ctx, upload: UploadInfo, parts: list[PartInfo]) -> dict[str, str]:
-    algorithm = _upload_algorithm(upload)
-    if algorithm is None:
-        return {}
-    values = [p.checksums.get(algorithm) for p in parts]
-    if any(v is None for v in values):
-        raise S3Error("InvalidPart", f"A part is missing its {algorithm} checksum.")
-    present = [v for v in values if v is not None]
-    if upload.meta.checksum_type == "FULL_OBJECT":
-        value = checksums.full_object_crc(algorithm, list(zip(present, [p.size for p in parts], strict=True)))
-    else:
-        value = checksums.composite_checksum(algorithm, present)
-    sent = ctx.headers.get(checksums.header_name(algorithm))
-    if sent is not None and sent != value:
-        raise S3Error("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
-    return {algorithm: value}
 
 
 async def abort_multipart_upload(ctx: Ctx) -> Response:
@@ -328,7 +285,7 @@ async def list_parts(ctx: Ctx) -> Response:
         who,
         xml.el("StorageClass", upload.meta.extra.get("storage-class", "STANDARD")),
     ]
-    algorithm = _upload_algorithm(upload)
+    algorithm = upload_algorithm(upload)
     if algorithm:
         children.append(xml.el("ChecksumAlgorithm", algorithm))
         children.append(xml.el("ChecksumType", upload.meta.checksum_type or "COMPOSITE"))
@@ -388,7 +345,7 @@ async def list_multipart_uploads(ctx: Ctx) -> Response:
             xml.el("StorageClass", upload.meta.extra.get("storage-class", "STANDARD")),
             xml.el("Initiated", xml.iso8601(upload.initiated)),
         ]
-        algorithm = _upload_algorithm(upload)
+        algorithm = upload_algorithm(upload)
         if algorithm:
             fields.append(xml.el("ChecksumAlgorithm", algorithm))
             fields.append(xml.el("ChecksumType", upload.meta.checksum_type or "COMPOSITE"))
