@@ -159,3 +159,13 @@ def test_cli_multipart_with_checksum(server: Any, bucket: str, s3: Any, tmp_path
     assert head["ChecksumSHA256"] == composite("SHA256", BODIES[1:])
     assert hashlib.md5(s3.get_object(Bucket=bucket, Key="cli")["Body"].read()).digest() == \
         hashlib.md5(b"".join(BODIES[1:])).digest()
+
+
+def test_checksum_type_on_complete_of_an_upload_without_algorithm_is_ignored(server: Any, bucket: str) -> None:
+    plain = server.client(request_checksum_calculation="when_required")
+    upload_id = plain.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    etag = plain.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=1, Body=b"x")["ETag"]
+    done = plain.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id, ChecksumType="FULL_OBJECT",
+                                           MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    assert "ChecksumType" not in done
+    assert plain.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"

@@ -32,12 +32,13 @@ def require_part_checksum(ctx: Ctx, upload: UploadInfo) -> None:
 
 
 def check_checksum_type(ctx: Ctx, upload: UploadInfo) -> None:
+    # An upload that declared no algorithm has no mode to contradict (the header is then ignored).
     sent = ctx.headers.get("x-amz-checksum-type", "").strip().upper()
     declared = upload.meta.checksum_type if upload_algorithm(upload) else None
-    if sent and sent != declared:
+    if sent and declared and sent != declared:
         raise S3Error(
             "InvalidRequest",
-            f"The upload was created using the {declared or 'null'} checksum mode. "
+            f"The upload was created using the {declared} checksum mode. "
             "The complete request must use the same checksum mode.",
         )
 
