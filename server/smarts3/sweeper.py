@@ -21,6 +21,10 @@ from smarts3.storage.base import NoSuchUpload, Store, UploadInfo
 
 log = logging.getLogger("smarts3.sweeper")
 
+# How long a completed upload is remembered so a retried CompleteMultipartUpload gets its answer
+# again (SDKs retry within seconds; the sweep interval adds up to one more interval).
+COMPLETED_GRACE = 3600.0
+
 
 class SweepLock:
     def __init__(self, path: Path) -> None:
@@ -56,9 +60,15 @@ async def _last_activity(store: Store, upload: UploadInfo) -> float:
         marker = page.next_part_number_marker
 
 
-async def sweep(store: Store, expire_after: float, now: float | None = None) -> int:
-    """Abort every upload idle for longer than `expire_after` seconds; returns how many."""
-    cutoff = (time.time() if now is None else now) - expire_after
+async def sweep(store: Store, expire_after: float, now: float | None = None,
+                completed_grace: float = COMPLETED_GRACE) -> int:
+    """Abort every upload idle for longer than `expire_after` seconds; returns how many.
+
+    Records of uploads completed more than `completed_grace` seconds ago are dropped too.
+    """
+    now = time.time() if now is None else now
+    await store.forget_completed(now - completed_grace)
+    cutoff = now - expire_after
     aborted = 0
     for bucket in await store.list_buckets():
         key_marker = id_marker = ""

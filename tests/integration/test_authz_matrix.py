@@ -184,6 +184,8 @@ ROWS = [
     Row(Op.DELETE_BUCKET_CORS, lambda k, u: _req("DELETE", f"/{k.bucket}?cors")),
     Row(Op.GET_OBJECT, lambda k, u: _req("GET", f"/{k.bucket}/{OBJ}")),
     Row(Op.HEAD_OBJECT, lambda k, u: _req("HEAD", f"/{k.bucket}/{OBJ}")),
+    Row(Op.GET_OBJECT_ATTRIBUTES,
+        lambda k, u: _req("GET", f"/{k.bucket}/{OBJ}?attributes", x_amz_object_attributes="ETag,ObjectSize")),
     Row(Op.PUT_OBJECT, lambda k, u: _req("PUT", f"/{k.bucket}/{SCRATCH}", b"x")),
     Row(Op.PUT_OBJECT, lambda k, u: _req("PUT", f"/{k.bucket}/{SCRATCH}", b"x", x_amz_acl="private"), "acl-private"),
     Row(Op.PUT_OBJECT, lambda k, u: _req("PUT", f"/{k.bucket}/{SCRATCH}", b"x", x_amz_acl="public-read"),

@@ -337,7 +337,6 @@ UNSERVED = [
     ("GET", "", "object-lock", "GetObjectLockConfiguration"),
     ("GET", "", "notification", "GetBucketNotificationConfiguration"),
     ("PUT", "/k", "retention", "PutObjectRetention"),
-    ("GET", "/k", "attributes", "GetObjectAttributes"),
     ("POST", "/k", "restore", "RestoreObject"),
     ("POST", "/k", "select&select-type=2", "SelectObjectContent"),
     ("POST", "", "", "PostObject"),

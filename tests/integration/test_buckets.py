@@ -62,12 +62,17 @@ def test_delete_bucket_not_empty_and_missing(s3: Any, bucket: str) -> None:
 
 
 def test_delete_bucket_with_upload_in_progress(s3: Any, bucket: str) -> None:
+    # As S3: an upload in progress is not an object; only objects keep the bucket.
     upload = s3.create_multipart_upload(Bucket=bucket, Key="big")
+    s3.put_object(Bucket=bucket, Key="obj", Body=b"x")
     with pytest.raises(ClientError) as err:
         s3.delete_bucket(Bucket=bucket)
     assert client_error(err.value) == ("BucketNotEmpty", 409)
-    s3.abort_multipart_upload(Bucket=bucket, Key="big", UploadId=upload["UploadId"])
+    s3.delete_object(Bucket=bucket, Key="obj")
     s3.delete_bucket(Bucket=bucket)
+    with pytest.raises(ClientError) as err:
+        s3.abort_multipart_upload(Bucket=bucket, Key="big", UploadId=upload["UploadId"])
+    assert client_error(err.value) == ("NoSuchBucket", 404)
 
 
 def test_list_buckets_prefix_and_pages(s3: Any) -> None:

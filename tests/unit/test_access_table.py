@@ -82,6 +82,7 @@ def test_public_access_never_reaches_tagging_acl_uploads_or_versions() -> None:
     assert public == {
         Op.GET_OBJECT,
         Op.HEAD_OBJECT,
+        Op.GET_OBJECT_ATTRIBUTES,  # READ on the object, as GetObject
         Op.LIST_OBJECTS,
         Op.LIST_OBJECTS_V2,
         Op.HEAD_BUCKET,

@@ -43,20 +43,27 @@ def checksum_plan(headers: Mapping[str, str], trailer_names: tuple[str, ...] = (
             checksums.decode_checksum(alg, value)
         except ValueError:
             raise S3Error("InvalidRequest", f"Value for {sent[0]} header is invalid.") from None
-        if declared and declared.upper() != alg:
-            raise S3Error(
-                "InvalidRequest",
-                "Value for x-amz-sdk-checksum-algorithm header is invalid.",
-            )
+        _same_algorithm(declared, alg)
         return ChecksumPlan(alg, value)
     if trailed:
-        return ChecksumPlan(_BY_HEADER[trailed[0]], None)
+        alg = _BY_HEADER[trailed[0]]
+        _same_algorithm(declared, alg)
+        return ChecksumPlan(alg, None)
     if declared:
         alg = declared.upper()
         if alg not in checksums.ALGORITHMS:
             raise S3Error("InvalidRequest", "Value for x-amz-sdk-checksum-algorithm header is invalid.")
         return ChecksumPlan(alg, None)
     return ChecksumPlan(None, None)
+
+
+def _same_algorithm(declared: str | None, alg: str) -> None:
+    # AWS documents a value header that disagrees with x-amz-sdk-checksum-algorithm as BadDigest.
+    if declared and declared.strip().upper() != alg:
+        raise S3Error(
+            "BadDigest",
+            f"The {alg} checksum was sent, but x-amz-sdk-checksum-algorithm names {declared.strip().upper()}.",
+        )
 
 
 def content_md5(headers: Mapping[str, str]) -> bytes | None:

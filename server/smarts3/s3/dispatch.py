@@ -25,6 +25,7 @@ from smarts3.s3.context import ClientGone, Ctx, Limits
 from smarts3.s3.errors import S3Error, from_exception, not_implemented
 from smarts3.s3.handlers import (
     acl,
+    attributes,
     buckets,
     cors,  # CORS
     listing,
@@ -66,6 +67,7 @@ HANDLERS: dict[Op, Handler] = {
     Op.LIST_OBJECT_VERSIONS: listing.list_object_versions,
     Op.GET_OBJECT: objects_read.get_object,
     Op.HEAD_OBJECT: objects_read.head_object,
+    Op.GET_OBJECT_ATTRIBUTES: attributes.get_object_attributes,
     Op.PUT_OBJECT: objects_write.put_object,
     Op.COPY_OBJECT: objects_write.copy_object,
     Op.DELETE_OBJECT: objects_write.delete_object,

@@ -115,6 +115,20 @@ class PartPage:
 
 
 @dataclass(frozen=True, slots=True)
+class CompletedUpload:
+    """What a successful CompleteMultipartUpload answered, kept for a while so a retry gets it again."""
+
+    bucket: str
+    key: str
+    upload_id: str
+    parts: tuple[tuple[int, str], ...]  # (part number, quoted ETag) as completed
+    etag: str
+    checksums: Mapping[str, str]
+    checksum_type: str | None
+    completed: float
+
+
+@dataclass(frozen=True, slots=True)
 class WriteCondition:
     """A conditional write, checked atomically with the commit.
 
@@ -244,7 +258,7 @@ class Store(Protocol):
     async def get_bucket(self, name: str) -> BucketInfo: ...
     async def list_buckets(self) -> list[BucketInfo]: ...
     async def delete_bucket(self, name: str) -> None:
-        """Raises BucketNotEmpty when objects or uploads in progress remain."""
+        """Raises BucketNotEmpty when objects remain; uploads in progress are aborted with the bucket."""
         ...
 
     async def set_bucket_tags(self, name: str, tags: Mapping[str, str]) -> None: ...
@@ -342,6 +356,14 @@ class Store(Protocol):
         ...
 
     async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None: ...
+    async def completed_upload(self, bucket: str, key: str, upload_id: str) -> CompletedUpload | None:
+        """The record of an upload completed recently (see forget_completed), else None."""
+        ...
+
+    async def forget_completed(self, before: float) -> int:
+        """Drop the records of uploads completed before `before` (epoch seconds); returns how many."""
+        ...
+
     async def list_uploads(
         self,
         bucket: str,

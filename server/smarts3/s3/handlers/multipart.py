@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import replace
 from itertools import pairwise
 from urllib.parse import quote
@@ -15,6 +16,13 @@ from smarts3.s3.body import receive_into
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
 from smarts3.s3.handlers.common import int_param, owner, read_xml
+from smarts3.s3.handlers.mpu_checksums import (
+    check_checksum_type,
+    check_part_checksums,
+    final_checksums,
+    require_part_checksum,
+    upload_algorithm,
+)
 from smarts3.s3.handlers.objects_write import source_info
 from smarts3.s3.handlers.writes import (
     check_part_number,
@@ -24,14 +32,10 @@ from smarts3.s3.handlers.writes import (
     write_condition,
 )
 from smarts3.s3.responses import empty, xml_response
-from smarts3.storage.base import PartInfo, UploadInfo
+from smarts3.storage.base import NoSuchUpload, PartInfo, UploadInfo
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10000
-
-
-def _upload_algorithm(upload: UploadInfo) -> str | None:
-    return next(iter(upload.meta.checksums), None)
 
 
 async def create_multipart_upload(ctx: Ctx) -> Response:
@@ -83,7 +87,8 @@ async def _upload(ctx: Ctx) -> UploadInfo:
 async def upload_part(ctx: Ctx) -> Response:
     number = check_part_number(ctx.query.get("partNumber"))
     upload = await _upload(ctx)
-    algorithm = _upload_algorithm(upload)
+    algorithm = upload_algorithm(upload)
+    require_part_checksum(ctx, upload)
     writer = ctx.store.part_writer(ctx.bucket_name, ctx.key_name, upload.upload_id, number)
     async with writer:
         sums = await receive_into(ctx, writer, ctx.limits.max_part_size, required=algorithm)
@@ -123,7 +128,7 @@ async def upload_part_copy(ctx: Ctx) -> Response:
     start, end = _copy_range(ctx.headers.get("x-amz-copy-source-range"), info.size)
     if end - start > ctx.limits.max_part_size:
         raise S3Error("EntityTooLarge", fields={"MaxSizeAllowed": str(ctx.limits.max_part_size)})
-    algorithm = _upload_algorithm(upload)
+    algorithm = upload_algorithm(upload)
     hasher = checksums.new_hasher(algorithm) if algorithm else None
     reader = await ctx.store.open_object(src_bucket, src_key)
     try:
@@ -144,7 +149,10 @@ async def upload_part_copy(ctx: Ctx) -> Response:
     return xml_response(xml.document("CopyPartResult", children))
 
 
-def _requested_parts(body: bytes) -> list[tuple[int, str, dict[str, str]]]:
+Requested = list[tuple[int, str, dict[str, str]]]  # (part number, quoted ETag, checksums) as listed
+
+
+def _requested_parts(body: bytes) -> Requested:
     root = xml.expect_root(xml.parse(body), "CompleteMultipartUpload")
     parts = []
     for element in xml.children(root, "Part"):
@@ -173,20 +181,29 @@ async def _all_parts(ctx: Ctx, upload: UploadInfo) -> dict[int, PartInfo]:
 
 
 async def complete_multipart_upload(ctx: Ctx) -> Response:
-    upload = await _upload(ctx)
-    requested = _requested_parts(await read_xml(ctx))
+    requested: Requested | None = None
+    try:
+        upload = await _upload(ctx)
+        requested = _requested_parts(await read_xml(ctx))
+        return await _complete(ctx, upload, requested)
+    except NoSuchUpload:  # completed meanwhile (a retry, a racing Complete), or never there
+        return await _replay(ctx, requested)
+
+
+async def _complete(ctx: Ctx, upload: UploadInfo, requested: Requested) -> Response:
     condition = write_condition(ctx.headers)
     numbers = [n for n, _, _ in requested]
     if any(b <= a for a, b in pairwise(numbers)):
         raise S3Error("InvalidPartOrder", fields={"UploadId": upload.upload_id})
+    check_checksum_type(ctx, upload)
     stored = await _all_parts(ctx, upload)
     chosen: list[PartInfo] = []
     for number, etag, sums in requested:
         part = stored.get(number)
+        fields = {"UploadId": upload.upload_id, "PartNumber": str(number), "ETag": etag}
         if part is None or part.etag != etag:
-            raise S3Error("InvalidPart", fields={"UploadId": upload.upload_id, "PartNumber": str(number), "ETag": etag})
-        if any(part.checksums.get(alg) != value for alg, value in sums.items()):
-            raise S3Error("InvalidPart", fields={"UploadId": upload.upload_id, "PartNumber": str(number)})
+            raise S3Error("InvalidPart", fields=fields)
+        check_part_checksums(upload, part, sums, fields)
         chosen.append(part)
     for part in chosen[:-1]:
         if part.size < MIN_PART_SIZE:
@@ -201,7 +218,7 @@ async def complete_multipart_upload(ctx: Ctx) -> Response:
             )
     digest = hashlib.md5(b"".join(bytes.fromhex(p.etag.strip('"')) for p in chosen))  # noqa: S324
     etag = f'"{digest.hexdigest()}-{len(chosen)}"'
-    meta = replace(upload.meta, checksums=_final_checksums(ctx, upload, chosen))
+    meta = replace(upload.meta, checksums=final_checksums(ctx, upload, chosen))
     if not meta.checksums:
         meta = replace(meta, checksum_type=None)
     info = await ctx.store.complete_upload(
@@ -213,36 +230,34 @@ async def complete_multipart_upload(ctx: Ctx) -> Response:
         meta=meta,
         condition=condition,
     )
+    return _completed(info.bucket, info.key, info.etag, info.meta.checksums, info.meta.checksum_type)
+
+
+def _completed(bucket: str, key: str, etag: str, sums: Mapping[str, str], kind: str | None) -> Response:
     children = [
-        xml.el("Location", f"/{quote(info.bucket)}/{quote(info.key)}"),
-        xml.el("Bucket", info.bucket),
-        xml.el("Key", info.key),
-        xml.el("ETag", info.etag),
+        xml.el("Location", f"/{quote(bucket)}/{quote(key)}"),
+        xml.el("Bucket", bucket),
+        xml.el("Key", key),
+        xml.el("ETag", etag),
     ]
-    children.extend(xml.el("Checksum" + alg, v) for alg, v in info.meta.checksums.items())
-    if info.meta.checksum_type:
-        children.append(xml.el("ChecksumType", info.meta.checksum_type))
-    headers = result_headers(info.etag, {}, None)
-    del headers["etag"]
-    return xml_response(xml.document("CompleteMultipartUploadResult", children), headers=headers)
+    children.extend(xml.el("Checksum" + alg, v) for alg, v in sums.items())
+    if kind:
+        children.append(xml.el("ChecksumType", kind))
+    return xml_response(xml.document("CompleteMultipartUploadResult", children))
 
 
-def _final_checksums(ctx: Ctx, upload: UploadInfo, parts: list[PartInfo]) -> dict[str, str]:
-    algorithm = _upload_algorithm(upload)
-    if algorithm is None:
-        return {}
-    values = [p.checksums.get(algorithm) for p in parts]
-    if any(v is None for v in values):
-        raise S3Error("InvalidPart", f"A part is missing its {algorithm} checksum.")
-    present = [v for v in values if v is not None]
-    if upload.meta.checksum_type == "FULL_OBJECT":
-        value = checksums.full_object_crc(algorithm, list(zip(present, [p.size for p in parts], strict=True)))
-    else:
-        value = checksums.composite_checksum(algorithm, present)
-    sent = ctx.headers.get(checksums.header_name(algorithm))
-    if sent is not None and sent != value:
-        raise S3Error("BadDigest", f"The {algorithm} you specified did not match the calculated checksum.")
-    return {algorithm: value}
+async def _replay(ctx: Ctx, requested: Requested | None) -> Response:
+    """A Complete of an upload completed moments ago: the same answer when the same parts are
+    listed (an SDK retrying after a lost response), NoSuchUpload otherwise."""
+    upload_id = ctx.query.get("uploadId", "")
+    done = await ctx.store.completed_upload(ctx.bucket_name, ctx.key_name, upload_id)
+    if done is None:
+        raise NoSuchUpload(upload_id)
+    if requested is None:
+        requested = _requested_parts(await read_xml(ctx))
+    if [(number, etag) for number, etag, _ in requested] != list(done.parts):
+        raise NoSuchUpload(upload_id)
+    return _completed(done.bucket, done.key, done.etag, done.checksums, done.checksum_type)
 
 
 async def abort_multipart_upload(ctx: Ctx) -> Response:
@@ -270,7 +285,7 @@ async def list_parts(ctx: Ctx) -> Response:
         who,
         xml.el("StorageClass", upload.meta.extra.get("storage-class", "STANDARD")),
     ]
-    algorithm = _upload_algorithm(upload)
+    algorithm = upload_algorithm(upload)
     if algorithm:
         children.append(xml.el("ChecksumAlgorithm", algorithm))
         children.append(xml.el("ChecksumType", upload.meta.checksum_type or "COMPOSITE"))
@@ -330,7 +345,7 @@ async def list_multipart_uploads(ctx: Ctx) -> Response:
             xml.el("StorageClass", upload.meta.extra.get("storage-class", "STANDARD")),
             xml.el("Initiated", xml.iso8601(upload.initiated)),
         ]
-        algorithm = _upload_algorithm(upload)
+        algorithm = upload_algorithm(upload)
         if algorithm:
             fields.append(xml.el("ChecksumAlgorithm", algorithm))
             fields.append(xml.el("ChecksumType", upload.meta.checksum_type or "COMPOSITE"))

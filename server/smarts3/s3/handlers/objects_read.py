@@ -14,6 +14,7 @@ from smarts3.s3.headers import (
     object_headers,
     requested_overrides,
 )
+from smarts3.s3.part_reads import part_read
 from smarts3.s3.ranges import content_range, parse_range
 from smarts3.s3.responses import ObjectStream, empty
 from smarts3.storage.base import ObjectInfo, ObjectReader
@@ -64,24 +65,10 @@ def _plan(ctx: Ctx, info: ObjectInfo, overrides: dict[str, str]) -> tuple[int, i
     checksum_mode = ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
     headers = object_headers(info, checksums=checksum_mode and part is None)
     headers.update(overrides)
-    parts = info.part_sizes or (info.size,)
     if part is not None:
-        if part > len(parts):
-            raise S3Error(
-                "InvalidPartNumber",
-                "The requested partnumber is not satisfiable",
-                status=416,
-                fields={"PartNumberRequested": str(part), "ActualPartCount": str(len(parts))},
-            )
-        start = sum(parts[: part - 1])
-        end = start + parts[part - 1]
-        if len(parts) > 1:
-            headers["x-amz-mp-parts-count"] = str(len(parts))
-            if checksum_mode and info.part_checksums:
-                for alg, value in info.part_checksums[part - 1].items():
-                    headers["x-amz-checksum-" + alg.lower()] = value
-        headers["content-range"] = content_range(start, end, info.size) if end > start else (f"bytes */{info.size}")
-        return (206 if len(parts) > 1 else 200), start, end, headers
+        start, end, part_headers = part_read(info, part, checksums=checksum_mode)
+        headers.update(part_headers)
+        return 206, start, end, headers
     wanted = parse_range(ctx.headers["range"], info.size) if "range" in ctx.headers else None
     if wanted is None:
         return 200, 0, info.size, headers

@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 
 from smarts3.storage.base import BucketAlreadyExists, BucketInfo, BucketNotEmpty, BucketUsage, NoSuchBucket
+from smarts3.storage.fs import completed
 from smarts3.storage.fs.env import Env
 from smarts3.storage.fs.objects import require_bucket
 from smarts3.storage.fs.rows import apply_changes, bucket_from_row, dumps
@@ -42,13 +43,18 @@ def list_sync(env: Env) -> list[BucketInfo]:
 
 
 def delete_sync(env: Env, name: str) -> None:
+    """Delete an empty bucket. Uploads in progress are not objects (as in S3): they are aborted with it."""
     with env.pool.writer() as c:
         require_bucket(c, name)
-        for table in ("objects", "uploads"):
-            sql = f"SELECT 1 FROM {table} WHERE bucket = ? LIMIT 1"  # noqa: S608 - fixed names
-            if c.execute(sql, (name,)).fetchone():
-                raise BucketNotEmpty(name)
+        if c.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)).fetchone():
+            raise BucketNotEmpty(name)
+        in_progress = "SELECT upload_id FROM uploads WHERE bucket = ?"
+        bodies = [r[0] for r in c.execute(f"SELECT body FROM parts WHERE upload_id IN ({in_progress})", (name,))]  # noqa: S608
+        c.execute(f"DELETE FROM parts WHERE upload_id IN ({in_progress})", (name,))  # noqa: S608 - fixed text
+        c.execute("DELETE FROM uploads WHERE bucket = ?", (name,))
+        completed.forget_bucket(c, name)
         c.execute("DELETE FROM buckets WHERE name = ?", (name,))
+    env.unlink_bodies(bodies)
 
 
 def patch_extra_sync(env: Env, name: str, changes: Mapping[str, str | None]) -> None:

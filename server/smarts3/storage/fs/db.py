@@ -58,6 +58,17 @@ CREATE TABLE IF NOT EXISTS parts (
     last_modified REAL NOT NULL,
     PRIMARY KEY (upload_id, part_number)
 ) WITHOUT ROWID;
+-- Completed multipart uploads, remembered for a grace period so a retried Complete
+-- gets the same answer (parts: JSON [[number, etag]], result: JSON of the answer).
+CREATE TABLE IF NOT EXISTS completed_uploads (
+    upload_id TEXT PRIMARY KEY,
+    bucket TEXT NOT NULL,
+    key BLOB NOT NULL,
+    completed REAL NOT NULL,
+    parts TEXT NOT NULL,
+    result TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS completed_uploads_by_time ON completed_uploads (completed);
 CREATE TABLE IF NOT EXISTS bucket_usage (
     bucket TEXT PRIMARY KEY,
     objects INTEGER NOT NULL DEFAULT 0,

@@ -24,6 +24,7 @@ from smarts3.storage.base import (
     UploadInfo,
     WriteCondition,
 )
+from smarts3.storage.fs import completed
 from smarts3.storage.fs.bodies import BufferedBodyWriter
 from smarts3.storage.fs.db import read_txn
 from smarts3.storage.fs.env import Env
@@ -160,18 +161,20 @@ def complete_sync(
             checksums.append(json.loads(row[3]))
         old = fetch_object(c, bucket, raw_key)
         check_condition(old, condition)
+        now = time.time()
         obj = put_object_row(
             c,
             bucket,
             raw_key,
             etag=etag,
-            last_modified=time.time(),
+            last_modified=now,
             meta=meta,
             segments=segments,
             part_checksums=checksums,
         )
         c.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
         c.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
+        completed.record(c, upload_id, parts, obj.info(meta), now)
     garbage = [r[4] for n, r in stored.items() if n not in used]
     if old is not None:
         garbage.extend(old.body_ids)

@@ -25,7 +25,7 @@ from smarts3.storage.base import (
     UploadPage,
     WriteCondition,
 )
-from smarts3.storage.fs import buckets, listing, multipart, objects
+from smarts3.storage.fs import buckets, completed, listing, multipart, objects
 from smarts3.storage.fs.env import make_env
 from smarts3.storage.fs.layout import Layout
 from smarts3.storage.fs.multipart import FsPartWriter
@@ -207,6 +207,12 @@ class FilesystemStore:
 
     async def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
         await self._run(multipart.abort_sync, (bucket, key, upload_id))
+
+    async def completed_upload(self, bucket: str, key: str, upload_id: str) -> base.CompletedUpload | None:
+        return await self._run(completed.get_sync, bucket, key, upload_id)
+
+    async def forget_completed(self, before: float) -> int:
+        return await self._run(completed.forget_sync, before)
 
     async def list_uploads(
         self,
