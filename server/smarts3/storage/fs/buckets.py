@@ -6,12 +6,20 @@ import json
 import time
 from collections.abc import Mapping
 
-from smarts3.storage.base import BucketAlreadyExists, BucketInfo, BucketNotEmpty, BucketUsage, NoSuchBucket
+from smarts3.storage.base import (
+    BadVersioningState,
+    BucketAlreadyExists,
+    BucketInfo,
+    BucketNotEmpty,
+    BucketUsage,
+    NoSuchBucket,
+)
 from smarts3.storage.fs.env import Env
 from smarts3.storage.fs.objects import require_bucket
 from smarts3.storage.fs.rows import apply_changes, bucket_from_row, dumps
+from smarts3.storage.fs.versioning import ENABLED, SUSPENDED, set_state
 
-_COLUMNS = "name, created, region, tags, extra"
+_COLUMNS = "name, created, region, tags, extra, versioning"
 
 
 def create_sync(env: Env, name: str, region: str) -> BucketInfo:
@@ -44,11 +52,18 @@ def list_sync(env: Env) -> list[BucketInfo]:
 def delete_sync(env: Env, name: str) -> None:
     with env.pool.writer() as c:
         require_bucket(c, name)
-        for table in ("objects", "uploads"):
+        for table in ("objects", "versions", "uploads"):
             sql = f"SELECT 1 FROM {table} WHERE bucket = ? LIMIT 1"  # noqa: S608 - fixed names
             if c.execute(sql, (name,)).fetchone():
                 raise BucketNotEmpty(name)
         c.execute("DELETE FROM buckets WHERE name = ?", (name,))
+
+
+def set_versioning_sync(env: Env, name: str, status: str) -> None:
+    if status not in (ENABLED, SUSPENDED):
+        raise BadVersioningState(status)
+    with env.pool.writer() as c:
+        set_state(c, name, status)
 
 
 def patch_extra_sync(env: Env, name: str, changes: Mapping[str, str | None]) -> None:

@@ -38,6 +38,7 @@ from smarts3.storage.fs.rows import (
     put_object_row,
     upload_from_row,
 )
+from smarts3.storage.fs.versioning import bucket_state, place_current
 
 
 def new_upload_id() -> str:
@@ -160,6 +161,8 @@ def complete_sync(
             checksums.append(json.loads(row[3]))
         old = fetch_object(c, bucket, raw_key)
         check_condition(old, condition)
+        state = bucket_state(c, bucket)
+        version, replaced = place_current(c, bucket, raw_key, state, old)
         obj = put_object_row(
             c,
             bucket,
@@ -169,14 +172,14 @@ def complete_sync(
             meta=meta,
             segments=segments,
             part_checksums=checksums,
+            version=version,
         )
         c.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
         c.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
     garbage = [r[4] for n, r in stored.items() if n not in used]
-    if old is not None:
-        garbage.extend(old.body_ids)
+    garbage.extend(replaced)
     env.unlink_bodies(garbage)
-    return obj.info(meta)
+    return obj.info(meta, versioned=bool(state))
 
 
 def abort_sync(env: Env, upload: tuple[str, str, str]) -> None:
