@@ -160,7 +160,8 @@ class WriteCondition:
     """
 
     if_none_match_star: bool = False
-    if_match: str | None = None
+    if_match: str | None = None  # a quoted ETag, or "*": the key must exist
+    if_none_match: str | None = None  # a quoted ETag the current object must not have
 
 
 # --- errors -----------------------------------------------------------------

@@ -119,13 +119,13 @@ async def upload_part_copy(ctx: Ctx) -> Response:
     upload = await _upload(ctx)
     source = copysource.parse(ctx.headers)  # the very source the authorizer allowed
     src_bucket, src_key = source.bucket, source.key
-    info = await source_info(ctx, src_bucket, src_key)
+    info = await source_info(ctx, src_bucket, src_key, source.version_id)
     start, end = _copy_range(ctx.headers.get("x-amz-copy-source-range"), info.size)
     if end - start > ctx.limits.max_part_size:
         raise S3Error("EntityTooLarge", fields={"MaxSizeAllowed": str(ctx.limits.max_part_size)})
     algorithm = _upload_algorithm(upload)
     hasher = checksums.new_hasher(algorithm) if algorithm else None
-    reader = await ctx.store.open_object(src_bucket, src_key)
+    reader = await ctx.store.open_object(src_bucket, src_key, source.version_id)
     try:
         if reader.info.etag != info.etag:
             raise S3Error("PreconditionFailed", fields={"Condition": "x-amz-copy-source-If-Match"})
@@ -141,7 +141,8 @@ async def upload_part_copy(ctx: Ctx) -> Response:
         await reader.close()
     children = [xml.el("ETag", part.etag), xml.el("LastModified", xml.iso8601(part.last_modified))]
     children.extend(xml.el("Checksum" + alg, v) for alg, v in sums.items())
-    return xml_response(xml.document("CopyPartResult", children))
+    copied_from = {} if info.version_id is None else {"x-amz-copy-source-version-id": info.version_id}
+    return xml_response(xml.document("CopyPartResult", children), headers=copied_from)
 
 
 def _requested_parts(body: bytes) -> list[tuple[int, str, dict[str, str]]]:
@@ -224,6 +225,8 @@ async def complete_multipart_upload(ctx: Ctx) -> Response:
         children.append(xml.el("ChecksumType", info.meta.checksum_type))
     headers = result_headers(info.etag, {}, None)
     del headers["etag"]
+    if info.version_id is not None:
+        headers["x-amz-version-id"] = info.version_id
     return xml_response(xml.document("CompleteMultipartUploadResult", children), headers=headers)
 
 

@@ -63,6 +63,9 @@ def check_condition(current: ObjectRow | None, condition: WriteCondition | None)
         return
     if condition.if_none_match_star and current is not None:
         raise PreconditionFailed("the key exists (If-None-Match: *)")
+    unwanted = condition.if_none_match
+    if unwanted is not None and current is not None and etags_equal(current.etag, unwanted):
+        raise PreconditionFailed("ETag matches (If-None-Match)")
     if condition.if_match is not None:
         if current is None:
             raise NoSuchKey("If-Match on a missing key")
