@@ -67,13 +67,16 @@ async def put_bucket_versioning(ctx: Ctx) -> Response:
 def _version_xml(e: VersionEntry, enc: Callable[[str], str], who: str) -> str:
     # One f-string per entry, as listing._contents: a page holds 1,000 of them.
     head = (
-        f"<Key>{xml.text(enc(e.key))}</Key><VersionId>{xml.text(e.version_id)}</VersionId>"
+        # Version ids are "null" or hex (storage makes them): nothing to escape.
+        f"<Key>{xml.text(enc(e.key))}</Key><VersionId>{e.version_id}</VersionId>"
         f"<IsLatest>{'true' if e.is_latest else 'false'}</IsLatest>"
         f"<LastModified>{xml.iso8601(e.last_modified)}</LastModified>"
     )
     if e.marker:
         return f"<DeleteMarker>{head}{who}</DeleteMarker>"
-    algos = "".join(f"<ChecksumAlgorithm>{xml.text(a)}</ChecksumAlgorithm>" for a in e.checksum_algorithms)
+    algos = ""
+    if e.checksum_algorithms:
+        algos = "".join(f"<ChecksumAlgorithm>{xml.text(a)}</ChecksumAlgorithm>" for a in e.checksum_algorithms)
     if e.checksum_type:
         algos += f"<ChecksumType>{xml.text(e.checksum_type)}</ChecksumType>"
     return (
