@@ -7,6 +7,7 @@ Scenario groups (``--scenarios`` filter names):
 - ``large``: one 256 MiB PUT then GET of it (single request each).
 - ``multipart``: a 256 MiB multipart upload, 8 MiB parts, 4 parts in flight.
 - ``big``: only with ``--big SIZE``: PUT and GET of one SIZE object, for RSS growth.
+- ``versions``: ListObjectVersions pages and versioned vs unversioned PUT (versioning_bench.py).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
 
-GROUPS = ("small", "list", "large", "multipart", "big")
+GROUPS = ("small", "list", "large", "multipart", "big", "versions")
 
 
 # --------------------------------------------------------------------------- results
@@ -692,10 +693,17 @@ def _all_between(body: bytes, start: bytes, end: bytes) -> list[bytes]:
         i = j + len(end)
 
 
+async def run_versions(client: S3Client, cfg: Config, mon: ServerMonitor) -> list[Result]:
+    from versioning_bench import run_versions as run  # its own module, built on this one
+
+    return await run(client, cfg, mon)
+
+
 RUNNERS: dict[str, Callable[[S3Client, Config, ServerMonitor], Awaitable[list[Result]]]] = {
     "small": run_small,
     "list": run_list,
     "large": run_large,
     "multipart": run_multipart,
     "big": run_big,
+    "versions": run_versions,
 }

@@ -103,3 +103,24 @@ class TestJs(ClientSuite):
         got = matrix.oracle.get_object(Bucket=bucket, Key="stream/body.bin", ChecksumMode="ENABLED")
         assert got["Body"].read() == SMALL * 70
         assert got.get("ChecksumCRC32"), "the SDK's CRC32 trailer was not stored"
+
+    def test_versioning(self, drv: Driver, matrix: Matrix) -> None:
+        """Versioning through the JS SDK: version ids, a delete marker, ListObjectVersions pages."""
+        assert isinstance(drv, JsDriver)
+        name = matrix.new_bucket_name(self.client)
+        matrix.oracle.create_bucket(Bucket=name)
+        drv.run("versioning", name, "Enabled")
+        assert matrix.oracle.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
+        ids = [drv.run("putv", name, "doc", str(drv.tmpfile(f"v{i}".encode())))["versionId"] for i in range(3)]
+        assert len(set(ids)) == 3
+        deleted = drv.run("del", name, "doc")
+        assert deleted["deleteMarker"] is True
+        listed = drv.run("versions", name, "", "1")
+        assert listed["versions"] == [["doc", vid, False] for vid in reversed(ids)]
+        assert listed["markers"] == [["doc", deleted["versionId"], True]]
+        dest = drv.tmpfile()
+        assert drv.run("getv", name, "doc", ids[0], str(dest))["versionId"] == ids[0]
+        assert dest.read_bytes() == b"v0"
+        # Removing the marker by id makes the newest version current again.
+        assert drv.run("del", name, "doc", deleted["versionId"])["deleteMarker"] is True
+        assert matrix.oracle.get_object(Bucket=name, Key="doc")["VersionId"] == ids[2]

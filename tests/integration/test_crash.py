@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.conftest import Server, start_subprocess_server
 
@@ -200,5 +201,118 @@ def test_sigkill_mid_flight_then_restart(tmp_path: Path) -> None:
     proc, url = start_subprocess_server(data_dir)
     try:
         audit(Server(url, data_dir).client(), load, data_dir)
+    finally:
+        stop_server(proc)
+
+
+VERSIONED = "crash-versions"
+
+
+class VersionLoad:
+    """One writer per key on a versioned bucket: puts and deletes (delete markers) in an order
+    only that thread decides, so the acknowledged history of each key is exact."""
+
+    def __init__(self, s3: Any, keys: int) -> None:
+        self.s3 = s3
+        self.keys = [f"v/{i}" for i in range(keys)]
+        self.stop = threading.Event()
+        self.killed = threading.Event()
+        self.lock = threading.Lock()
+        # key -> acknowledged (version id, body md5 or None for a delete marker), oldest first
+        self.acked: dict[str, list[tuple[str, str | None]]] = {k: [] for k in self.keys}
+        self.in_flight: dict[str, str | None] = {}  # key -> body md5 (None: a delete) not yet answered
+        self.errors: list[BaseException] = []
+
+    def write(self, index: int) -> None:
+        key, rng = self.keys[index], random.Random(index)
+        try:
+            while not self.stop.is_set():
+                if rng.random() < 0.3:
+                    with self.lock:
+                        self.in_flight[key] = None
+                    answer = self.s3.delete_object(Bucket=VERSIONED, Key=key)
+                    assert answer["DeleteMarker"] is True
+                    entry: tuple[str, str | None] = (answer["VersionId"], None)
+                else:
+                    body = rng.randbytes(rng.randint(1, 64 * 1024))
+                    with self.lock:
+                        self.in_flight[key] = hashlib.md5(body).hexdigest()
+                    answer = self.s3.put_object(Bucket=VERSIONED, Key=key, Body=body)
+                    entry = (answer["VersionId"], hashlib.md5(body).hexdigest())
+                with self.lock:
+                    self.acked[key].append(entry)
+                    self.in_flight.pop(key, None)
+        except Exception as exc:  # the kill breaks requests in flight: expected
+            if not self.killed.is_set():
+                self.errors.append(exc)
+
+
+def audit_versions(s3: Any, load: VersionLoad, data_dir: Path) -> None:
+    bodies = 0
+    for key in load.keys:
+        pages = s3.get_paginator("list_object_versions").paginate(Bucket=VERSIONED, Prefix=key)
+        listed: list[tuple[str, bool, bool]] = []  # (version id, is marker, is latest)
+        for page in pages:
+            listed += [(v["VersionId"], False, v["IsLatest"]) for v in page.get("Versions", [])]
+            listed += [(m["VersionId"], True, m["IsLatest"]) for m in page.get("DeleteMarkers", [])]
+        ids = {vid for vid, _, _ in listed}
+        acked = load.acked[key]
+        # Every acknowledged version survived, each readable with its bytes.
+        for vid, digest in acked:
+            assert vid in ids, (key, vid)
+            if digest is not None:
+                got = s3.get_object(Bucket=VERSIONED, Key=key, VersionId=vid)
+                assert hashlib.md5(got["Body"].read()).hexdigest() == digest, (key, vid)
+        # At most one more: the write in flight at the kill, which may or may not have committed.
+        extra = ids - {vid for vid, _ in acked}
+        assert len(extra) <= (1 if key in load.in_flight else 0), (key, extra)
+        ((latest, latest_is_marker),) = [(vid, marker) for vid, marker, is_latest in listed if is_latest]
+        if extra:  # the write in flight committed: it must be what that thread was writing
+            assert latest == extra.pop(), key
+            assert latest_is_marker == (load.in_flight[key] is None), key
+        else:  # the current version is the last acknowledged one
+            assert (latest, latest_is_marker) == (acked[-1][0], acked[-1][1] is None), key
+        if latest_is_marker:
+            with pytest.raises(ClientError) as err:
+                s3.get_object(Bucket=VERSIONED, Key=key)
+            headers = err.value.response["ResponseMetadata"]["HTTPHeaders"]
+            assert (headers["x-amz-delete-marker"], headers["x-amz-version-id"]) == ("true", latest), key
+        else:
+            got = s3.get_object(Bucket=VERSIONED, Key=key)
+            assert got["VersionId"] == latest, key
+            digest = hashlib.md5(got["Body"].read()).hexdigest()
+            assert digest in {d for vid, d in acked if vid == latest} | {load.in_flight.get(key)}, key
+        bodies += sum(1 for _, marker, _ in listed if not marker)
+    assert os.listdir(data_dir / ".smarts3" / "tmp") == []
+    assert len(body_files(data_dir)) == bodies
+
+
+@pytest.mark.slow
+def test_sigkill_while_writing_versions_then_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    proc, url = start_subprocess_server(data_dir)
+    try:
+        s3 = Server(url, data_dir).client(connect_timeout=2, read_timeout=20)
+        s3.create_bucket(Bucket=VERSIONED)
+        s3.put_bucket_versioning(Bucket=VERSIONED, VersioningConfiguration={"Status": "Enabled"})
+        load = VersionLoad(s3, keys=4)
+        threads = [threading.Thread(target=load.write, args=(i,)) for i in range(len(load.keys))]
+        for t in threads:
+            t.start()
+        wait_for(lambda: all(len(a) >= 15 for a in load.acked.values())
+                 and any(d is None for a in load.acked.values() for _, d in a), 90, "versions to be acknowledged")
+        load.killed.set()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        load.stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        assert not load.errors, load.errors[:3]
+    finally:
+        stop_server(proc)
+
+    proc, url = start_subprocess_server(data_dir)
+    try:
+        audit_versions(Server(url, data_dir).client(), load, data_dir)
     finally:
         stop_server(proc)

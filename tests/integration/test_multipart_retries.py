@@ -98,3 +98,15 @@ def test_racing_completes_both_succeed_with_one_result(server: Server, bucket: s
         answers = list(pool.map(lambda c: complete(c, bucket, "k", upload_id, parts), clients))
     assert len({a["ETag"] for a in answers}) == 1
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == FIRST + TAIL
+
+
+def test_repeated_complete_in_a_versioned_bucket_names_the_same_version(s3: Any, bucket: str) -> None:
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="v")["UploadId"]
+    parts = [part(s3, bucket, "v", upload_id, 1, TAIL)]
+    first = complete(s3, bucket, "v", upload_id, parts)
+    again = complete(s3, bucket, "v", upload_id, parts)
+    assert first["VersionId"] not in ("", "null")
+    assert again["VersionId"] == first["VersionId"]
+    versions = s3.list_object_versions(Bucket=bucket, Prefix="v")["Versions"]
+    assert [v["VersionId"] for v in versions] == [first["VersionId"]]  # the retry wrote nothing

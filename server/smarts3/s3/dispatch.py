@@ -34,6 +34,7 @@ from smarts3.s3.handlers import (
     objects_write,
     service,
     tagging,
+    versions,
 )
 from smarts3.s3.operations import Op, Unclassified, classify
 from smarts3.s3.responses import ObjectStream
@@ -58,13 +59,14 @@ HANDLERS: dict[Op, Handler] = {
     Op.HEAD_BUCKET: buckets.head_bucket,
     Op.DELETE_BUCKET: buckets.delete_bucket,
     Op.GET_BUCKET_LOCATION: buckets.get_bucket_location,
-    Op.GET_BUCKET_VERSIONING: buckets.get_bucket_versioning,
+    Op.GET_BUCKET_VERSIONING: versions.get_bucket_versioning,
+    Op.PUT_BUCKET_VERSIONING: versions.put_bucket_versioning,
     Op.GET_BUCKET_TAGGING: buckets.get_bucket_tagging,
     Op.PUT_BUCKET_TAGGING: buckets.put_bucket_tagging,
     Op.DELETE_BUCKET_TAGGING: buckets.delete_bucket_tagging,
     Op.LIST_OBJECTS: listing.list_objects,
     Op.LIST_OBJECTS_V2: listing.list_objects_v2,
-    Op.LIST_OBJECT_VERSIONS: listing.list_object_versions,
+    Op.LIST_OBJECT_VERSIONS: versions.list_object_versions,
     Op.GET_OBJECT: objects_read.get_object,
     Op.HEAD_OBJECT: objects_read.head_object,
     Op.GET_OBJECT_ATTRIBUTES: attributes.get_object_attributes,

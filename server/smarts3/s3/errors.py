@@ -57,6 +57,7 @@ _CATALOGUE: dict[str, tuple[int, str]] = {
     "NoSuchCORSConfiguration": (404, "The CORS configuration does not exist"),
     "NoSuchKey": (404, "The specified key does not exist."),
     "NoSuchTagSet": (404, "The TagSet does not exist"),
+    "NoSuchVersion": (404, "The specified version does not exist."),
     "NoSuchUpload": (
         404,
         "The specified upload does not exist. The upload ID may be invalid, or the upload "
@@ -135,6 +136,19 @@ def from_exception(exc: BaseException, bucket: str = "", key: str = "") -> S3Err
         if key:
             fields["Key"] = key
         return S3Error("NoSuchKey", fields=fields)
+    if isinstance(exc, st.NoSuchVersion):
+        return S3Error("NoSuchVersion", fields={"Key": exc.key, "VersionId": exc.version_id})
+    if isinstance(exc, st.DeleteMarkerHit):
+        marker = {"x-amz-delete-marker": "true", "x-amz-version-id": exc.version_id}
+        if exc.by_version:  # a marker has no body, metadata or tags: only DELETE applies to it
+            return S3Error(
+                "MethodNotAllowed",
+                fields={"Method": "GET", "ResourceType": "DeleteMarker"},
+                headers={**marker, "allow": "DELETE"},
+            )
+        return S3Error("NoSuchKey", fields={"Key": exc.key}, headers=marker)
+    if isinstance(exc, st.BadVersioningState):
+        return S3Error("MalformedXML")
     if isinstance(exc, st.NoSuchUpload):
         return S3Error("NoSuchUpload")
     if isinstance(exc, st.InvalidPart):

@@ -50,6 +50,8 @@ class ObjectInfo:
     part_sizes: tuple[int, ...] = ()
     # Per-part checksums for multipart objects, aligned with part_sizes.
     part_checksums: tuple[Mapping[str, str], ...] = ()
+    # "null" or an opaque id; None while the bucket has never had versioning enabled.
+    version_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,7 @@ class BucketInfo:
     region: str
     tags: Mapping[str, str] = field(default_factory=dict)
     extra: Mapping[str, str] = field(default_factory=dict)
+    versioning: str = ""  # "", "Enabled" or "Suspended" (never back to "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,40 @@ class ListPage:
     is_truncated: bool
     # The last key or common prefix this page covered; resume after it.
     next_marker: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionEntry:
+    """One row of ListObjectVersions: a version (marker False) or a delete marker."""
+
+    key: str
+    version_id: str
+    is_latest: bool
+    marker: bool
+    size: int
+    etag: str
+    last_modified: float
+    checksum_algorithms: tuple[str, ...] = ()
+    checksum_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionPage:
+    entries: list[VersionEntry]
+    common_prefixes: list[str]
+    is_truncated: bool
+    next_key_marker: str | None
+    next_version_id_marker: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOutcome:
+    """What one delete did: the version removed or the marker added (version_id None when
+    the bucket is unversioned), and whether that version is a delete marker."""
+
+    key: str
+    version_id: str | None
+    delete_marker: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +163,7 @@ class CompletedUpload:
     checksums: Mapping[str, str]
     checksum_type: str | None
     completed: float
+    version_id: str | None = None  # as answered: None when the bucket was never versioned
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +175,8 @@ class WriteCondition:
     """
 
     if_none_match_star: bool = False
-    if_match: str | None = None
+    if_match: str | None = None  # a quoted ETag, or "*": the key must exist
+    if_none_match: str | None = None  # a quoted ETag the current object must not have
 
 
 # --- errors -----------------------------------------------------------------
@@ -172,6 +211,28 @@ class NoSuchKey(StorageError):
 
 class NoSuchUpload(StorageError):
     pass
+
+
+class NoSuchVersion(StorageError):
+    def __init__(self, key: str, version_id: str) -> None:
+        super().__init__(f"{key!r} has no version {version_id!r}")
+        self.key = key
+        self.version_id = version_id
+
+
+class DeleteMarkerHit(StorageError):
+    """The version asked for is a delete marker: the current one (by_version False: S3 404)
+    or one named by id (S3 405)."""
+
+    def __init__(self, key: str, version_id: str, *, by_version: bool) -> None:
+        super().__init__(f"{key!r} version {version_id!r} is a delete marker")
+        self.key = key
+        self.version_id = version_id
+        self.by_version = by_version
+
+
+class BadVersioningState(StorageError):
+    """Versioning can be Enabled or Suspended, never turned off again."""
 
 
 class InvalidPart(StorageError):
@@ -271,13 +332,43 @@ class Store(Protocol):
         """Raises NoSuchBucket on enter when the bucket does not exist."""
         ...
 
-    async def head_object(self, bucket: str, key: str) -> ObjectInfo: ...
-    async def open_object(self, bucket: str, key: str) -> ObjectReader: ...
+    async def head_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
+        """The current version, or the one named (NoSuchVersion; DeleteMarkerHit for a marker)."""
+        ...
+
+    async def open_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectReader: ...
     async def delete_object(self, bucket: str, key: str) -> bool:
         """True when something was deleted; deleting a missing key is not an error."""
         ...
 
     async def delete_objects(self, bucket: str, keys: Sequence[str]) -> list[bool]: ...
+    async def delete_versions(self, bucket: str, items: Sequence[tuple[str, str | None]]) -> list[DeleteOutcome]:
+        """Delete each (key, version id or None) as S3 does for the bucket's versioning state.
+
+        Without a version id: remove the object (unversioned), or add a delete marker
+        (Enabled; Suspended: a "null" one replacing the null version). With one: remove that
+        version for good; when it was current, the next newest becomes current. A version
+        that does not exist is no error.
+        """
+        ...
+
+    async def set_bucket_versioning(self, name: str, status: str) -> None:
+        """"Enabled" or "Suspended" (BadVersioningState for anything else)."""
+        ...
+
+    async def list_object_versions(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        version_id_marker: str = "",
+        max_keys: int = 1000,
+    ) -> VersionPage:
+        """Versions and delete markers by key (UTF-8 byte order), newest first within a key."""
+        ...
+
     async def copy_object(
         self,
         src_bucket: str,
@@ -288,8 +379,9 @@ class Store(Protocol):
         *,
         src_etag: str | None = None,
         condition: WriteCondition | None = None,
+        src_version_id: str | None = None,
     ) -> ObjectInfo:
-        """Copy the body; `meta` is the destination's full metadata.
+        """Copy the body (of the current version, or of `src_version_id`); `meta` is the destination's full metadata.
 
         `src_etag`, when given, must still be the source's ETag (else
         PreconditionFailed), so copy-source conditions cannot race.
@@ -303,8 +395,10 @@ class Store(Protocol):
         *,
         tags: Mapping[str, str] | None = None,
         extra: Mapping[str, str | None] | None = None,
+        version_id: str | None = None,
     ) -> ObjectInfo:
-        """Replace the tags and/or change `extra` keys (None removes) of the current object.
+        """Replace the tags and/or change `extra` keys (None removes) of the current object
+        (or of the version named).
 
         Applied to the metadata inside the write transaction, so a concurrent overwrite
         or another update is never undone. Body, ETag and Last-Modified stay.

@@ -18,7 +18,9 @@ import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  ListObjectVersionsCommand,
   ListObjectsV2Command,
+  PutBucketVersioningCommand,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
@@ -135,9 +137,39 @@ const operations = {
     const out = await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: dest, CopySource }));
     return { etag: out.CopyObjectResult && out.CopyObjectResult.ETag };
   },
-  async del(bucket, key) {
-    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  async del(bucket, key, versionId) {
+    const out = await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
+    return { deleteMarker: out.DeleteMarker || false, versionId: out.VersionId };
+  },
+  async versioning(bucket, status) {
+    await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: status } }));
     return {};
+  },
+  async putv(bucket, key, path) {
+    const out = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: readFileSync(path) }));
+    return { etag: out.ETag, versionId: out.VersionId };
+  },
+  async getv(bucket, key, versionId, path) {
+    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
+    writeFileSync(path, await out.Body.transformToByteArray());
+    return { versionId: out.VersionId };
+  },
+  async versions(bucket, prefix, maxKeys) {
+    // Pages of maxKeys, resumed from NextKeyMarker/NextVersionIdMarker (the SDK has no paginator for it).
+    const versions = [];
+    const markers = [];
+    let KeyMarker;
+    let VersionIdMarker;
+    for (;;) {
+      const page = await s3.send(
+        new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, MaxKeys: Number(maxKeys), KeyMarker, VersionIdMarker }),
+      );
+      versions.push(...(page.Versions || []).map((v) => [v.Key, v.VersionId, v.IsLatest]));
+      markers.push(...(page.DeleteMarkers || []).map((m) => [m.Key, m.VersionId, m.IsLatest]));
+      if (!page.IsTruncated) return { versions, markers };
+      KeyMarker = page.NextKeyMarker;
+      VersionIdMarker = page.NextVersionIdMarker;
+    }
   },
   async presign(bucket, key) {
     const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: 300 });

@@ -64,11 +64,6 @@ async def get_bucket_location(ctx: Ctx) -> Response:
     return xml_response(body)
 
 
-async def get_bucket_versioning(ctx: Ctx) -> Response:
-    await ctx.store.get_bucket(ctx.bucket_name)
-    return xml_response(xml.document("VersioningConfiguration", []))
-
-
 async def get_bucket_tagging(ctx: Ctx) -> Response:
     info = await ctx.store.get_bucket(ctx.bucket_name)
     if not info.tags:

@@ -1,4 +1,4 @@
-"""ListObjects (v1), ListObjectsV2 and ListObjectVersions over the store's range queries."""
+"""ListObjects (v1) and ListObjectsV2 over the store's range queries (ListObjectVersions: versions.py)."""
 
 from __future__ import annotations
 
@@ -116,45 +116,3 @@ async def list_objects_v2(ctx: Ctx) -> Response:
     children.extend(_contents(e, enc, who) for e in page.entries)
     children.extend(_common(page, enc))
     return xml_response(xml.document("ListBucketResult", children))
-
-
-async def list_object_versions(ctx: Ctx) -> Response:
-    """Without versioning every object is its own only version, VersionId "null"."""
-    enc = _encoder(ctx)
-    max_keys = int_param(ctx, "max-keys", 1000, 0, 1000)
-    key_marker = ctx.query.get("key-marker", "")
-    page = await _page(ctx, key_marker, max_keys)
-    children = [
-        xml.el("Name", ctx.bucket_name),
-        xml.el("Prefix", enc(ctx.query.get("prefix", ""))),
-        xml.el("KeyMarker", enc(key_marker)),
-        xml.el("VersionIdMarker", ctx.query.get("version-id-marker", "")),
-        xml.el("MaxKeys", max_keys),
-    ]
-    if ctx.query.get("delimiter"):
-        children.append(xml.el("Delimiter", enc(ctx.query["delimiter"])))
-    children.append(xml.el("IsTruncated", "true" if page.is_truncated else "false"))
-    if page.is_truncated and page.next_marker is not None:
-        children.append(xml.el("NextKeyMarker", enc(page.next_marker)))
-        children.append(xml.el("NextVersionIdMarker", "null"))
-    if "encoding-type" in ctx.query:
-        children.append(xml.el("EncodingType", "url"))
-    who = owner(ctx)
-    for e in page.entries:
-        children.append(
-            xml.node(
-                "Version",
-                [
-                    xml.el("Key", enc(e.key)),
-                    xml.el("VersionId", "null"),
-                    xml.el("IsLatest", "true"),
-                    xml.el("LastModified", xml.iso8601(e.last_modified)),
-                    xml.el("ETag", e.etag),
-                    xml.el("Size", e.size),
-                    xml.el("StorageClass", "STANDARD"),
-                    who,
-                ],
-            )
-        )
-    children.extend(_common(page, enc))
-    return xml_response(xml.document("ListVersionsResult", children))

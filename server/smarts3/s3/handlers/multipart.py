@@ -124,13 +124,13 @@ async def upload_part_copy(ctx: Ctx) -> Response:
     upload = await _upload(ctx)
     source = copysource.parse(ctx.headers)  # the very source the authorizer allowed
     src_bucket, src_key = source.bucket, source.key
-    info = await source_info(ctx, src_bucket, src_key)
+    info = await source_info(ctx, src_bucket, src_key, source.version_id)
     start, end = _copy_range(ctx.headers.get("x-amz-copy-source-range"), info.size)
     if end - start > ctx.limits.max_part_size:
         raise S3Error("EntityTooLarge", fields={"MaxSizeAllowed": str(ctx.limits.max_part_size)})
     algorithm = upload_algorithm(upload)
     hasher = checksums.new_hasher(algorithm) if algorithm else None
-    reader = await ctx.store.open_object(src_bucket, src_key)
+    reader = await ctx.store.open_object(src_bucket, src_key, source.version_id)
     try:
         if reader.info.etag != info.etag:
             raise S3Error("PreconditionFailed", fields={"Condition": "x-amz-copy-source-If-Match"})
@@ -146,7 +146,8 @@ async def upload_part_copy(ctx: Ctx) -> Response:
         await reader.close()
     children = [xml.el("ETag", part.etag), xml.el("LastModified", xml.iso8601(part.last_modified))]
     children.extend(xml.el("Checksum" + alg, v) for alg, v in sums.items())
-    return xml_response(xml.document("CopyPartResult", children))
+    copied_from = {} if info.version_id is None else {"x-amz-copy-source-version-id": info.version_id}
+    return xml_response(xml.document("CopyPartResult", children), headers=copied_from)
 
 
 Requested = list[tuple[int, str, dict[str, str]]]  # (part number, quoted ETag, checksums) as listed
@@ -230,10 +231,12 @@ async def _complete(ctx: Ctx, upload: UploadInfo, requested: Requested) -> Respo
         meta=meta,
         condition=condition,
     )
-    return _completed(info.bucket, info.key, info.etag, info.meta.checksums, info.meta.checksum_type)
+    return _completed(info.bucket, info.key, info.etag, info.meta.checksums, info.meta.checksum_type, info.version_id)
 
 
-def _completed(bucket: str, key: str, etag: str, sums: Mapping[str, str], kind: str | None) -> Response:
+def _completed(
+    bucket: str, key: str, etag: str, sums: Mapping[str, str], kind: str | None, version_id: str | None
+) -> Response:
     children = [
         xml.el("Location", f"/{quote(bucket)}/{quote(key)}"),
         xml.el("Bucket", bucket),
@@ -243,7 +246,11 @@ def _completed(bucket: str, key: str, etag: str, sums: Mapping[str, str], kind: 
     children.extend(xml.el("Checksum" + alg, v) for alg, v in sums.items())
     if kind:
         children.append(xml.el("ChecksumType", kind))
-    return xml_response(xml.document("CompleteMultipartUploadResult", children))
+    headers = result_headers(etag, {}, None)
+    del headers["etag"]
+    if version_id is not None:
+        headers["x-amz-version-id"] = version_id
+    return xml_response(xml.document("CompleteMultipartUploadResult", children), headers=headers)
 
 
 async def _replay(ctx: Ctx, requested: Requested | None) -> Response:
@@ -257,7 +264,7 @@ async def _replay(ctx: Ctx, requested: Requested | None) -> Response:
         requested = _requested_parts(await read_xml(ctx))
     if [(number, etag) for number, etag, _ in requested] != list(done.parts):
         raise NoSuchUpload(upload_id)
-    return _completed(done.bucket, done.key, done.etag, done.checksums, done.checksum_type)
+    return _completed(done.bucket, done.key, done.etag, done.checksums, done.checksum_type, done.version_id)
 
 
 async def abort_multipart_upload(ctx: Ctx) -> Response:

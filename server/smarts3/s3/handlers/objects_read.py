@@ -7,6 +7,7 @@ from starlette.responses import Response
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
 from smarts3.s3.handlers.common import ensure_still_readable
+from smarts3.s3.handlers.versions import version_header, version_param
 from smarts3.s3.headers import (
     RESPONSE_OVERRIDES,
     check_read_preconditions,
@@ -37,16 +38,6 @@ def _part_number(ctx: Ctx) -> int | None:
     return int(raw)
 
 
-def _check_version(ctx: Ctx) -> None:
-    version = ctx.query.get("versionId")
-    if version is not None and version != "null":
-        raise S3Error(
-            "InvalidArgument",
-            "Invalid version id specified",
-            fields={"ArgumentName": "versionId", "ArgumentValue": version},
-        )
-
-
 def _overrides(ctx: Ctx) -> dict[str, str]:
     # As AWS: a URL anyone may use must not choose how the object is served.
     if ctx.auth.access_key is None and any(param in ctx.query for param in RESPONSE_OVERRIDES):
@@ -64,6 +55,7 @@ def _plan(ctx: Ctx, info: ObjectInfo, overrides: dict[str, str]) -> tuple[int, i
     part = _part_number(ctx)
     checksum_mode = ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
     headers = object_headers(info, checksums=checksum_mode and part is None)
+    headers.update(version_header(info))
     headers.update(overrides)
     if part is not None:
         start, end, part_headers = part_read(info, part, checksums=checksum_mode)
@@ -86,9 +78,9 @@ class _NotModified(Exception):
 
 
 async def get_object(ctx: Ctx) -> Response | ObjectStream:
-    _check_version(ctx)
+    version = version_param(ctx)
     overrides = _overrides(ctx)
-    reader: ObjectReader = await ctx.store.open_object(ctx.bucket_name, ctx.key_name)
+    reader: ObjectReader = await ctx.store.open_object(ctx.bucket_name, ctx.key_name, version)
     try:
         ensure_still_readable(ctx, ctx.bucket_name, ctx.key_name, reader.info)
         status, start, end, headers = _plan(ctx, reader.info, overrides)
@@ -102,9 +94,9 @@ async def get_object(ctx: Ctx) -> Response | ObjectStream:
 
 
 async def head_object(ctx: Ctx) -> Response:
-    _check_version(ctx)
+    version = version_param(ctx)
     overrides = _overrides(ctx)
-    info = await ctx.store.head_object(ctx.bucket_name, ctx.key_name)
+    info = await ctx.store.head_object(ctx.bucket_name, ctx.key_name, version)
     ensure_still_readable(ctx, ctx.bucket_name, ctx.key_name, info)
     try:
         status, start, end, headers = _plan(ctx, info, overrides)

@@ -12,6 +12,7 @@ from smarts3.s3.body import receive_into, verify_required_digest
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error, from_exception
 from smarts3.s3.handlers.common import ensure_still_readable, read_xml
+from smarts3.s3.handlers.versions import checked_version, version_header, version_param
 from smarts3.s3.handlers.writes import (
     new_meta,
     object_extra,
@@ -26,7 +27,7 @@ from smarts3.s3.headers import (
     user_metadata,
 )
 from smarts3.s3.responses import empty, xml_response
-from smarts3.storage.base import ObjectInfo
+from smarts3.storage.base import DeleteOutcome, ObjectInfo
 
 MAX_DELETE_KEYS = 1000
 MAX_COPY_SOURCE = 5 * 1024**3
@@ -40,13 +41,13 @@ async def put_object(ctx: Ctx) -> Response:
         sums = await receive_into(ctx, writer, ctx.limits.max_object_size)
         meta = replace(meta, checksums=sums, checksum_type="FULL_OBJECT" if sums else None)
         info = await writer.commit(meta, condition)
-    return empty(200, result_headers(info.etag, sums, meta.checksum_type))
+    return empty(200, {**result_headers(info.etag, sums, meta.checksum_type), **version_header(info)})
 
 
-async def source_info(ctx: Ctx, bucket: str, key: str) -> ObjectInfo:
-    """The copy source, after its x-amz-copy-source-if-* conditions."""
+async def source_info(ctx: Ctx, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
+    """The copy source (a version of it, if named), after its x-amz-copy-source-if-* conditions."""
     try:
-        info = await ctx.store.head_object(bucket, key)
+        info = await ctx.store.head_object(bucket, key, version_id)
     except Exception as exc:
         mapped = from_exception(exc, bucket, key)
         raise (mapped or exc) from None
@@ -77,13 +78,13 @@ async def copy_object(ctx: Ctx) -> Response:
     algorithm = ctx.headers.get("x-amz-checksum-algorithm")
     if algorithm and algorithm.upper() not in checksums.ALGORITHMS:
         raise S3Error("InvalidRequest", "Invalid x-amz-checksum-algorithm.")
-    info = await source_info(ctx, src_bucket, src_key)
+    info = await source_info(ctx, src_bucket, src_key, source.version_id)
     if info.size > MAX_COPY_SOURCE:
         raise S3Error(
             "InvalidRequest",
             f"The specified copy source is larger than the maximum allowable size for a copy source: {MAX_COPY_SOURCE}",
         )
-    same = (src_bucket, src_key) == (ctx.bucket, ctx.key)
+    same = (src_bucket, src_key, source.version_id) == (ctx.bucket, ctx.key, None)
     extra = object_extra(ctx.headers)
     if same and metadata_directive == "COPY" and not extra and not algorithm:
         raise S3Error(
@@ -112,17 +113,21 @@ async def copy_object(ctx: Ctx) -> Response:
         meta,
         src_etag=info.etag,
         condition=write_condition(ctx.headers),
+        src_version_id=source.version_id,
     )
+    headers = version_header(copied)
+    if info.version_id is not None:
+        headers["x-amz-copy-source-version-id"] = info.version_id
     children = [xml.el("ETag", copied.etag), xml.el("LastModified", xml.iso8601(copied.last_modified))]
     children.extend(xml.el("Checksum" + alg, v) for alg, v in copied.meta.checksums.items())
     if copied.meta.checksum_type and copied.meta.checksums:
         children.append(xml.el("ChecksumType", copied.meta.checksum_type))
-    return xml_response(xml.document("CopyObjectResult", children))
+    return xml_response(xml.document("CopyObjectResult", children), headers=headers)
 
 
 async def _whole_checksum(ctx: Ctx, info: ObjectInfo, algorithm: str) -> dict[str, str]:
     hasher = checksums.new_hasher(algorithm)
-    reader = await ctx.store.open_object(info.bucket, info.key)
+    reader = await ctx.store.open_object(info.bucket, info.key, info.version_id)
     try:
         async for chunk in reader.iter_range(0, reader.info.size):
             hasher.update(chunk)
@@ -132,15 +137,14 @@ async def _whole_checksum(ctx: Ctx, info: ObjectInfo, algorithm: str) -> dict[st
 
 
 async def delete_object(ctx: Ctx) -> Response:
-    version = ctx.query.get("versionId")
-    if version is not None and version != "null":
-        raise S3Error(
-            "InvalidArgument",
-            "Invalid version id specified",
-            fields={"ArgumentName": "versionId", "ArgumentValue": version},
-        )
-    await ctx.store.delete_object(ctx.bucket_name, ctx.key_name)
-    return empty(204)
+    (outcome,) = await ctx.store.delete_versions(ctx.bucket_name, [(ctx.key_name, version_param(ctx))])
+    headers = {}
+    # An unversioned bucket answers neither header (AWS sends no x-amz-delete-marker there).
+    if outcome.version_id is not None:
+        headers["x-amz-version-id"] = outcome.version_id
+    if outcome.delete_marker:
+        headers["x-amz-delete-marker"] = "true"
+    return empty(204, headers)
 
 
 async def delete_objects(ctx: Ctx) -> Response:
@@ -153,7 +157,7 @@ async def delete_objects(ctx: Ctx) -> Response:
         raise S3Error("MalformedXML")
     await ctx.store.get_bucket(ctx.bucket_name)
     results: list[str] = []
-    valid: list[str] = []
+    valid: list[tuple[str, str | None]] = []
     for obj in objects:
         key = xml.child_text(obj, "Key")
         if key is None:
@@ -167,15 +171,36 @@ async def delete_objects(ctx: Ctx) -> Response:
                     "Your key is too long" if key else "Key is empty",
                 )
             )
-        elif version not in (None, "null"):
-            results.append(_delete_error(key, "NoSuchVersion", "The specified version does not exist."))
+        elif version is not None and not _valid_version(version):
+            results.append(_delete_error(key, "NoSuchVersion", "The specified version does not exist.", version))
         else:
-            valid.append(key)
-    await ctx.store.delete_objects(ctx.bucket_name, valid)
+            valid.append((key, version))
+    outcomes = await ctx.store.delete_versions(ctx.bucket_name, valid)
     if not quiet:
-        results = [xml.node("Deleted", [xml.el("Key", k)]) for k in valid] + results
+        results = [_deleted(o, asked) for o, (_, asked) in zip(outcomes, valid, strict=True)] + results
     return xml_response(xml.document("DeleteResult", results))
 
 
-def _delete_error(key: str, code: str, message: str) -> str:
-    return xml.node("Error", [xml.el("Key", key), xml.el("Code", code), xml.el("Message", message)])
+def _valid_version(version: str) -> bool:
+    try:
+        return checked_version(version) is not None
+    except S3Error:
+        return False
+
+
+def _deleted(outcome: DeleteOutcome, asked: str | None) -> str:
+    children = [xml.el("Key", outcome.key)]
+    if asked is not None:
+        children.append(xml.el("VersionId", asked))
+    if outcome.delete_marker:
+        children.append(xml.el("DeleteMarker", "true"))
+        if outcome.version_id is not None:
+            children.append(xml.el("DeleteMarkerVersionId", outcome.version_id))
+    return xml.node("Deleted", children)
+
+
+def _delete_error(key: str, code: str, message: str, version: str | None = None) -> str:
+    children = [xml.el("Key", key)]
+    if version is not None:
+        children.append(xml.el("VersionId", version))
+    return xml.node("Error", [*children, xml.el("Code", code), xml.el("Message", message)])

@@ -8,7 +8,7 @@ from smarts3.access.acl import canned_from_headers
 from smarts3.access.authorize import ACL_KEY
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error, not_implemented
-from smarts3.s3.headers import etag_matches, parse_tag_header, stored_headers, user_metadata
+from smarts3.s3.headers import parse_tag_header, stored_headers, user_metadata
 from smarts3.storage.base import ObjectMeta, WriteCondition
 
 STORAGE_CLASSES = frozenset(
@@ -78,14 +78,19 @@ def write_condition(headers: Mapping[str, str]) -> WriteCondition | None:
     match = headers.get("if-match")
     if none_match is None and match is None:
         return None
-    if none_match is not None and none_match.strip() != "*":
-        raise not_implemented("If-None-Match with a value other than *")
-    if match is not None and etag_matches(match, "*") and match.strip() == "*":
-        raise not_implemented("If-Match: *")
-    etag = None
-    if match is not None:
-        etag = '"' + match.strip().removeprefix("W/").strip('"') + '"'
-    return WriteCondition(if_none_match_star=none_match is not None, if_match=etag)
+    # Decided against the current version inside the commit (storage check_condition):
+    # If-Match: * needs the key to exist (else 404 NoSuchKey, as for an ETag), If-None-Match
+    # with an ETag refuses (412) only when the current object has that ETag.
+    star = none_match is not None and none_match.strip() == "*"
+    return WriteCondition(
+        if_none_match_star=star,
+        if_match=None if match is None else ("*" if match.strip() == "*" else _quoted(match)),
+        if_none_match=None if none_match is None or star else _quoted(none_match),
+    )
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.strip().removeprefix("W/").strip('"') + '"'
 
 
 def result_headers(etag: str, checksums: Mapping[str, str], checksum_type: str | None) -> dict[str, str]:

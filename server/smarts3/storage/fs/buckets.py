@@ -6,13 +6,21 @@ import json
 import time
 from collections.abc import Mapping
 
-from smarts3.storage.base import BucketAlreadyExists, BucketInfo, BucketNotEmpty, BucketUsage, NoSuchBucket
+from smarts3.storage.base import (
+    BadVersioningState,
+    BucketAlreadyExists,
+    BucketInfo,
+    BucketNotEmpty,
+    BucketUsage,
+    NoSuchBucket,
+)
 from smarts3.storage.fs import completed
 from smarts3.storage.fs.env import Env
 from smarts3.storage.fs.objects import require_bucket
 from smarts3.storage.fs.rows import apply_changes, bucket_from_row, dumps
+from smarts3.storage.fs.versioning import ENABLED, SUSPENDED, set_state
 
-_COLUMNS = "name, created, region, tags, extra"
+_COLUMNS = "name, created, region, tags, extra, versioning"
 
 
 def create_sync(env: Env, name: str, region: str) -> BucketInfo:
@@ -46,8 +54,10 @@ def delete_sync(env: Env, name: str) -> None:
     """Delete an empty bucket. Uploads in progress are not objects (as in S3): they are aborted with it."""
     with env.pool.writer() as c:
         require_bucket(c, name)
-        if c.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)).fetchone():
-            raise BucketNotEmpty(name)
+        for table in ("objects", "versions"):
+            sql = f"SELECT 1 FROM {table} WHERE bucket = ? LIMIT 1"  # noqa: S608 - fixed names
+            if c.execute(sql, (name,)).fetchone():
+                raise BucketNotEmpty(name)
         in_progress = "SELECT upload_id FROM uploads WHERE bucket = ?"
         bodies = [r[0] for r in c.execute(f"SELECT body FROM parts WHERE upload_id IN ({in_progress})", (name,))]  # noqa: S608
         c.execute(f"DELETE FROM parts WHERE upload_id IN ({in_progress})", (name,))  # noqa: S608 - fixed text
@@ -55,6 +65,13 @@ def delete_sync(env: Env, name: str) -> None:
         completed.forget_bucket(c, name)
         c.execute("DELETE FROM buckets WHERE name = ?", (name,))
     env.unlink_bodies(bodies)
+
+
+def set_versioning_sync(env: Env, name: str, status: str) -> None:
+    if status not in (ENABLED, SUSPENDED):
+        raise BadVersioningState(status)
+    with env.pool.writer() as c:
+        set_state(c, name, status)
 
 
 def patch_extra_sync(env: Env, name: str, changes: Mapping[str, str | None]) -> None:

@@ -18,7 +18,8 @@ from smarts3.storage.fs.rows import dumps, enc_key
 
 def record(conn: sqlite3.Connection, upload_id: str, parts: Sequence[tuple[int, str]], info: ObjectInfo,
            completed: float) -> None:
-    result = {"etag": info.etag, "checksums": dict(info.meta.checksums), "checksum_type": info.meta.checksum_type}
+    result = {"etag": info.etag, "checksums": dict(info.meta.checksums), "checksum_type": info.meta.checksum_type,
+              "version_id": info.version_id}
     conn.execute(
         "INSERT OR REPLACE INTO completed_uploads (upload_id, bucket, key, completed, parts, result)"
         " VALUES (?, ?, ?, ?, ?, ?)",
@@ -44,6 +45,7 @@ def get_sync(env: Env, bucket: str, key: str, upload_id: str) -> CompletedUpload
         checksums=result["checksums"],
         checksum_type=result["checksum_type"],
         completed=row[0],
+        version_id=result.get("version_id"),
     )
 
 

@@ -15,8 +15,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA_VERSION = 2  # 2: bucket_usage and the triggers that keep it
+SCHEMA_VERSION = 3  # 2: bucket_usage and the triggers that keep it; 3: versioning (versions.py)
 
+# Versioning (schema 3). `objects` stays the table of *current* versions, so unversioned
+# GET/HEAD/PUT/LIST keep their one-row, primary-key paths and their speed. `versions` holds
+# every noncurrent version and every delete marker; a key whose newest row here is a
+# marker and that has no `objects` row is "deleted" (current version: the marker). `seq`
+# orders the versions of one key (newest = highest), including "null" versions, whose id
+# says nothing about their age. One row per version, each body referenced by one row.
+#
 # Keys are BLOBs of UTF-8 bytes: ORDER BY on a BLOB is memcmp, which is exactly
 # S3's UTF-8 binary order. Segments are a JSON list of [body_id, size].
 _SCHEMA = """
@@ -25,7 +32,8 @@ CREATE TABLE IF NOT EXISTS buckets (
     created REAL NOT NULL,
     region TEXT NOT NULL,
     tags TEXT NOT NULL DEFAULT '{}',
-    extra TEXT NOT NULL DEFAULT '{}'
+    extra TEXT NOT NULL DEFAULT '{}',
+    versioning TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL,
@@ -38,8 +46,27 @@ CREATE TABLE IF NOT EXISTS objects (
     checksum_type TEXT,
     part_checksums TEXT NOT NULL DEFAULT '[]',
     segments TEXT NOT NULL,
+    version_id TEXT NOT NULL DEFAULT 'null',
+    seq INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS versions (
+    bucket TEXT NOT NULL,
+    key BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    version_id TEXT NOT NULL,
+    marker INTEGER NOT NULL DEFAULT 0,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified REAL NOT NULL,
+    meta TEXT NOT NULL,
+    checksum_algos TEXT NOT NULL DEFAULT '',
+    checksum_type TEXT,
+    part_checksums TEXT NOT NULL DEFAULT '[]',
+    segments TEXT NOT NULL,
+    PRIMARY KEY (bucket, key, seq DESC)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS versions_by_id ON versions (bucket, key, version_id);
 CREATE TABLE IF NOT EXISTS uploads (
     upload_id TEXT PRIMARY KEY,
     bucket TEXT NOT NULL,
@@ -99,6 +126,14 @@ _TRIGGERS = (
         UPDATE bucket_usage SET objects = objects - 1, bytes = bytes - OLD.size WHERE bucket = OLD.bucket;
         UPDATE bucket_usage SET objects = objects + 1, bytes = bytes + NEW.size WHERE bucket = NEW.bucket;
     END""",
+    # Noncurrent versions (and delete markers, size 0) count in `bytes`, which is what the
+    # bucket occupies on disk; `objects` counts current objects only, as ListObjectsV2 sees them.
+    """CREATE TRIGGER IF NOT EXISTS usage_version_added AFTER INSERT ON versions BEGIN
+        UPDATE bucket_usage SET bytes = bytes + NEW.size WHERE bucket = NEW.bucket;
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS usage_version_removed AFTER DELETE ON versions BEGIN
+        UPDATE bucket_usage SET bytes = bytes - OLD.size WHERE bucket = OLD.bucket;
+    END""",
     """CREATE TRIGGER IF NOT EXISTS usage_upload_started AFTER INSERT ON uploads BEGIN
         UPDATE bucket_usage SET uploads = uploads + 1 WHERE bucket = NEW.bucket;
     END""",
@@ -111,7 +146,8 @@ _TRIGGERS = (
 RECOUNT_USAGE = (
     "SELECT b.name,"
     " (SELECT COUNT(*) FROM objects o WHERE o.bucket = b.name),"
-    " (SELECT COALESCE(SUM(o.size), 0) FROM objects o WHERE o.bucket = b.name),"
+    " (SELECT COALESCE(SUM(o.size), 0) FROM objects o WHERE o.bucket = b.name)"
+    " + (SELECT COALESCE(SUM(v.size), 0) FROM versions v WHERE v.bucket = b.name),"
     " (SELECT COUNT(*) FROM uploads u WHERE u.bucket = b.name)"
     " FROM buckets b"
 )
@@ -133,6 +169,8 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise RuntimeError(f"metadata schema {version} is newer than this server ({SCHEMA_VERSION})")
+        if 0 < version < 3:
+            _add_version_columns(conn)
         for stmt in _SCHEMA.split(";"):
             if stmt.strip():
                 conn.execute(stmt)
@@ -141,6 +179,20 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
         if version < 2:  # once, in the transaction that adds the triggers: later writes keep it
             conn.execute(f"INSERT OR REPLACE INTO bucket_usage (bucket, objects, bytes, uploads) {RECOUNT_USAGE}")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _add_version_columns(conn: sqlite3.Connection) -> None:
+    """2 → 3 in place: ALTER TABLE ADD COLUMN with a constant default rewrites no row, so a
+    large database opens as fast as before; every existing object becomes the current
+    "null" version of its key (what S3 calls objects written before versioning was enabled)."""
+    for table, column, decl in (
+        ("buckets", "versioning", "TEXT NOT NULL DEFAULT ''"),
+        ("objects", "version_id", "TEXT NOT NULL DEFAULT 'null'"),
+        ("objects", "seq", "INTEGER NOT NULL DEFAULT 0"),
+    ):
+        names = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in names:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
 
 @contextmanager

@@ -3,7 +3,7 @@
 Keys never become paths. A body file is named by a generated id (32 hex
 characters), so no byte of a key can reach the filesystem:
 
-    <data>/.smarts3/meta.db        SQLite (WAL): buckets, objects, uploads, parts
+    <data>/.smarts3/meta.db        SQLite (WAL): buckets, objects, versions, uploads, parts
     <data>/.smarts3/tmp/<id>       bodies being written (removed by recovery)
     <data>/.smarts3/bodies/ab/<id> committed bodies, fanned out by the id's first byte
     <data>/.smarts3/server.lock    held (flock) by the one server that owns the directory

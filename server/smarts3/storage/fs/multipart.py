@@ -39,6 +39,7 @@ from smarts3.storage.fs.rows import (
     put_object_row,
     upload_from_row,
 )
+from smarts3.storage.fs.versioning import bucket_state, place_current
 
 
 def new_upload_id() -> str:
@@ -162,6 +163,8 @@ def complete_sync(
         old = fetch_object(c, bucket, raw_key)
         check_condition(old, condition)
         now = time.time()
+        state = bucket_state(c, bucket)
+        version, replaced = place_current(c, bucket, raw_key, state, old)
         obj = put_object_row(
             c,
             bucket,
@@ -171,15 +174,16 @@ def complete_sync(
             meta=meta,
             segments=segments,
             part_checksums=checksums,
+            version=version,
         )
         c.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
         c.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
-        completed.record(c, upload_id, parts, obj.info(meta), now)
+        info = obj.info(meta, versioned=bool(state))
+        completed.record(c, upload_id, parts, info, now)
     garbage = [r[4] for n, r in stored.items() if n not in used]
-    if old is not None:
-        garbage.extend(old.body_ids)
+    garbage.extend(replaced)
     env.unlink_bodies(garbage)
-    return obj.info(meta)
+    return info
 
 
 def abort_sync(env: Env, upload: tuple[str, str, str]) -> None:

@@ -18,8 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from smarts3.storage.base import (
+    DeleteMarkerHit,
+    DeleteOutcome,
     NoSuchBucket,
     NoSuchKey,
+    NoSuchVersion,
     ObjectInfo,
     ObjectMeta,
     PreconditionFailed,
@@ -40,6 +43,14 @@ from smarts3.storage.fs.rows import (
     meta_to_json,
     put_object_row,
 )
+from smarts3.storage.fs.versioning import (
+    NULL,
+    bucket_state,
+    delete_one,
+    fetch_version,
+    newest_noncurrent,
+    place_current,
+)
 
 
 def etags_equal(a: str, b: str) -> bool:
@@ -52,6 +63,9 @@ def check_condition(current: ObjectRow | None, condition: WriteCondition | None)
         return
     if condition.if_none_match_star and current is not None:
         raise PreconditionFailed("the key exists (If-None-Match: *)")
+    unwanted = condition.if_none_match
+    if unwanted is not None and current is not None and etags_equal(current.etag, unwanted):
+        raise PreconditionFailed("ETag matches (If-None-Match)")
     if condition.if_match is not None:
         if current is None:
             raise NoSuchKey("If-Match on a missing key")
@@ -68,7 +82,28 @@ def missing_key(conn: sqlite3.Connection, bucket: str, key: bytes) -> Exception:
     """The error for a missing row: the bucket or the key."""
     if not bucket_exists(conn, bucket):
         return NoSuchBucket(bucket)
-    return NoSuchKey(key.decode("utf-8", "surrogatepass"))
+    name = key.decode("utf-8", "surrogatepass")
+    newest = newest_noncurrent(conn, bucket, key)
+    if newest is not None and newest.marker:
+        return DeleteMarkerHit(name, newest.version_id, by_version=False)
+    return NoSuchKey(name)
+
+
+def resolve_sync(conn: sqlite3.Connection, bucket: str, key: bytes, version_id: str | None) -> tuple[ObjectRow, bool]:
+    """(the row a read means, whether the bucket is versioned): the current version or the one named."""
+    if version_id is None:
+        row = fetch_object(conn, bucket, key)
+        if row is None:
+            raise missing_key(conn, bucket, key)
+        # Only a "null" current version leaves open whether the bucket has versioning.
+        return row, row.version_id != NULL or bool(bucket_state(conn, bucket))
+    row = fetch_version(conn, bucket, key, version_id)
+    if row is None:
+        bucket_state(conn, bucket)  # NoSuchBucket first
+        raise NoSuchVersion(key.decode("utf-8", "surrogatepass"), version_id)
+    if row.marker:
+        raise DeleteMarkerHit(key.decode("utf-8", "surrogatepass"), version_id, by_version=True)
+    return row, True
 
 
 def commit_put_sync(
@@ -82,24 +117,41 @@ def commit_put_sync(
     condition: WriteCondition | None,
 ) -> ObjectInfo:
 
-    def txn(c: sqlite3.Connection) -> tuple[ObjectRow | None, ObjectRow]:
-        require_bucket(c, bucket)
+    def txn(c: sqlite3.Connection) -> tuple[list[str], ObjectRow, bool]:
+        state = bucket_state(c, bucket)
         old = fetch_object(c, bucket, key)
         check_condition(old, condition)
-        return old, put_object_row(c, bucket, key, etag=etag, last_modified=time.time(), meta=meta, segments=segments)
+        version, garbage = place_current(c, bucket, key, state, old)
+        row = put_object_row(
+            c, bucket, key, etag=etag, last_modified=time.time(), meta=meta, segments=segments, version=version
+        )
+        return garbage, row, bool(state)
 
-    old, row = env.commits.run(txn)
-    if old is not None:
-        env.unlink_bodies(old.body_ids)
-    return row.info(meta)
+    garbage, row, versioned = env.commits.run(txn)
+    env.unlink_bodies(garbage)
+    return row.info(meta, versioned=versioned)
 
 
-def head_sync(env: Env, bucket: str, key: bytes) -> ObjectInfo:
+def head_sync(env: Env, bucket: str, key: bytes, version_id: str | None = None) -> ObjectInfo:
     with env.pool.conn() as c:
-        row = fetch_object(c, bucket, key)
-        if row is None:
-            raise missing_key(c, bucket, key)
-    return row.info()
+        row, versioned = resolve_sync(c, bucket, key, version_id)
+    return row.info(versioned=versioned)
+
+
+def delete_versions_sync(env: Env, bucket: str, items: Sequence[tuple[str, str | None]]) -> list[DeleteOutcome]:
+    def txn(c: sqlite3.Connection) -> tuple[list[DeleteOutcome], list[str]]:
+        state = bucket_state(c, bucket)
+        outcomes: list[DeleteOutcome] = []
+        garbage: list[str] = []
+        for key, version_id in items:
+            outcome, bodies, _ = delete_one(c, bucket, enc_key(key), version_id, state)
+            outcomes.append(outcome)
+            garbage.extend(bodies)
+        return outcomes, garbage
+
+    outcomes, garbage = env.commits.run(txn)
+    env.unlink_bodies(garbage)
+    return outcomes
 
 
 def delete_many_sync(env: Env, bucket: str, keys: Sequence[str]) -> list[bool]:
@@ -107,14 +159,11 @@ def delete_many_sync(env: Env, bucket: str, keys: Sequence[str]) -> list[bool]:
     def txn(c: sqlite3.Connection) -> tuple[list[bool], list[str]]:
         garbage: list[str] = []
         results: list[bool] = []
-        require_bucket(c, bucket)
+        state = bucket_state(c, bucket)
         for key in keys:
-            raw = enc_key(key)
-            found = c.execute("SELECT segments FROM objects WHERE bucket = ? AND key = ?", (bucket, raw)).fetchone()
-            if found is not None:
-                c.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, raw))
-                garbage.extend(body_id for body_id, _ in json.loads(found[0]))
-            results.append(found is not None)
+            _, bodies, found = delete_one(c, bucket, enc_key(key), None, state)
+            garbage.extend(bodies)
+            results.append(found)
         return results, garbage
 
     results, garbage = env.commits.run(txn)
@@ -172,23 +221,26 @@ def patch_meta_sync(
     key: bytes,
     tags: Mapping[str, str] | None,
     extra: Mapping[str, str | None],
+    version_id: str | None = None,
 ) -> ObjectInfo:
-    """Change tags and/or extra keys of the object as it is at commit time."""
+    """Change tags and/or extra keys of the object (or version) as it is at commit time."""
 
-    def txn(c: sqlite3.Connection) -> tuple[ObjectRow, ObjectMeta]:
-        row = fetch_object(c, bucket, key)
-        if row is None:
-            raise missing_key(c, bucket, key)
+    def txn(c: sqlite3.Connection) -> tuple[ObjectRow, ObjectMeta, bool]:
+        row, versioned = resolve_sync(c, bucket, key, version_id)
         meta = meta_from_json(row.meta_json)
         if tags is not None:
             meta = replace(meta, tags=dict(tags))
         if extra:
             meta = replace(meta, extra=apply_changes(meta.extra, extra))
-        c.execute("UPDATE objects SET meta = ? WHERE bucket = ? AND key = ?", (meta_to_json(meta), bucket, key))
-        return row, meta
+        table = "objects" if version_id is None or fetch_object(c, bucket, key) == row else "versions"
+        c.execute(
+            f"UPDATE {table} SET meta = ? WHERE bucket = ? AND key = ? AND seq = ?",  # noqa: S608 - fixed names
+            (meta_to_json(meta), bucket, key, row.seq),
+        )
+        return row, meta, versioned
 
-    row, meta = env.commits.run(txn)
-    return row.info(meta)
+    row, meta, versioned = env.commits.run(txn)
+    return row.info(meta, versioned=versioned)
 
 
 class _SourceChanged(Exception):
@@ -203,16 +255,18 @@ def copy_sync(
     *,
     src_etag: str | None,
     condition: WriteCondition | None,
+    src_version_id: str | None = None,
 ) -> ObjectInfo:
-    if src == dst:
-        return update_meta_sync(env, dst[0], dst[1], meta, touch=True, src_etag=src_etag, condition=condition)
+    if src == dst and src_version_id is None:
+        with env.pool.conn() as c:
+            versioned = bool(bucket_state(c, dst[0]))
+        if not versioned:  # in place; a versioned bucket gets a new version instead
+            return update_meta_sync(env, dst[0], dst[1], meta, touch=True, src_etag=src_etag, condition=condition)
     # Clone outside the transaction (it may copy bytes), then check in the
     # transaction that the source still has the bodies we cloned.
     for _ in range(50):
         with env.pool.conn() as c:
-            seen = fetch_object(c, *src)
-            if seen is None:
-                raise missing_key(c, *src)
+            seen, _ = resolve_sync(c, src[0], src[1], src_version_id)
         if src_etag is not None and not etags_equal(seen.etag, src_etag):
             raise PreconditionFailed("source ETag does not match")
         try:
@@ -221,16 +275,15 @@ def copy_sync(
             continue  # overwritten and unlinked between our read and the link
         try:
             with env.pool.writer() as c:
-                cur = fetch_object(c, *src)
-                if cur is None:
-                    raise missing_key(c, *src)
+                cur, _ = resolve_sync(c, src[0], src[1], src_version_id)
                 if src_etag is not None and not etags_equal(cur.etag, src_etag):
                     raise PreconditionFailed("source ETag does not match")
                 if cur.body_ids != seen.body_ids:
                     raise _SourceChanged
-                require_bucket(c, dst[0])
+                state = bucket_state(c, dst[0])
                 old = fetch_object(c, *dst)
                 check_condition(old, condition)
+                version, garbage = place_current(c, dst[0], dst[1], state, old)
                 row = put_object_row(
                     c,
                     dst[0],
@@ -240,6 +293,7 @@ def copy_sync(
                     meta=meta,
                     segments=clones,
                     part_checksums=json.loads(cur.part_checksums_json),
+                    version=version,
                 )
         except _SourceChanged:
             env.unlink_bodies(body_id for body_id, _ in clones)
@@ -247,9 +301,8 @@ def copy_sync(
         except BaseException:
             env.unlink_bodies(body_id for body_id, _ in clones)
             raise
-        if old is not None:
-            env.unlink_bodies(old.body_ids)
-        return row.info(meta)
+        env.unlink_bodies(garbage)
+        return row.info(meta, versioned=bool(state))
     raise RuntimeError("copy source kept changing; giving up")
 
 

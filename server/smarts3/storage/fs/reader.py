@@ -16,8 +16,7 @@ import anyio.to_thread
 
 from smarts3.storage.base import BadRange, ObjectInfo
 from smarts3.storage.fs.env import Env
-from smarts3.storage.fs.objects import missing_key
-from smarts3.storage.fs.rows import fetch_object
+from smarts3.storage.fs.objects import resolve_sync
 
 CHUNK_BYTES = 1024 * 1024
 SMALL_BYTES = 256 * 1024
@@ -88,12 +87,10 @@ def _close_all(fds: list[int]) -> None:
         os.close(fd)
 
 
-def open_sync(env: Env, bucket: str, key: bytes) -> FsObjectReader:
+def open_sync(env: Env, bucket: str, key: bytes, version_id: str | None = None) -> FsObjectReader:
     for _ in range(_OPEN_ATTEMPTS):
         with env.pool.conn() as c:
-            row = fetch_object(c, bucket, key)
-            if row is None:
-                raise missing_key(c, bucket, key)
+            row, versioned = resolve_sync(c, bucket, key, version_id)
         fds: list[int] = []
         try:
             for body_id in row.body_ids:
@@ -105,7 +102,7 @@ def open_sync(env: Env, bucket: str, key: bytes) -> FsObjectReader:
         except BaseException:
             _close_all(fds)
             raise
-        info = row.info()
+        info = row.info(versioned=versioned)
         if row.size > SMALL_BYTES:
             return FsObjectReader(info, fds=fds)
         reader = FsObjectReader(info, fds=fds)

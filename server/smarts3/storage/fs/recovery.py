@@ -123,9 +123,13 @@ def examine(data_dir: Path) -> Inspection:
 def _references(conn: sqlite3.Connection) -> Iterator[tuple[str, tuple[str, str, bytes | int]]]:
     """(body id, the row that references it) for every object segment and upload part; the row
     stays raw (kind, bucket or upload id, key or part number) because start-up only needs the ids."""
-    for bucket, key, segments in conn.execute("SELECT bucket, key, segments FROM objects"):
-        for body_id, _ in json.loads(segments):
-            yield body_id, ("object", bucket, key)
+    tables = ["objects"]
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'versions'").fetchone():  # fsck of a schema 2 dir
+        tables.append("versions")  # noncurrent versions (delete markers have no segments)
+    for table in tables:
+        for bucket, key, segments in conn.execute(f"SELECT bucket, key, segments FROM {table}"):  # noqa: S608
+            for body_id, _ in json.loads(segments):
+                yield body_id, ("object", bucket, key)
     for upload_id, part_number, body_id in conn.execute("SELECT upload_id, part_number, body FROM parts"):
         yield body_id, ("part", upload_id, part_number)
 

@@ -70,7 +70,7 @@ def checksum_algos(meta: ObjectMeta) -> str:
 
 Segment = tuple[str, int]  # (body id, size)
 
-OBJECT_COLUMNS = "key, size, etag, last_modified, meta, part_checksums, segments"
+OBJECT_COLUMNS = "key, size, etag, last_modified, meta, part_checksums, segments, version_id, seq"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +83,11 @@ class ObjectRow:
     meta_json: str
     part_checksums_json: str
     segments: tuple[Segment, ...]
+    version_id: str = "null"
+    seq: int = 0  # orders the versions of a key (versioning.py); 0: written before any
+    marker: bool = False  # a delete marker (only ever a row of `versions`)
 
-    def info(self, meta: ObjectMeta | None = None) -> ObjectInfo:
+    def info(self, meta: ObjectMeta | None = None, *, versioned: bool = True) -> ObjectInfo:
         return ObjectInfo(
             bucket=self.bucket,
             key=dec_key(self.key),
@@ -94,6 +97,7 @@ class ObjectRow:
             meta=meta if meta is not None else meta_from_json(self.meta_json),
             part_sizes=tuple(size for _, size in self.segments),
             part_checksums=() if self.part_checksums_json == "[]" else tuple(json.loads(self.part_checksums_json)),
+            version_id=self.version_id if versioned else None,
         )
 
     @property
@@ -108,6 +112,11 @@ def fetch_object(conn: sqlite3.Connection, bucket: str, key: bytes) -> ObjectRow
     ).fetchone()
     if row is None:
         return None
+    return object_row(bucket, row)
+
+
+def object_row(bucket: str, row: tuple[Any, ...], marker: bool = False) -> ObjectRow:
+    """From a row of OBJECT_COLUMNS."""
     return ObjectRow(
         bucket=bucket,
         key=row[0],
@@ -117,6 +126,9 @@ def fetch_object(conn: sqlite3.Connection, bucket: str, key: bytes) -> ObjectRow
         meta_json=row[4],
         part_checksums_json=row[5],
         segments=tuple((s[0], s[1]) for s in json.loads(row[6])),
+        version_id=row[7],
+        seq=row[8],
+        marker=marker,
     )
 
 
@@ -130,19 +142,21 @@ def put_object_row(
     meta: ObjectMeta,
     segments: Sequence[Segment],
     part_checksums: Sequence[Mapping[str, str]] = (),
+    version: tuple[str, int] = ("null", 0),
 ) -> ObjectRow:
+    """Write the current version of a key; `version` is (version id, seq), see versioning.py."""
     size = sum(s for _, s in segments)
     meta_json = meta_to_json(meta)
     pc_json = dumps([dict(c) for c in part_checksums])
     # An UPSERT, not INSERT OR REPLACE: a replace is then an UPDATE, which the usage triggers see.
     conn.execute(
         "INSERT INTO objects (bucket, key, size, etag, last_modified, meta,"
-        " checksum_algos, checksum_type, part_checksums, segments)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " checksum_algos, checksum_type, part_checksums, segments, version_id, seq)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (bucket, key) DO UPDATE SET size = excluded.size, etag = excluded.etag,"
         " last_modified = excluded.last_modified, meta = excluded.meta, checksum_algos = excluded.checksum_algos,"
         " checksum_type = excluded.checksum_type, part_checksums = excluded.part_checksums,"
-        " segments = excluded.segments",
+        " segments = excluded.segments, version_id = excluded.version_id, seq = excluded.seq",
         (
             bucket,
             key,
@@ -154,9 +168,11 @@ def put_object_row(
             meta.checksum_type,
             pc_json,
             dumps([list(s) for s in segments]),
+            version[0],
+            version[1],
         ),
     )
-    return ObjectRow(bucket, key, size, etag, last_modified, meta_json, pc_json, tuple(segments))
+    return ObjectRow(bucket, key, size, etag, last_modified, meta_json, pc_json, tuple(segments), *version)
 
 
 def bucket_exists(conn: sqlite3.Connection, bucket: str) -> bool:
@@ -170,6 +186,7 @@ def bucket_from_row(row: tuple[Any, ...]) -> BucketInfo:
         region=row[2],
         tags=json.loads(row[3]),
         extra=json.loads(row[4]),
+        versioning=row[5] if len(row) > 5 else "",
     )
 
 

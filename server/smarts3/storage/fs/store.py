@@ -17,15 +17,17 @@ import anyio.to_thread
 from smarts3.storage import base
 from smarts3.storage.base import (
     BucketInfo,
+    DeleteOutcome,
     ListPage,
     ObjectInfo,
     ObjectMeta,
     PartPage,
     UploadInfo,
     UploadPage,
+    VersionPage,
     WriteCondition,
 )
-from smarts3.storage.fs import buckets, completed, listing, multipart, objects
+from smarts3.storage.fs import buckets, completed, listing, multipart, objects, versions
 from smarts3.storage.fs.env import make_env
 from smarts3.storage.fs.layout import Layout
 from smarts3.storage.fs.multipart import FsPartWriter
@@ -104,11 +106,31 @@ class FilesystemStore:
     def object_writer(self, bucket: str, key: str) -> FsObjectWriter:
         return FsObjectWriter(self._env, bucket, key)
 
-    async def head_object(self, bucket: str, key: str) -> ObjectInfo:
-        return self._inline(objects.head_sync, bucket, enc_key(key))
+    async def head_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
+        return self._inline(objects.head_sync, bucket, enc_key(key), version_id)
 
-    async def open_object(self, bucket: str, key: str) -> FsObjectReader:
-        return self._inline(open_sync, bucket, enc_key(key))
+    async def open_object(self, bucket: str, key: str, version_id: str | None = None) -> FsObjectReader:
+        return self._inline(open_sync, bucket, enc_key(key), version_id)
+
+    async def delete_versions(self, bucket: str, items: Sequence[tuple[str, str | None]]) -> list[DeleteOutcome]:
+        return await self._run(objects.delete_versions_sync, bucket, list(items))
+
+    async def set_bucket_versioning(self, name: str, status: str) -> None:
+        await self._run(buckets.set_versioning_sync, name, status)
+
+    async def list_object_versions(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        version_id_marker: str = "",
+        max_keys: int = 1000,
+    ) -> VersionPage:
+        return await self._run(
+            versions.list_versions_sync, bucket, prefix, delimiter, key_marker, version_id_marker, max_keys
+        )
 
     async def delete_object(self, bucket: str, key: str) -> bool:
         return (await self._run(objects.delete_many_sync, bucket, [key]))[0]
@@ -126,6 +148,7 @@ class FilesystemStore:
         *,
         src_etag: str | None = None,
         condition: WriteCondition | None = None,
+        src_version_id: str | None = None,
     ) -> ObjectInfo:
         return await self._run(
             objects.copy_sync,
@@ -134,6 +157,7 @@ class FilesystemStore:
             meta,
             src_etag=src_etag,
             condition=condition,
+            src_version_id=src_version_id,
         )
 
     async def update_object_meta(
@@ -143,6 +167,7 @@ class FilesystemStore:
         *,
         tags: Mapping[str, str] | None = None,
         extra: Mapping[str, str | None] | None = None,
+        version_id: str | None = None,
     ) -> ObjectInfo:
         return await self._run(
             objects.patch_meta_sync,
@@ -150,6 +175,7 @@ class FilesystemStore:
             enc_key(key),
             None if tags is None else dict(tags),
             dict(extra or {}),
+            version_id,
         )
 
     async def list_objects(
