@@ -11,7 +11,7 @@ import calendar
 import dataclasses
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Final
 
@@ -354,12 +354,20 @@ def _v4_signature(
     )
     if raw != forms[0]:
         forms.append(raw)
-    for uri, query in forms:
-        creq = sigv4.canonical_request(req.method, uri, query, req.headers, signed, payload_hash)
-        expected = sigv4.sign(key, sigv4.string_to_sign(amz_date, scope, creq))
-        if sigv4.signatures_equal(expected, given):
-            return expected
+    for headers in _header_readings(req.headers, signed):
+        for uri, query in forms:
+            creq = sigv4.canonical_request(req.method, uri, query, headers, signed, payload_hash)
+            expected = sigv4.sign(key, sigv4.string_to_sign(amz_date, scope, creq))
+            if sigv4.signatures_equal(expected, given):
+                return expected
     raise _mismatch()
+
+
+def _header_readings(headers: Mapping[str, str], names: Collection[str]) -> list[Mapping[str, str]]:
+    """The headers as decoded (latin-1), and with `names` read as UTF-8 where that differs."""
+    alternate = {name: sigv4.utf8_reading(headers[name]) for name in names if name in headers}
+    changed = {name: value for name, value in alternate.items() if value is not None}
+    return [headers, {**headers, **changed}] if changed else [headers]
 
 
 def _v4_header(req: RequestView, creds: CredentialStore, authorization: str, now: float) -> AuthResult:
@@ -490,11 +498,16 @@ def _v2_check(
                 resources.append(resource)
     content_md5 = req.headers.get("content-md5", "")
     content_type = req.headers.get("content-type", "")
-    for resource in resources:
-        for date_line in date_lines:
-            sts = sigv2.string_to_sign(req.method, content_md5, content_type, date_line, amz_headers, resource)
-            if sigv4.signatures_equal(sigv2.sign(secret, sts), given):
-                return
+    readings = [amz_headers]
+    utf8 = sigv4.utf8_reading(amz_headers)
+    if utf8 is not None:
+        readings.append(utf8)
+    for amz in readings:
+        for resource in resources:
+            for date_line in date_lines:
+                sts = sigv2.string_to_sign(req.method, content_md5, content_type, date_line, amz, resource)
+                if sigv4.signatures_equal(sigv2.sign(secret, sts), given):
+                    return
     raise _mismatch()
 
 

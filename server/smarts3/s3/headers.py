@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, quote
@@ -46,8 +47,29 @@ def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return kept
 
 
+def _metadata_text(value: str) -> str:
+    """The text a client meant: header bytes arrive latin-1-decoded; most clients send UTF-8."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value  # not UTF-8: the latin-1 reading is the text (botocore sends latin-1 bytes)
+
+
+def _metadata_header(value: str) -> str | None:
+    """A stored value as S3 returns it: ASCII as is; non-ASCII text as an RFC 2047 encoded word
+    (mail-safe, as the S3 user guide says); None for a value with control characters, which S3
+    leaves out and counts in x-amz-missing-meta."""
+    if any((char < " " and char != "\t") or char == "\x7f" for char in value):
+        return None
+    if value.isascii():
+        return value
+    return "=?UTF-8?B?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
+
+
 def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
-    meta = {name[11:]: value for name, value in headers.items() if name.startswith("x-amz-meta-")}
+    meta = {name[11:]: _metadata_text(value) for name, value in headers.items() if name.startswith("x-amz-meta-")}
     size = sum(len(k.encode()) + len(v.encode()) for k, v in meta.items())
     if size > MAX_USER_METADATA:
         raise S3Error(
@@ -92,8 +114,15 @@ def object_headers(info: ObjectInfo, *, checksums: bool = False) -> dict[str, st
     for name in STORED_HEADERS[1:]:
         if name in meta.headers:
             out[name] = meta.headers[name]
+    missing = 0
     for name, value in meta.user.items():
-        out["x-amz-meta-" + name] = value
+        sent = _metadata_header(value)
+        if sent is None:
+            missing += 1
+        else:
+            out["x-amz-meta-" + name] = sent
+    if missing:
+        out["x-amz-missing-meta"] = str(missing)
     if meta.tags:
         out["x-amz-tagging-count"] = str(len(meta.tags))
     if checksums and meta.checksums:
