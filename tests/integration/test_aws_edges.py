@@ -59,3 +59,22 @@ def test_mime_encoded_metadata_round_trips_as_sent(s3: Any, bucket: str) -> None
     meta = s3.head_object(Bucket=bucket, Key="mime")["Metadata"]
     assert meta == {"m": encoded, "plain": "ascii ok"}
     assert s3.get_object(Bucket=bucket, Key="mime")["Metadata"]["m"] == encoded
+
+
+# --- 2. Content-Encoding -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sent", "stored"), [
+    ("deflate, gzip", "deflate, gzip"),
+    ("gzip,  br", "gzip,  br"),
+    ("aws-chunked, gzip", "gzip"),
+    ("deflate, aws-chunked, gzip", "deflate, gzip"),
+    ("aws-chunked", None),
+])
+def test_content_encoding_is_stored_as_sent_without_aws_chunked(
+    s3: Any, bucket: str, sent: str, stored: str | None
+) -> None:
+    s3.put_object(Bucket=bucket, Key="enc", Body=b"x", ContentEncoding=sent)
+    head = s3.head_object(Bucket=bucket, Key="enc")
+    assert head.get("ContentEncoding") == stored
+    assert head["ResponseMetadata"]["HTTPHeaders"].get("content-encoding") == stored

@@ -38,10 +38,11 @@ def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
     kept = {name: headers[name] for name in STORED_HEADERS if name in headers}
     encoding = kept.get("content-encoding")
     if encoding is not None:
-        # aws-chunked describes the transfer, not the object: S3 drops it.
-        rest = [e.strip() for e in encoding.split(",") if e.strip().lower() != "aws-chunked"]
-        if rest:
-            kept["content-encoding"] = ",".join(rest)
+        # aws-chunked describes the transfer, not the object: S3 drops it and keeps the rest
+        # exactly as sent ("deflate, gzip" keeps its space).
+        rest = [e for e in encoding.split(",") if e.strip().lower() != "aws-chunked"]
+        if "".join(rest).strip():
+            kept["content-encoding"] = ",".join(rest).strip()
         else:
             del kept["content-encoding"]
     return kept
