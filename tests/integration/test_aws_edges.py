@@ -11,9 +11,10 @@ import pytest
 from botocore.auth import HmacV1Auth, S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
 
 from tests.conftest import ACCESS_KEY, SECRET_KEY, Server
-from tests.integration.helpers import error_code
+from tests.integration.helpers import client_error, error_code
 
 
 def _send(method: str, url: str, headers: dict[str, str], wire: str = "utf-8", *, v2: bool = False,
@@ -78,3 +79,29 @@ def test_content_encoding_is_stored_as_sent_without_aws_chunked(
     head = s3.head_object(Bucket=bucket, Key="enc")
     assert head.get("ContentEncoding") == stored
     assert head["ResponseMetadata"]["HTTPHeaders"].get("content-encoding") == stored
+
+
+# --- 3. x-amz-expected-bucket-owner ------------------------------------------------------------
+
+
+def test_expected_bucket_owner_is_checked_on_bucket_and_object_requests(s3: Any, bucket: str) -> None:
+    owner = s3.list_buckets()["Owner"]["ID"]
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x", ExpectedBucketOwner=owner)
+    assert s3.get_object(Bucket=bucket, Key="k", ExpectedBucketOwner=owner)["Body"].read() == b"x"
+    s3.list_objects_v2(Bucket=bucket, ExpectedBucketOwner=owner)
+    s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=owner)
+    other = "1" * 12
+    calls = [
+        lambda: s3.get_object(Bucket=bucket, Key="k", ExpectedBucketOwner=other),
+        lambda: s3.put_object(Bucket=bucket, Key="k2", Body=b"y", ExpectedBucketOwner=other),
+        lambda: s3.list_objects_v2(Bucket=bucket, ExpectedBucketOwner=other),
+        lambda: s3.get_bucket_acl(Bucket=bucket, ExpectedBucketOwner=other),
+        lambda: s3.delete_object(Bucket=bucket, Key="k", ExpectedBucketOwner=other),
+        lambda: s3.copy_object(Bucket=bucket, Key="k3", CopySource={"Bucket": bucket, "Key": "k"},
+                               ExpectedSourceBucketOwner=other),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as err:
+            call()
+        assert client_error(err.value) == ("AccessDenied", 403)
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["k"]

@@ -34,6 +34,18 @@ class Decision:
         return (bucket, key) not in self.acl_gated or grants_read(acl, signed=self.principal is not None)
 
 
+def check_expected_owner(headers: Mapping[str, str], bucket: str | None, owner_id: str) -> None:
+    """x-amz-expected-bucket-owner (and the copy source's): a bucket owned by another account
+    is refused as AWS refuses it, 403 AccessDenied. Every bucket here has the one owner id
+    that ListBuckets reports."""
+    if bucket is None:
+        return
+    for name in ("x-amz-expected-bucket-owner", "x-amz-source-expected-bucket-owner"):
+        expected = headers.get(name)
+        if expected is not None and expected.strip() != owner_id:
+            raise S3Error("AccessDenied")
+
+
 class Authorizer:
     def __init__(
         self,
