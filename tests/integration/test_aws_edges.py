@@ -105,3 +105,42 @@ def test_expected_bucket_owner_is_checked_on_bucket_and_object_requests(s3: Any,
             call()
         assert client_error(err.value) == ("AccessDenied", 403)
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["k"]
+
+
+# --- 4. Listing --------------------------------------------------------------------------------
+
+
+def test_empty_continuation_token_lists_from_the_start(s3: Any, bucket: str) -> None:
+    for key in ("a", "b", "c"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    page = s3.list_objects_v2(Bucket=bucket, ContinuationToken="", MaxKeys=2)
+    assert [o["Key"] for o in page["Contents"]] == ["a", "b"]
+    assert page["ContinuationToken"] == ""
+    rest = s3.list_objects_v2(Bucket=bucket, ContinuationToken=page["NextContinuationToken"])
+    assert [o["Key"] for o in rest["Contents"]] == ["c"]
+
+
+def _without_url_encoding(s3: Any) -> Any:
+    """boto3 adds encoding-type=url to every listing; s3-tests unregister that to see raw XML."""
+    from botocore.handlers import set_list_objects_encoding_type_url
+
+    s3.meta.events.unregister("before-parameter-build.s3.ListObjects", set_list_objects_encoding_type_url)
+    s3.meta.events.unregister("before-parameter-build.s3.ListObjectsV2", set_list_objects_encoding_type_url)
+    return s3
+
+
+@pytest.mark.parametrize("prefix", ["\n", "line\nfeed/", "tab\there/", "cr\rx/"])
+def test_prefix_with_control_characters_round_trips_unencoded(
+    server: Server, bucket: str, prefix: str
+) -> None:
+    s3 = _without_url_encoding(server.client())
+    s3.put_object(Bucket=bucket, Key=prefix + "k", Body=b"x")
+    s3.put_object(Bucket=bucket, Key="other", Body=b"x")
+    v2 = s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
+    v1 = s3.list_objects(Bucket=bucket, Prefix=prefix)
+    for page in (v1, v2):
+        assert page["Prefix"] == prefix
+        assert [o["Key"] for o in page["Contents"]] == [prefix + "k"]
+        assert "EncodingType" not in page
+    delimited = s3.list_objects(Bucket=bucket, Delimiter=prefix[-1])
+    assert [p["Prefix"] for p in delimited["CommonPrefixes"]] == [prefix[: prefix.index(prefix[-1]) + 1]]
