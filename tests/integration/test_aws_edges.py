@@ -144,3 +144,25 @@ def test_prefix_with_control_characters_round_trips_unencoded(
         assert "EncodingType" not in page
     delimited = s3.list_objects(Bucket=bucket, Delimiter=prefix[-1])
     assert [p["Prefix"] for p in delimited["CommonPrefixes"]] == [prefix[: prefix.index(prefix[-1]) + 1]]
+
+
+# --- 5. NoSuchBucket before authorization ------------------------------------------------------
+
+
+def test_missing_bucket_is_no_such_bucket_even_for_anonymous(server: Server, s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="public", Body=b"x", ACL="public-read")
+    s3.put_object(Bucket=bucket, Key="private", Body=b"x")
+    assert httpx.get(f"{server.url}/{bucket}/public").content == b"x"
+    refused = httpx.get(f"{server.url}/{bucket}/private")
+    assert (refused.status_code, error_code(refused)) == (403, "AccessDenied")  # exists: still refused
+    refused = httpx.get(f"{server.url}/{bucket}")
+    assert (refused.status_code, error_code(refused)) == (403, "AccessDenied")
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "public"}, {"Key": "private"}]})
+    s3.delete_bucket(Bucket=bucket)
+    for url in (f"{server.url}/{bucket}/public", f"{server.url}/{bucket}", f"{server.url}/{bucket}?tagging",
+                f"{server.url}/never-created-{bucket}/k"):
+        response = httpx.get(url)
+        assert (response.status_code, error_code(response)) == (404, "NoSuchBucket"), url
+    assert httpx.head(f"{server.url}/{bucket}/public").status_code == 404
+    created = httpx.put(f"{server.url}/{bucket}")  # creating is not a read of a missing bucket
+    assert (created.status_code, error_code(created)) == (403, "AccessDenied")

@@ -73,7 +73,9 @@ class Authorizer:
     ) -> Decision:
         """Who acts (None: anonymous), or AccessDenied unless every resource the request
         touches (actions.needs) is allowed. Refusals carry no detail: which resource failed, or
-        whether it exists, is not the caller's to learn."""
+        whether a key or a copy source exists, is not the caller's to learn. The one exception
+        is AWS's: a bucket in the path that does not exist is NoSuchBucket, for anyone
+        (bucket names are global and public there; see docs/security.md)."""
         if access_key is None and self.anonymous_is_root:
             return Decision(self.root())
         principal = self.principals.get(access_key)
@@ -81,6 +83,8 @@ class Authorizer:
         for need in needs(op, bucket, key, headers):
             allowed = await self._allows(principal, need)
             if allowed is Allowed.NO:
+                if bucket is not None and op is not Op.CREATE_BUCKET:
+                    await self.store.get_bucket(bucket)  # raises NoSuchBucket before any refusal
                 raise S3Error("AccessDenied")
             if allowed is Allowed.BY_OBJECT_ACL and need.bucket is not None and need.key is not None:
                 gated.add((need.bucket, need.key))
