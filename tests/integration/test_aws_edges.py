@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import re
+import socket
 from email.header import decode_header, make_header
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from botocore.auth import HmacV1Auth, S3SigV4Auth
+from botocore.auth import HmacV1Auth, S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
+from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
@@ -166,3 +170,112 @@ def test_missing_bucket_is_no_such_bucket_even_for_anonymous(server: Server, s3:
     assert httpx.head(f"{server.url}/{bucket}/public").status_code == 404
     created = httpx.put(f"{server.url}/{bucket}")  # creating is not a read of a missing bucket
     assert (created.status_code, error_code(created)) == (403, "AccessDenied")
+
+
+# --- 6. Auth corners ---------------------------------------------------------------------------
+
+
+def _raw_exchange(url: str, head: bytes, body: bytes = b"", *, read_first: bool = False) -> tuple[bytes, bytes]:
+    """Send a request head over a plain socket; with `read_first`, read an answer before the body.
+
+    Returns (first answer, rest). The server answers within the deadline or the test fails.
+    """
+    host, port = httpx.URL(url).host, httpx.URL(url).port
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(head)
+        first = b""
+        if read_first:
+            first = _read_response(sock)
+        if body:
+            sock.sendall(body)
+        rest = b"" if read_first and not body else _read_response(sock)
+        return first, rest
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    """One HTTP/1.1 response (head plus a Content-Length body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def _signed_head(method: str, url: str, headers: dict[str, str], *, drop: tuple[str, ...] = (),
+                 v2: bool = False, body: bytes = b"") -> bytes:
+    request = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
+    if v2:
+        HmacV1Auth(Credentials(ACCESS_KEY, SECRET_KEY)).add_auth(request)
+    else:
+        S3SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1").add_auth(request)
+    prepared = request.prepare()
+    parsed = httpx.URL(prepared.url)
+    lines = [f"{method} {parsed.raw_path.decode()} HTTP/1.1", f"Host: {parsed.netloc.decode()}"]
+    lines += [f"{k}: {v}" for k, v in prepared.headers.items() if k.lower() not in drop and k.lower() != "host"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _status_and_code(response: bytes) -> tuple[int, str | None]:
+    head, _, body = response.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    found = re.search(rb"<Code>([^<]+)</Code>", body)
+    return status, found.group(1).decode() if found else None
+
+
+@pytest.mark.parametrize(("expires", "code"), [(0, "AccessDenied"),
+                                               (604801, "AuthorizationQueryParametersError")])
+def test_presigned_expires_out_of_range_is_403(server: Server, bucket: str, expires: int, code: str) -> None:
+    server.client().put_object(Bucket=bucket, Key="k", Body=b"x")
+    request = AWSRequest(method="GET", url=f"{server.url}/{bucket}/k")
+    # botocore's presigner refuses 0 itself; its query signer signs any value.
+    S3SigV4QueryAuth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1", expires=expires).add_auth(request)
+    assert f"X-Amz-Expires={expires}&" in request.prepare().url
+    response = httpx.get(request.prepare().url)
+    assert (response.status_code, error_code(response)) == (403, code)
+
+
+def test_empty_or_missing_authorization_is_access_denied(server: Server, s3: Any, bucket: str) -> None:
+    for headers in ({"Authorization": ""}, {}):
+        response = httpx.put(f"{server.url}/{bucket}/anon", content=b"x", headers=headers)
+        assert (response.status_code, error_code(response)) == (403, "AccessDenied")
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
+
+
+def test_put_without_content_length_is_411(server: Server, s3: Any, bucket: str) -> None:
+    url = f"{server.url}/{bucket}/nolength"
+    head = _signed_head("PUT", url, {}, drop=("content-length",))
+    assert b"content-length" not in head.lower()
+    _, response = _raw_exchange(url, head)
+    assert _status_and_code(response) == (411, "MissingContentLength")
+    head = _signed_head("PUT", url, {}, drop=("content-length",), body=b"hello")
+    chunked = head[:-2] + b"Transfer-Encoding: chunked\r\n\r\n"
+    _, response = _raw_exchange(url, chunked, b"5\r\nhello\r\n0\r\n\r\n")
+    assert _status_and_code(response)[0] == 200  # HTTP chunked framing carries its own length
+    assert s3.get_object(Bucket=bucket, Key="nolength")["Body"].read() == b"hello"
+
+
+@pytest.mark.parametrize("date", [None, "Tue, 07 Jul 1950 21:53:04 GMT"])
+def test_sigv2_without_a_date_or_before_the_epoch_is_access_denied(
+    server: Server, bucket: str, date: str | None
+) -> None:
+    url = f"{server.url}/{bucket}/v2date"
+    signed_headers = HTTPHeaders()
+    signed_headers["Date"] = date or ""  # no Date: the string to sign has an empty date line
+    signature = HmacV1Auth(Credentials(ACCESS_KEY, SECRET_KEY)).get_signature(
+        "PUT", urlsplit(url), signed_headers)
+    headers = {"Authorization": f"AWS {ACCESS_KEY}:{signature}", **({"Date": date} if date else {})}
+    response = httpx.put(url, content=b"x", headers=headers)
+    assert (response.status_code, error_code(response)) == (403, "AccessDenied")
