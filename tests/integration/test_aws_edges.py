@@ -18,7 +18,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.conftest import ACCESS_KEY, SECRET_KEY, Server
-from tests.integration.helpers import client_error, error_code
+from tests.integration.helpers import client_error, error_code, signed
 
 
 def _send(method: str, url: str, headers: dict[str, str], wire: str = "utf-8", *, v2: bool = False,
@@ -279,3 +279,37 @@ def test_sigv2_without_a_date_or_before_the_epoch_is_access_denied(
     headers = {"Authorization": f"AWS {ACCESS_KEY}:{signature}", **({"Date": date} if date else {})}
     response = httpx.put(url, content=b"x", headers=headers)
     assert (response.status_code, error_code(response)) == (403, "AccessDenied")
+
+
+# --- 8. Request payer, torrent, SSE headers on reads -------------------------------------------
+
+
+def test_request_payer_is_accepted_and_not_charged_to_the_owner(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x", RequestPayer="requester")
+    got = s3.get_object(Bucket=bucket, Key="k", RequestPayer="requester")
+    assert got["Body"].read() == b"x"
+    assert "x-amz-request-charged" not in got["ResponseMetadata"]["HTTPHeaders"]
+    listed = s3.list_objects_v2(Bucket=bucket, RequestPayer="requester")
+    assert [o["Key"] for o in listed["Contents"]] == ["k"]
+
+
+def test_get_object_torrent_is_not_implemented(s3: Any, bucket: str) -> None:
+    """AWS no longer serves BitTorrent; smarts3 never did: NotImplemented, as for other unbuilt features."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    with pytest.raises(ClientError) as err:
+        s3.get_object_torrent(Bucket=bucket, Key="k")
+    assert client_error(err.value) == ("NotImplemented", 501)
+
+
+@pytest.mark.parametrize("headers", [
+    {"x-amz-server-side-encryption": "aws:kms"},
+    {"x-amz-server-side-encryption": "AES256"},
+    {"x-amz-server-side-encryption-aws-kms-key-id": "arn:aws:kms:us-east-1:1:key/k"},
+])
+def test_read_with_sse_request_headers_is_invalid_argument(
+    server: Server, s3: Any, bucket: str, headers: dict[str, str]
+) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    response = signed("GET", f"{server.url}/{bucket}/k", headers=headers)
+    assert (response.status_code, error_code(response)) == (400, "InvalidArgument")
+    assert signed("HEAD", f"{server.url}/{bucket}/k", headers=headers).status_code == 400

@@ -34,6 +34,7 @@ from smarts3.s3.handlers import (
     service,
     tagging,
 )
+from smarts3.s3.headers import refuse_encryption_on_read
 from smarts3.s3.operations import Op, Unclassified, classify
 from smarts3.s3.responses import ObjectStream
 from smarts3.storage.base import Store
@@ -171,6 +172,8 @@ class S3App:
             scope["state"]["access_key"] = scope["state"].get("access_key") or auth.access_key
             decision = await self.authorizer.check(auth.access_key, op, bucket, key, headers)
             check_expected_owner(headers, bucket, self.owner_id)
+            if op in (Op.GET_OBJECT, Op.HEAD_OBJECT):
+                refuse_encryption_on_read(headers)
             handler = HANDLERS.get(op)
             if handler is None:
                 raise not_implemented(op.value)

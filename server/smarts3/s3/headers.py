@@ -134,6 +134,18 @@ def object_headers(info: ObjectInfo, *, checksums: bool = False) -> dict[str, st
     return out
 
 
+def refuse_encryption_on_read(headers: Mapping[str, str]) -> None:
+    """GET/HEAD carrying SSE-S3/SSE-KMS request headers: AWS refuses them (400), since the
+    object's own encryption decides how it is read; only SSE-C keys are sent on reads."""
+    for name in ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id"):
+        if name in headers:
+            raise S3Error(
+                "InvalidArgument",
+                f"{name} header is not supported for this operation.",
+                fields={"ArgumentName": name, "ArgumentValue": headers[name]},
+            )
+
+
 def requested_overrides(query: Mapping[str, str]) -> dict[str, str]:
     """header → value for the response-* parameters present, each checked to be a header value.
 
