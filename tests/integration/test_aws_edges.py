@@ -5,15 +5,19 @@ from __future__ import annotations
 import base64
 import re
 import socket
+from collections.abc import Iterator
 from email.header import decode_header, make_header
 from typing import Any
 from urllib.parse import urlsplit
 
+import boto3
 import httpx
 import pytest
+import yaml
 from botocore.auth import HmacV1Auth, S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.compat import HTTPHeaders
+from botocore.config import Config as BotoConfig
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
@@ -313,3 +317,52 @@ def test_read_with_sse_request_headers_is_invalid_argument(
     response = signed("GET", f"{server.url}/{bucket}/k", headers=headers)
     assert (response.status_code, error_code(response)) == (400, "InvalidArgument")
     assert signed("HEAD", f"{server.url}/{bucket}/k", headers=headers).status_code == 400
+
+
+# --- 9. ACL and bucket details -----------------------------------------------------------------
+
+OTHER = ("TEAMADMINKEY0000001", "team-admin-secret-00000000000000000001")
+
+
+@pytest.fixture(scope="module")
+def team_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server where a second credential may create (admin) the buckets named team-*."""
+    from smarts3.config.settings import Settings
+    from smarts3.pytest_plugin import serving
+
+    base = tmp_path_factory.mktemp("edges")
+    declared = base / "declared.yaml"
+    declared.write_text(yaml.safe_dump({"credentials": [
+        {"name": "team", "accessKeyId": OTHER[0], "secretAccessKey": OTHER[1],
+         "grants": [{"bucket": "team-*", "access": "admin"}]}]}))
+    with serving(Settings(data_dir=base / "data", access_key=ACCESS_KEY, secret_key=SECRET_KEY,
+                          declared=declared)) as url:
+        yield url
+
+
+def _client(url: str, key: tuple[str, str], region: str = "us-east-1") -> Any:
+    return boto3.client("s3", endpoint_url=url, aws_access_key_id=key[0], aws_secret_access_key=key[1],
+                        region_name=region, config=BotoConfig(retries={"total_max_attempts": 1}))
+
+
+def test_create_bucket_again(team_server: str) -> None:
+    root, team = _client(team_server, (ACCESS_KEY, SECRET_KEY)), _client(team_server, OTHER)
+    team.create_bucket(Bucket="team-mine")
+    team.put_object(Bucket="team-mine", Key="kept", Body=b"x")
+    team.create_bucket(Bucket="team-mine")  # us-east-1: 200, and nothing is lost
+    assert [o["Key"] for o in team.list_objects_v2(Bucket="team-mine")["Contents"]] == ["kept"]
+    root.create_bucket(Bucket="team-roots")
+    with pytest.raises(ClientError) as err:
+        team.create_bucket(Bucket="team-roots")  # may create team-*, but this one is root's
+    assert client_error(err.value) == ("BucketAlreadyExists", 409)
+    with pytest.raises(ClientError) as err:
+        root.create_bucket(Bucket="team-mine")
+    assert client_error(err.value) == ("BucketAlreadyExists", 409)
+    europe = _client(team_server, OTHER, "eu-west-1")
+    europe.create_bucket(Bucket="team-eu", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    with pytest.raises(ClientError) as err:
+        europe.create_bucket(Bucket="team-eu", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    assert client_error(err.value) == ("BucketAlreadyOwnedByYou", 409)
+    with pytest.raises(ClientError) as err:  # no grant on other names: still refused, as before
+        team.create_bucket(Bucket="team-mine".replace("team", "else"))
+    assert client_error(err.value) == ("AccessDenied", 403)

@@ -14,6 +14,9 @@ from smarts3.s3.operations import Op
 from smarts3.storage.base import StorageError, Store
 
 ACL_KEY = "acl"  # where bucket and object canned ACLs live in the store's `extra`
+# The access key that created a bucket through CreateBucket (bucket `extra`). Buckets without one
+# (declared, or created before it was recorded) belong to whoever may create them.
+OWNER_KEY = "owner"
 
 
 class Allowed(enum.Enum):
