@@ -366,3 +366,29 @@ def test_create_bucket_again(team_server: str) -> None:
     with pytest.raises(ClientError) as err:  # no grant on other names: still refused, as before
         team.create_bucket(Bucket="team-mine".replace("team", "else"))
     assert client_error(err.value) == ("AccessDenied", 403)
+
+
+@pytest.mark.parametrize("canned", ["private", "public-read", "public-read-write", "authenticated-read",
+                                    "bucket-owner-read", "bucket-owner-full-control"])
+def test_acl_grants_name_every_grantee_and_carry_no_display_name(s3: Any, bucket: str, canned: str) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x", ACL=canned)
+    owner = s3.list_buckets()["Owner"]["ID"]
+    for acl in (s3.get_object_acl(Bucket=bucket, Key="k"), s3.get_bucket_acl(Bucket=bucket)):
+        assert acl["Owner"] == {"ID": owner}
+        grants = acl["Grants"]
+        assert grants and all("DisplayName" not in g["Grantee"] for g in grants)
+        # What SDK helpers sort and compare by: every grantee has an ID or a URI.
+        assert sorted(grants, key=lambda g: (g["Grantee"].get("ID") or g["Grantee"]["URI"], g["Permission"]))
+        assert {"Grantee": {"ID": owner, "Type": "CanonicalUser"}, "Permission": "FULL_CONTROL"} in grants
+
+
+def test_tag_sets_come_back_sorted_by_key(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x", Tagging="zeta=1&Alpha=2&beta=3&%C3%A9t%C3%A9=4")
+    expected = ["Alpha", "beta", "zeta", "été"]
+    assert [t["Key"] for t in s3.get_object_tagging(Bucket=bucket, Key="k")["TagSet"]] == expected
+    s3.put_object_tagging(Bucket=bucket, Key="k", Tagging={"TagSet": [
+        {"Key": "y", "Value": "1"}, {"Key": "b", "Value": "2"}, {"Key": "m", "Value": "3"}]})
+    assert [t["Key"] for t in s3.get_object_tagging(Bucket=bucket, Key="k")["TagSet"]] == ["b", "m", "y"]
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [
+        {"Key": "q", "Value": "1"}, {"Key": "c", "Value": "2"}]})
+    assert [t["Key"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]] == ["c", "q"]

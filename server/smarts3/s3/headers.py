@@ -100,7 +100,7 @@ def validate_tags(pairs: list[tuple[str, str]], limit: int) -> dict[str, str]:
     if len(tags) > limit:
         kind = "Object" if limit == MAX_OBJECT_TAGS else "Bucket"
         raise S3Error("InvalidTag", f"{kind} tags cannot be greater than {limit}")
-    return tags
+    return dict(sorted(tags.items()))  # S3 returns a TagSet sorted by key, whatever the order sent
 
 
 def object_headers(info: ObjectInfo, *, checksums: bool = False) -> dict[str, str]:

@@ -12,7 +12,7 @@ from smarts3.s3.responses import empty, xml_response
 
 async def get_object_tagging(ctx: Ctx) -> Response:
     info = await ctx.store.head_object(ctx.bucket_name, ctx.key_name)
-    return xml_response(tag_set_xml("Tagging", dict(info.meta.tags)))
+    return xml_response(tag_set_xml("Tagging", dict(sorted(info.meta.tags.items()))))
 
 
 async def put_object_tagging(ctx: Ctx) -> Response:
