@@ -392,3 +392,32 @@ def test_tag_sets_come_back_sorted_by_key(s3: Any, bucket: str) -> None:
     s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [
         {"Key": "q", "Value": "1"}, {"Key": "c", "Value": "2"}]})
     assert [t["Key"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]] == ["c", "q"]
+
+
+def test_cors_origin_with_a_wildcard_inside_matches(server: Server, s3: Any, bucket: str) -> None:
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [
+        {"AllowedOrigins": ["*.example.com", "http://*.example.org"], "AllowedMethods": ["GET"]}]})
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x", ACL="public-read")
+    for origin in ("https://app.example.com", "http://a.b.example.org"):
+        pre = httpx.options(f"{server.url}/{bucket}/k",
+                            headers={"Origin": origin, "Access-Control-Request-Method": "GET"})
+        assert pre.status_code == 200, (origin, pre.text)
+        assert pre.headers["access-control-allow-origin"] == origin
+        got = httpx.get(f"{server.url}/{bucket}/k", headers={"Origin": origin})
+        assert got.headers.get("access-control-allow-origin") == origin
+    for origin in ("https://example.com.evil.net", "https://app.example.org", "http://example.org"):
+        pre = httpx.options(f"{server.url}/{bucket}/k",
+                            headers={"Origin": origin, "Access-Control-Request-Method": "GET"})
+        assert pre.status_code == 403, origin
+
+
+@pytest.mark.parametrize("raw_key", ["%FF", "a%C3", "%C3%28", "%ED%A0%80"])
+def test_key_that_is_not_utf8_is_400(server: Server, s3: Any, bucket: str, raw_key: str) -> None:
+    url = f"{server.url}/{bucket}/{raw_key}"
+    for method, body in (("PUT", b"x"), ("GET", b""), ("DELETE", b"")):
+        response = signed(method, url, body=body)
+        assert (response.status_code, error_code(response)) == (400, "InvalidURI"), method
+    s3.put_object(Bucket=bucket, Key="src", Body=b"x")
+    copied = signed("PUT", f"{server.url}/{bucket}/dst", headers={"x-amz-copy-source": f"{bucket}/{raw_key}"})
+    assert copied.status_code == 400, copied.text
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["src"]
