@@ -21,7 +21,7 @@ from botocore.config import Config as BotoConfig
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from tests.conftest import ACCESS_KEY, SECRET_KEY, Server
+from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, start_subprocess_server, stop_server
 from tests.integration.helpers import client_error, error_code, signed
 
 
@@ -421,3 +421,49 @@ def test_key_that_is_not_utf8_is_400(server: Server, s3: Any, bucket: str, raw_k
     copied = signed("PUT", f"{server.url}/{bucket}/dst", headers={"x-amz-copy-source": f"{bucket}/{raw_key}"})
     assert copied.status_code == 400, copied.text
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["src"]
+
+
+# --- 7. Expect: 100-continue -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`smarts3 serve` itself: the interim 100 is the HTTP server's business, not the app's."""
+    proc, url = start_subprocess_server(tmp_path_factory.mktemp("expect"))
+    yield url
+    stop_server(proc)
+
+
+def test_expect_100_continue_waits_for_authorization(served: str) -> None:
+    root = _client(served, (ACCESS_KEY, SECRET_KEY))
+    root.create_bucket(Bucket="expect")
+    body = b"y" * 4096
+    url = f"{served}/expect/k"
+    expect = {"Expect": "100-continue", "Content-Length": str(len(body))}
+    # Authorized: 100 Continue first, the final answer only after the body.
+    head = _signed_head("PUT", url, {"Content-Length": str(len(body))}, body=body)
+    head = head[:-2] + b"Expect: 100-continue\r\n\r\n"
+    interim, final = _raw_exchange(url, head, body, read_first=True)
+    assert interim.startswith(b"HTTP/1.1 100 "), interim
+    assert _status_and_code(final) == (200, None)
+    assert root.get_object(Bucket="expect", Key="k")["Body"].read() == body
+    # Refused (anonymous, then a bad signature): the 403 comes at once, with no 100 before it.
+    bad = _signed_head("PUT", url, {"Content-Length": str(len(body))}, body=body).replace(
+        b"Signature=", b"Signature=0")
+    for refused_head in (
+        f"PUT /expect/k HTTP/1.1\r\nHost: {httpx.URL(served).netloc.decode()}\r\n".encode()
+        + "".join(f"{k}: {v}\r\n" for k, v in expect.items()).encode() + b"\r\n",
+        bad[:-2] + b"Expect: 100-continue\r\n\r\n",
+    ):
+        answer, _ = _raw_exchange(url, refused_head, read_first=True)
+        assert b"100 Continue" not in answer
+        assert _status_and_code(answer)[0] == 403, answer
+    assert root.get_object(Bucket="expect", Key="k")["Body"].read() == body
+    # botocore sends Expect: 100-continue on bodies over 1 MiB; a refusal reaches it as the S3 error
+    # (it needs the reason phrase in "HTTP/1.1 403 Forbidden" to read that status line as final).
+    wrong = _client(served, (ACCESS_KEY, "not-the-secret"))
+    with pytest.raises(ClientError) as err:
+        wrong.put_object(Bucket="expect", Key="big", Body=b"z" * (2 * 1024 * 1024))
+    assert client_error(err.value) == ("SignatureDoesNotMatch", 403)
+    root.put_object(Bucket="expect", Key="big", Body=b"z" * (2 * 1024 * 1024))
+    assert root.head_object(Bucket="expect", Key="big")["ContentLength"] == 2 * 1024 * 1024
