@@ -31,6 +31,7 @@ MAX_PRESIGN_EXPIRES: Final = 7 * 24 * 3600
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _DIGITS = re.compile(r"[0-9]{1,19}")
+_SIGNED_DIGITS = re.compile(r"-?[0-9]{1,19}")
 _YYYYMMDD = re.compile(r"[0-9]{8}")
 _AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 # A claimed key id goes into the access log only in this shape (ids are 3-128 such characters).
@@ -443,7 +444,7 @@ def _v4_query(req: RequestView, creds: CredentialStore, params: Mapping[str, str
     if amz_date[:8] != date:
         raise _query_error("Invalid credential date. Date is not the same as X-Amz-Date.")
     expires_text = params["X-Amz-Expires"].strip()
-    if not re.fullmatch(r"-?[0-9]{1,19}", expires_text):
+    if not _SIGNED_DIGITS.fullmatch(expires_text):
         raise _query_error("X-Amz-Expires should be a number")
     expires = int(expires_text)
     # Out of range is a 403 at AWS (ceph's s3-tests, checked against AWS, expect it for 0, -7 and 604801).

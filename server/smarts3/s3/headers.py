@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, quote
 
+from smarts3.auth.sigv4 import utf8_reading
 from smarts3.s3.errors import S3Error
 from smarts3.s3.xml import http_date
 from smarts3.storage.base import ObjectInfo
@@ -49,13 +50,9 @@ def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def _metadata_text(value: str) -> str:
-    """The text a client meant: header bytes arrive latin-1-decoded; most clients send UTF-8."""
-    if value.isascii():
-        return value
-    try:
-        return value.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return value  # not UTF-8: the latin-1 reading is the text (botocore sends latin-1 bytes)
+    """The text a client meant: header bytes arrive latin-1-decoded, and most clients send UTF-8.
+    Bytes that are not UTF-8 keep their latin-1 reading (botocore sends latin-1 bytes)."""
+    return utf8_reading(value) or value
 
 
 def _metadata_header(value: str) -> str | None:
