@@ -85,14 +85,24 @@ class DeferredContinue(H11Protocol):
         # A reason phrase on final responses, as S3 sends ("HTTP/1.1 403 Forbidden"): botocore reads
         # the answer to an `Expect: 100-continue` as a final response only when the status line
         # has three parts, and h11's default reason is empty.
-        if type(event) is h11.Response and not event.reason:
-            with contextlib.suppress(ValueError):
-                event = h11.Response(
-                    status_code=event.status_code,
-                    headers=event.headers,
-                    reason=HTTPStatus(event.status_code).phrase.encode("ascii"),
-                )
+        if type(event) is h11.Response:
+            event = self._final_response(event)
         await super()._send_h11_event(event)
+
+    def _final_response(self, event: h11.Response) -> h11.Response:
+        headers = list(event.headers)
+        reason = event.reason
+        if not reason:
+            with contextlib.suppress(ValueError):
+                reason = HTTPStatus(event.status_code).phrase.encode("ascii")
+        # Answered before the request body was read (a refusal): the connection closes after this
+        # response, as hypercorn cannot find the next request's start. Saying so keeps a client
+        # from sending its next request down a connection that is going away.
+        if self.connection.their_state is h11.SEND_BODY and not any(
+            name == b"connection" and value.lower() == b"close" for name, value in headers
+        ):
+            headers.append((b"connection", b"close"))
+        return h11.Response(status_code=event.status_code, headers=headers, reason=reason)
 
     async def release_continue(self) -> None:
         connection = self.connection

@@ -467,3 +467,16 @@ def test_expect_100_continue_waits_for_authorization(served: str) -> None:
     assert client_error(err.value) == ("SignatureDoesNotMatch", 403)
     root.put_object(Bucket="expect", Key="big", Body=b"z" * (2 * 1024 * 1024))
     assert root.head_object(Bucket="expect", Key="big")["ContentLength"] == 2 * 1024 * 1024
+
+
+def test_refusal_before_the_body_closes_the_connection_and_says_so(served: str) -> None:
+    """A 403 sent before a large body was read ends the connection; `Connection: close` on it keeps
+    a pooling client from sending its next request down that connection (it failed 2 in 30)."""
+    _client(served, (ACCESS_KEY, SECRET_KEY)).create_bucket(Bucket="refusals")
+    with httpx.Client(timeout=30) as http:
+        for _ in range(10):
+            refused = http.put(f"{served}/refusals/k", content=b"x" * 8_000_000)
+            assert (refused.status_code, error_code(refused)) == (403, "AccessDenied")
+            assert refused.headers["connection"] == "close"
+            assert refused.reason_phrase == "Forbidden"
+            assert http.get(f"{served}/refusals/k").status_code == 403  # a new connection, no error
