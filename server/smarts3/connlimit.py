@@ -24,6 +24,8 @@ from hypercorn.config import Config
 from hypercorn.events import Closed, RawData
 from hypercorn.protocol.h11 import H11Protocol
 
+from smarts3.expect import DeferredContinue
+
 READ_BYTES = 256 * 1024
 DEFAULT_HEAD_TIMEOUT: Final = 30.0
 _HEAD_TIMEOUT_ATTR: Final = "smarts3_request_head_timeout"
@@ -147,9 +149,10 @@ class LimitedTCPServer(TCPServer):
                     await self.writer.drain()
 
 
-class Http11Only(H11Protocol):
+class Http11Only(DeferredContinue):
     """Hypercorn's HTTP/1.1 protocol without its switches to HTTP/2 (an `Upgrade: h2c` header or
-    the `PRI *` preface): such a request stays HTTP/1.1 and S3 answers it (400 for `PRI *`)."""
+    the `PRI *` preface): such a request stays HTTP/1.1 and S3 answers it (400 for `PRI *`).
+    `100 Continue` waits until the request is authorized (smarts3.expect)."""
 
     async def _check_protocol(self, event: h11.Request) -> None:
         return None

@@ -44,9 +44,9 @@ def test_invalid_bucket_names(server: Any, name: str) -> None:
 
 
 def test_bucket_already_owned(s3: Any, bucket: str) -> None:
-    with pytest.raises(ClientError) as err:
-        s3.create_bucket(Bucket=bucket)
-    assert client_error(err.value) == ("BucketAlreadyOwnedByYou", 409)
+    """Issue 12: in us-east-1 AWS answers 200 to a second CreateBucket of your own bucket (it was
+    409 here); elsewhere 409 BucketAlreadyOwnedByYou (tests/integration/test_aws_edges.py)."""
+    s3.create_bucket(Bucket=bucket)
 
 
 def test_delete_bucket_not_empty_and_missing(s3: Any, bucket: str) -> None:

@@ -291,7 +291,7 @@ def test_start_after_and_marker(s3: Any, big_bucket: str) -> None:
     assert keys_of(nxt) == BIG_KEYS[16:21]
 
 
-@pytest.mark.parametrize("mutate", ["garbage", "truncate", "flip", "append", "empty"])
+@pytest.mark.parametrize("mutate", ["garbage", "truncate", "flip", "append"])
 def test_tampered_continuation_token_is_invalid_argument(s3: Any, big_bucket: str,
                                                         mutate: str) -> None:
     token = s3.list_objects_v2(Bucket=big_bucket, MaxKeys=10)["NextContinuationToken"]
@@ -301,7 +301,6 @@ def test_tampered_continuation_token_is_invalid_argument(s3: Any, big_bucket: st
         "truncate": token[: middle],
         "flip": token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1:],
         "append": token + "AAAA",
-        "empty": "",
     }[mutate]
     with pytest.raises(ClientError) as exc:
         s3.list_objects_v2(Bucket=big_bucket, MaxKeys=10, ContinuationToken=bad)

@@ -55,7 +55,9 @@ def grants_read(canned: str | None, signed: bool) -> bool:
 
 
 def policy_xml(owner_id: str, canned: str) -> bytes:
-    owner = [xml.el("ID", owner_id), xml.el("DisplayName", "smarts3")]
+    # No DisplayName: S3 stopped returning it (November 2025), in every region. Every grant names
+    # its grantee by ID or URI, so clients that sort or compare grants can always do so.
+    owner = [xml.el("ID", owner_id)]
     grants = [_grant(f'<Grantee {_XSI} xsi:type="CanonicalUser">{"".join(owner)}</Grantee>', "FULL_CONTROL")]
     if canned in PUBLIC:
         grants.append(_group(ALL_USERS, "READ"))

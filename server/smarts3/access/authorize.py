@@ -14,6 +14,9 @@ from smarts3.s3.operations import Op
 from smarts3.storage.base import StorageError, Store
 
 ACL_KEY = "acl"  # where bucket and object canned ACLs live in the store's `extra`
+# The access key that created a bucket through CreateBucket (bucket `extra`). Buckets without one
+# (declared, or created before it was recorded) belong to whoever may create them.
+OWNER_KEY = "owner"
 
 
 class Allowed(enum.Enum):
@@ -32,6 +35,18 @@ class Decision:
 
     def still_readable(self, bucket: str, key: str, acl: str | None) -> bool:
         return (bucket, key) not in self.acl_gated or grants_read(acl, signed=self.principal is not None)
+
+
+def check_expected_owner(headers: Mapping[str, str], bucket: str | None, owner_id: str) -> None:
+    """x-amz-expected-bucket-owner (and the copy source's): a bucket owned by another account
+    is refused as AWS refuses it, 403 AccessDenied. Every bucket here has the one owner id
+    that ListBuckets reports."""
+    if bucket is None:
+        return
+    for name in ("x-amz-expected-bucket-owner", "x-amz-source-expected-bucket-owner"):
+        expected = headers.get(name)
+        if expected is not None and expected.strip() != owner_id:
+            raise S3Error("AccessDenied")
 
 
 class Authorizer:
@@ -61,7 +76,9 @@ class Authorizer:
     ) -> Decision:
         """Who acts (None: anonymous), or AccessDenied unless every resource the request
         touches (actions.needs) is allowed. Refusals carry no detail: which resource failed, or
-        whether it exists, is not the caller's to learn."""
+        whether a key or a copy source exists, is not the caller's to learn. The one exception
+        is AWS's: a bucket in the path that does not exist is NoSuchBucket, for anyone
+        (bucket names are global and public there; see docs/security.md)."""
         if access_key is None and self.anonymous_is_root:
             return Decision(self.root())
         principal = self.principals.get(access_key)
@@ -69,6 +86,8 @@ class Authorizer:
         for need in needs(op, bucket, key, headers):
             allowed = await self._allows(principal, need)
             if allowed is Allowed.NO:
+                if bucket is not None and op is not Op.CREATE_BUCKET:
+                    await self.store.get_bucket(bucket)  # raises NoSuchBucket before any refusal
                 raise S3Error("AccessDenied")
             if allowed is Allowed.BY_OBJECT_ACL and need.bucket is not None and need.key is not None:
                 gated.add((need.bucket, need.key))

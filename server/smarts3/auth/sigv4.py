@@ -73,6 +73,23 @@ def trim_header_value(value: str) -> str:
     return " ".join(value.split())
 
 
+def utf8_reading(value: str) -> str | None:
+    """The header value read as UTF-8, when it differs from the latin-1 reading it arrived as.
+
+    Servers decode header bytes as latin-1 (the ASGI servers do), which keeps every byte. Some
+    clients (the Go and Java SDKs, browsers) send non-ASCII text as raw UTF-8 bytes and sign
+    those bytes; botocore sends latin-1 bytes and signs the UTF-8 of the text. Both readings
+    are tried; each is a one-to-one reading of the bytes as sent, so neither widens what a
+    signature covers. None: ASCII, or not valid UTF-8, so there is only one reading.
+    """
+    if value.isascii():
+        return None
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return None
+
+
 def canonical_headers(headers: Mapping[str, str], signed_headers: Sequence[str]) -> str:
     """`name:value\\n` per signed header, in the given (sorted) order.
 

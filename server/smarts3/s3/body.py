@@ -82,6 +82,8 @@ def content_md5(headers: Mapping[str, str]) -> bytes | None:
 def declared_size(ctx: Ctx, limit: int) -> int | None:
     """The body size the client announced, checked against `limit` up front."""
     raw = ctx.auth.decoded_length
+    if raw is None and "content-length" not in ctx.headers and "transfer-encoding" not in ctx.headers:
+        raise S3Error("MissingContentLength")  # no length and no chunked framing: AWS refuses, 411
     if raw is None and "content-length" in ctx.headers and not ctx.auth.payload.chunked:
         try:
             raw = int(ctx.headers["content-length"])

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from smarts3.access.authorize import Authorizer
+from smarts3.access.authorize import Authorizer, check_expected_owner
 from smarts3.auth.types import AuthError, AuthResult, RequestView
 from smarts3.auth.verify import authenticate, unverified
 from smarts3.s3 import addressing
@@ -36,6 +36,7 @@ from smarts3.s3.handlers import (
     tagging,
     versions,
 )
+from smarts3.s3.headers import refuse_encryption_on_read
 from smarts3.s3.operations import Op, Unclassified, classify
 from smarts3.s3.responses import ObjectStream
 from smarts3.storage.base import Store
@@ -174,6 +175,9 @@ class S3App:
             auth = self._authenticate(view, bucket if target.vhost else None, scope)
             scope["state"]["access_key"] = scope["state"].get("access_key") or auth.access_key
             decision = await self.authorizer.check(auth.access_key, op, bucket, key, headers)
+            check_expected_owner(headers, bucket, self.owner_id)
+            if op in (Op.GET_OBJECT, Op.HEAD_OBJECT):
+                refuse_encryption_on_read(headers)
             handler = HANDLERS.get(op)
             if handler is None:
                 raise not_implemented(op.value)

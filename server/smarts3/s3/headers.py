@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, quote
 
+from smarts3.auth.sigv4 import utf8_reading
 from smarts3.s3.errors import S3Error
 from smarts3.s3.xml import http_date
 from smarts3.storage.base import ObjectInfo
@@ -37,17 +39,35 @@ def stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
     kept = {name: headers[name] for name in STORED_HEADERS if name in headers}
     encoding = kept.get("content-encoding")
     if encoding is not None:
-        # aws-chunked describes the transfer, not the object: S3 drops it.
-        rest = [e.strip() for e in encoding.split(",") if e.strip().lower() != "aws-chunked"]
-        if rest:
-            kept["content-encoding"] = ",".join(rest)
+        # aws-chunked describes the transfer, not the object: S3 drops it and keeps the rest
+        # exactly as sent ("deflate, gzip" keeps its space).
+        rest = [e for e in encoding.split(",") if e.strip().lower() != "aws-chunked"]
+        if "".join(rest).strip():
+            kept["content-encoding"] = ",".join(rest).strip()
         else:
             del kept["content-encoding"]
     return kept
 
 
+def _metadata_text(value: str) -> str:
+    """The text a client meant: header bytes arrive latin-1-decoded, and most clients send UTF-8.
+    Bytes that are not UTF-8 keep their latin-1 reading (botocore sends latin-1 bytes)."""
+    return utf8_reading(value) or value
+
+
+def _metadata_header(value: str) -> str | None:
+    """A stored value as S3 returns it: ASCII as is; non-ASCII text as an RFC 2047 encoded word
+    (mail-safe, as the S3 user guide says); None for a value with control characters, which S3
+    leaves out and counts in x-amz-missing-meta."""
+    if any((char < " " and char != "\t") or char == "\x7f" for char in value):
+        return None
+    if value.isascii():
+        return value
+    return "=?UTF-8?B?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
+
+
 def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
-    meta = {name[11:]: value for name, value in headers.items() if name.startswith("x-amz-meta-")}
+    meta = {name[11:]: _metadata_text(value) for name, value in headers.items() if name.startswith("x-amz-meta-")}
     size = sum(len(k.encode()) + len(v.encode()) for k, v in meta.items())
     if size > MAX_USER_METADATA:
         raise S3Error(
@@ -77,7 +97,7 @@ def validate_tags(pairs: list[tuple[str, str]], limit: int) -> dict[str, str]:
     if len(tags) > limit:
         kind = "Object" if limit == MAX_OBJECT_TAGS else "Bucket"
         raise S3Error("InvalidTag", f"{kind} tags cannot be greater than {limit}")
-    return tags
+    return dict(sorted(tags.items()))  # S3 returns a TagSet sorted by key, whatever the order sent
 
 
 def object_headers(info: ObjectInfo, *, checksums: bool = False) -> dict[str, str]:
@@ -92,8 +112,15 @@ def object_headers(info: ObjectInfo, *, checksums: bool = False) -> dict[str, st
     for name in STORED_HEADERS[1:]:
         if name in meta.headers:
             out[name] = meta.headers[name]
+    missing = 0
     for name, value in meta.user.items():
-        out["x-amz-meta-" + name] = value
+        sent = _metadata_header(value)
+        if sent is None:
+            missing += 1
+        else:
+            out["x-amz-meta-" + name] = sent
+    if missing:
+        out["x-amz-missing-meta"] = str(missing)
     if meta.tags:
         out["x-amz-tagging-count"] = str(len(meta.tags))
     if checksums and meta.checksums:
@@ -102,6 +129,18 @@ def object_headers(info: ObjectInfo, *, checksums: bool = False) -> dict[str, st
         if meta.checksum_type:
             out["x-amz-checksum-type"] = meta.checksum_type
     return out
+
+
+def refuse_encryption_on_read(headers: Mapping[str, str]) -> None:
+    """GET/HEAD carrying SSE-S3/SSE-KMS request headers: AWS refuses them (400), since the
+    object's own encryption decides how it is read; only SSE-C keys are sent on reads."""
+    for name in ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id"):
+        if name in headers:
+            raise S3Error(
+                "InvalidArgument",
+                f"{name} header is not supported for this operation.",
+                fields={"ArgumentName": name, "ArgumentValue": headers[name]},
+            )
 
 
 def requested_overrides(query: Mapping[str, str]) -> dict[str, str]:

@@ -7,7 +7,7 @@ import re
 from starlette.responses import Response
 
 from smarts3.access.acl import canned_from_headers
-from smarts3.access.authorize import ACL_KEY
+from smarts3.access.authorize import ACL_KEY, OWNER_KEY
 from smarts3.config.declared import bucket_name_problem
 from smarts3.s3 import xml
 from smarts3.s3.context import Ctx
@@ -15,6 +15,7 @@ from smarts3.s3.errors import S3Error, not_implemented
 from smarts3.s3.handlers.common import parse_tag_set, read_xml, tag_set_xml
 from smarts3.s3.headers import MAX_BUCKET_TAGS, validate_tags
 from smarts3.s3.responses import empty, xml_response
+from smarts3.storage.base import BucketAlreadyExists
 
 _REGION = re.compile(r"^[a-z0-9-]{1,32}$")
 
@@ -38,10 +39,28 @@ async def create_bucket(ctx: Ctx) -> Response:
             if not _REGION.match(constraint):
                 raise S3Error("InvalidLocationConstraint", fields={"LocationConstraint": constraint})
             region = constraint
-    await ctx.store.create_bucket(name, region)
+    try:
+        await ctx.store.create_bucket(name, region)
+    except BucketAlreadyExists:
+        await _created_again(ctx, name)
+        return empty(200, {"location": f"/{name}"})
+    extra = {OWNER_KEY: ctx.principal.access_key if ctx.principal else None}
     if canned and canned != "private":
-        await ctx.store.update_bucket_extra(name, {ACL_KEY: canned})
+        extra[ACL_KEY] = canned
+    await ctx.store.update_bucket_extra(name, extra)
     return empty(200, {"location": f"/{name}"})
+
+
+async def _created_again(ctx: Ctx, name: str) -> None:
+    """CreateBucket of a name that exists: another credential's → 409 BucketAlreadyExists; your
+    own → 200 in us-east-1, keeping its objects (AWS's legacy behaviour), else 409
+    BucketAlreadyOwnedByYou."""
+    info = await ctx.store.get_bucket(name)
+    owner = info.extra.get(OWNER_KEY)
+    if owner is not None and (ctx.principal is None or owner != ctx.principal.access_key):
+        raise S3Error("BucketAlreadyExists", fields={"BucketName": name})
+    if info.region != "us-east-1":
+        raise S3Error("BucketAlreadyOwnedByYou", fields={"BucketName": name})
 
 
 async def head_bucket(ctx: Ctx) -> Response:

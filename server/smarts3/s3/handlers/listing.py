@@ -94,19 +94,13 @@ async def list_objects(ctx: Ctx) -> Response:
 async def list_objects_v2(ctx: Ctx) -> Response:
     enc = _encoder(ctx)
     max_keys = int_param(ctx, "max-keys", 1000, 0, 1000)
-    token = ctx.query.get("continuation-token")
-    if token is not None and token == "":
-        raise S3Error(
-            "InvalidArgument",
-            "The continuation token provided is incorrect",
-            fields={"ArgumentName": "continuation-token"},
-        )
+    token = ctx.query.get("continuation-token")  # "" lists from the start and is echoed, as AWS does
     start_after = ctx.query.get("start-after", "")
     resume = max(decode_token(ctx.bucket_name, token), start_after) if token else start_after
     page = await _page(ctx, resume, max_keys)
     children = _head(ctx, enc, max_keys, page)
     children.append(xml.el("KeyCount", len(page.entries) + len(page.common_prefixes)))
-    if token:
+    if token is not None:
         children.append(xml.el("ContinuationToken", token))
     if page.is_truncated and page.next_marker is not None:
         children.append(xml.el("NextContinuationToken", encode_token(ctx.bucket_name, page.next_marker)))

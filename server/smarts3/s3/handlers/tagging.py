@@ -13,7 +13,7 @@ from smarts3.s3.responses import empty, xml_response
 
 async def get_object_tagging(ctx: Ctx) -> Response:
     info = await ctx.store.head_object(ctx.bucket_name, ctx.key_name, version_param(ctx))
-    return xml_response(tag_set_xml("Tagging", dict(info.meta.tags)), headers=version_header(info))
+    return xml_response(tag_set_xml("Tagging", dict(sorted(info.meta.tags.items()))), headers=version_header(info))
 
 
 async def put_object_tagging(ctx: Ctx) -> Response:
