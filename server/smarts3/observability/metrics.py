@@ -157,9 +157,11 @@ class StoreCollector:
         except Exception:
             log.exception("store statistics unavailable; omitting bucket metrics from this scrape")
             return []
-        objects = GaugeMetricFamily("smarts3_bucket_objects", "Objects stored in the bucket.", labels=["bucket"])
+        objects = GaugeMetricFamily(
+            "smarts3_bucket_objects", "Current objects in the bucket (noncurrent versions excluded).", labels=["bucket"]
+        )
         size = GaugeMetricFamily(
-            "smarts3_bucket_bytes", "Bytes stored in the bucket (sum of object sizes).", labels=["bucket"]
+            "smarts3_bucket_bytes", "Bytes stored in the bucket, noncurrent versions included.", labels=["bucket"]
         )
         uploads = GaugeMetricFamily(
             "smarts3_multipart_uploads_in_progress",
