@@ -15,6 +15,7 @@ from smarts3.s3.body import receive_into
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
 from smarts3.s3.handlers.common import int_param, owner, read_xml
+from smarts3.s3.handlers.objectlock import lock_extra
 from smarts3.s3.handlers.objects_write import source_info
 from smarts3.s3.handlers.writes import (
     check_part_number,
@@ -37,6 +38,8 @@ def _upload_algorithm(upload: UploadInfo) -> str | None:
 async def create_multipart_upload(ctx: Ctx) -> Response:
     refuse_unsupported(ctx.headers)
     meta = new_meta(ctx)
+    locks = {k: v for k, v in (await lock_extra(ctx)).items() if v is not None}
+    meta = replace(meta, extra={**meta.extra, **locks})
     algorithm = ctx.headers.get("x-amz-checksum-algorithm", "").upper() or None
     kind = ctx.headers.get("x-amz-checksum-type", "").upper() or None
     if algorithm and algorithm not in checksums.ALGORITHMS:
