@@ -648,13 +648,22 @@ async def cleanup(client: S3Client, run_id: str) -> list[str]:
         ]
         for bucket in buckets:
             while True:
-                resp = await conn.request("GET", bucket, query={"list-type": "2", "max-keys": "1000"})
-                keys = [unescape(k.decode()) for k in _all_between(resp.body, b"<Key>", b"</Key>")]
-                if resp.status != 200 or not keys:
+                # Every version and delete marker (the `versions` group's buckets are versioned;
+                # an unversioned bucket lists each object once, as version "null").
+                resp = await conn.request("GET", bucket, query={"versions": "", "max-keys": "1000"})
+                entries = [
+                    (_xml_text(e, "Key") or "", _xml_text(e, "VersionId") or "null")
+                    for tag in (b"Version", b"DeleteMarker")
+                    for e in _all_between(resp.body, b"<" + tag + b">", b"</" + tag + b">")
+                ]
+                if resp.status != 200 or not entries:
                     break
                 doc = (
                     "<Delete><Quiet>true</Quiet>"
-                    + "".join(f"<Object><Key>{escape(k)}</Key></Object>" for k in keys)
+                    + "".join(
+                        f"<Object><Key>{escape(k)}</Key><VersionId>{escape(v)}</VersionId></Object>"
+                        for k, v in entries
+                    )
                     + "</Delete>"
                 ).encode()
                 md5 = b64encode(hashlib.md5(doc).digest()).decode()

@@ -139,6 +139,9 @@ def _xml(body: str, **headers: str) -> tuple[dict[str, str], bytes]:
 _TAGS = "<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>"
 _CORS = ("<CORSConfiguration><CORSRule><AllowedOrigin>https://a.example</AllowedOrigin>"
          "<AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>")
+_LOCK = "<ObjectLockConfiguration><ObjectLockEnabled>Off</ObjectLockEnabled></ObjectLockConfiguration>"
+_RETENTION = "<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>2099-01-01T00:00:00Z</RetainUntilDate></Retention>"
+_HOLD = "<LegalHold><Status>ON</Status></LegalHold>"
 _VERSIONING = "<VersioningConfiguration><Status>Off</Status></VersioningConfiguration>"
 _DELETE = f"<Delete><Object><Key>{SCRATCH}</Key></Object></Delete>"
 
@@ -172,6 +175,13 @@ ROWS = [
     Row(Op.GET_BUCKET_VERSIONING, lambda k, u: _req("GET", f"/{k.bucket}?versioning")),
     # An invalid status: allowed callers get 400 MalformedXML, so the matrix buckets stay unversioned.
     Row(Op.PUT_BUCKET_VERSIONING, lambda k, u: _xml_req("PUT", f"/{k.bucket}?versioning", _VERSIONING)),
+    # The matrix buckets have no Object Lock: allowed callers get 404/400, refused ones 403.
+    Row(Op.GET_OBJECT_LOCK_CONFIGURATION, lambda k, u: _req("GET", f"/{k.bucket}?object-lock")),
+    Row(Op.PUT_OBJECT_LOCK_CONFIGURATION, lambda k, u: _xml_req("PUT", f"/{k.bucket}?object-lock", _LOCK)),
+    Row(Op.GET_OBJECT_RETENTION, lambda k, u: _req("GET", f"/{k.bucket}/{OBJ}?retention")),
+    Row(Op.PUT_OBJECT_RETENTION, lambda k, u: _xml_req("PUT", f"/{k.bucket}/{OBJ}?retention", _RETENTION)),
+    Row(Op.GET_OBJECT_LEGAL_HOLD, lambda k, u: _req("GET", f"/{k.bucket}/{OBJ}?legal-hold")),
+    Row(Op.PUT_OBJECT_LEGAL_HOLD, lambda k, u: _xml_req("PUT", f"/{k.bucket}/{OBJ}?legal-hold", _HOLD)),
     Row(Op.GET_BUCKET_TAGGING, lambda k, u: _req("GET", f"/{k.bucket}?tagging")),
     Row(Op.PUT_BUCKET_TAGGING, lambda k, u: _xml_req("PUT", f"/{k.bucket}?tagging", _TAGS)),
     Row(Op.DELETE_BUCKET_TAGGING, lambda k, u: _req("DELETE", f"/{k.bucket}?tagging")),

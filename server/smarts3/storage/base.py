@@ -7,7 +7,7 @@ implementations keep blocking I/O off the event loop.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol, Self
@@ -115,6 +115,7 @@ class DeleteOutcome:
     key: str
     version_id: str | None
     delete_marker: bool
+    kept: bool = False  # the guard refused to remove this version (delete_versions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,8 +343,18 @@ class Store(Protocol):
         ...
 
     async def delete_objects(self, bucket: str, keys: Sequence[str]) -> list[bool]: ...
-    async def delete_versions(self, bucket: str, items: Sequence[tuple[str, str | None]]) -> list[DeleteOutcome]:
+    async def delete_versions(
+        self,
+        bucket: str,
+        items: Sequence[tuple[str, str | None]],
+        *,
+        keep: Callable[[ObjectInfo], bool] | None = None,
+    ) -> list[DeleteOutcome]:
         """Delete each (key, version id or None) as S3 does for the bucket's versioning state.
+
+        `keep(version)`, asked inside the transaction before a version (not a delete marker)
+        is removed for good, may refuse it (DeleteOutcome.kept): object lock's retention rules
+        live above storage, and are decided on the row as it is at commit time.
 
         Without a version id: remove the object (unversioned), or add a delete marker
         (Enabled; Suspended: a "null" one replacing the null version). With one: remove that
@@ -396,9 +407,10 @@ class Store(Protocol):
         tags: Mapping[str, str] | None = None,
         extra: Mapping[str, str | None] | None = None,
         version_id: str | None = None,
+        check: Callable[[ObjectInfo], None] | None = None,
     ) -> ObjectInfo:
         """Replace the tags and/or change `extra` keys (None removes) of the current object
-        (or of the version named).
+        (or of the version named). `check(before)` runs in the transaction and may raise.
 
         Applied to the metadata inside the write transaction, so a concurrent overwrite
         or another update is never undone. Body, ETag and Last-Modified stay.

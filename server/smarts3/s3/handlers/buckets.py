@@ -11,7 +11,7 @@ from smarts3.access.authorize import ACL_KEY, OWNER_KEY
 from smarts3.config.declared import bucket_name_problem
 from smarts3.s3 import xml
 from smarts3.s3.context import Ctx
-from smarts3.s3.errors import S3Error, not_implemented
+from smarts3.s3.errors import S3Error
 from smarts3.s3.handlers.common import parse_tag_set, read_xml, tag_set_xml
 from smarts3.s3.headers import MAX_BUCKET_TAGS, validate_tags
 from smarts3.s3.responses import empty, xml_response
@@ -28,8 +28,7 @@ async def create_bucket(ctx: Ctx) -> Response:
             "InvalidBucketName", f"The specified bucket is not valid: {problem}.", fields={"BucketName": name}
         )
     canned = canned_from_headers(ctx.headers)
-    if ctx.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true":
-        raise not_implemented("Object Lock")
+    locked = ctx.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true"
     region = ctx.region
     body = await read_xml(ctx)
     if body.strip():
@@ -47,6 +46,9 @@ async def create_bucket(ctx: Ctx) -> Response:
     extra = {OWNER_KEY: ctx.principal.access_key if ctx.principal else None}
     if canned and canned != "private":
         extra[ACL_KEY] = canned
+    if locked:  # Object Lock implies versioning (handlers/objectlock.py)
+        await ctx.store.set_bucket_versioning(name, "Enabled")
+        extra["object-lock"] = "Enabled"
     await ctx.store.update_bucket_extra(name, extra)
     return empty(200, {"location": f"/{name}"})
 

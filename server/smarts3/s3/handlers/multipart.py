@@ -23,6 +23,7 @@ from smarts3.s3.handlers.mpu_checksums import (
     require_part_checksum,
     upload_algorithm,
 )
+from smarts3.s3.handlers.objectlock import lock_extra
 from smarts3.s3.handlers.objects_write import source_info
 from smarts3.s3.handlers.writes import (
     check_part_number,
@@ -41,6 +42,8 @@ MAX_PARTS = 10000
 async def create_multipart_upload(ctx: Ctx) -> Response:
     refuse_unsupported(ctx.headers)
     meta = new_meta(ctx)
+    locks = {k: v for k, v in (await lock_extra(ctx)).items() if v is not None}
+    meta = replace(meta, extra={**meta.extra, **locks})
     algorithm = ctx.headers.get("x-amz-checksum-algorithm", "").upper() or None
     kind = ctx.headers.get("x-amz-checksum-type", "").upper() or None
     if algorithm and algorithm not in checksums.ALGORITHMS:

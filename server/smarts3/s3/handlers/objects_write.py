@@ -12,6 +12,7 @@ from smarts3.s3.body import receive_into, verify_required_digest
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error, from_exception
 from smarts3.s3.handlers.common import ensure_still_readable, read_xml
+from smarts3.s3.handlers.objectlock import keep_locked, lock_extra, locked_error
 from smarts3.s3.handlers.versions import checked_version, version_header, version_param
 from smarts3.s3.handlers.writes import (
     new_meta,
@@ -36,6 +37,7 @@ MAX_COPY_SOURCE = 5 * 1024**3
 async def put_object(ctx: Ctx) -> Response:
     refuse_unsupported(ctx.headers)
     meta = new_meta(ctx)  # validate headers before reading the body
+    meta = replace(meta, extra={**meta.extra, **_set(await lock_extra(ctx))})
     condition = write_condition(ctx.headers)
     async with ctx.store.object_writer(ctx.bucket_name, ctx.key_name) as writer:
         sums = await receive_into(ctx, writer, ctx.limits.max_object_size)
@@ -99,7 +101,7 @@ async def copy_object(ctx: Ctx) -> Response:
     if tagging_directive == "REPLACE":
         tagging = ctx.headers.get("x-amz-tagging")
         meta = replace(meta, tags=parse_tag_header(tagging) if tagging else {})
-    meta = replace(meta, extra=extra)
+    meta = replace(meta, extra={**extra, **_set(await lock_extra(ctx))})  # a copy starts unlocked
     if algorithm and algorithm.upper() not in meta.checksums:
         meta = replace(meta, checksums=await _whole_checksum(ctx, info, algorithm.upper()), checksum_type="FULL_OBJECT")
     elif meta.checksum_type == "COMPOSITE":
@@ -137,7 +139,11 @@ async def _whole_checksum(ctx: Ctx, info: ObjectInfo, algorithm: str) -> dict[st
 
 
 async def delete_object(ctx: Ctx) -> Response:
-    (outcome,) = await ctx.store.delete_versions(ctx.bucket_name, [(ctx.key_name, version_param(ctx))])
+    (outcome,) = await ctx.store.delete_versions(
+        ctx.bucket_name, [(ctx.key_name, version_param(ctx))], keep=keep_locked(ctx)
+    )
+    if outcome.kept:
+        raise locked_error()
     headers = {}
     # An unversioned bucket answers neither header (AWS sends no x-amz-delete-marker there).
     if outcome.version_id is not None:
@@ -175,10 +181,18 @@ async def delete_objects(ctx: Ctx) -> Response:
             results.append(_delete_error(key, "NoSuchVersion", "The specified version does not exist.", version))
         else:
             valid.append((key, version))
-    outcomes = await ctx.store.delete_versions(ctx.bucket_name, valid)
+    outcomes = await ctx.store.delete_versions(ctx.bucket_name, valid, keep=keep_locked(ctx))
+    refused = [_delete_error(o.key, "AccessDenied", locked_error().message, asked)
+               for o, (_, asked) in zip(outcomes, valid, strict=True) if o.kept]
     if not quiet:
-        results = [_deleted(o, asked) for o, (_, asked) in zip(outcomes, valid, strict=True)] + results
+        done = [_deleted(o, asked) for o, (_, asked) in zip(outcomes, valid, strict=True) if not o.kept]
+        results = done + results
+    results += refused
     return xml_response(xml.document("DeleteResult", results))
+
+
+def _set(extra: dict[str, str | None]) -> dict[str, str]:
+    return {k: v for k, v in extra.items() if v is not None}
 
 
 def _valid_version(version: str) -> bool:

@@ -60,6 +60,12 @@ async def put_bucket_versioning(ctx: Ctx) -> Response:
         raise not_implemented("MFA delete")
     if mfa not in (None, "Disabled") or status not in ("Enabled", "Suspended"):
         raise S3Error("MalformedXML")
+    # "object-lock": objectlock.LOCK_ENABLED (that module builds on this one).
+    if status != "Enabled" and (await ctx.store.get_bucket(ctx.bucket_name)).extra.get("object-lock") == "Enabled":
+        raise S3Error(
+            "InvalidBucketState",
+            "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.",
+        )
     await ctx.store.set_bucket_versioning(ctx.bucket_name, status)
     return empty(200)
 

@@ -14,7 +14,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from smarts3.storage.base import (
@@ -138,13 +138,20 @@ def head_sync(env: Env, bucket: str, key: bytes, version_id: str | None = None) 
     return row.info(versioned=versioned)
 
 
-def delete_versions_sync(env: Env, bucket: str, items: Sequence[tuple[str, str | None]]) -> list[DeleteOutcome]:
+def delete_versions_sync(
+    env: Env,
+    bucket: str,
+    items: Sequence[tuple[str, str | None]],
+    keep: Callable[[ObjectInfo], bool] | None = None,
+) -> list[DeleteOutcome]:
+    keep_row = None if keep is None else (lambda row: keep(row.info()))
+
     def txn(c: sqlite3.Connection) -> tuple[list[DeleteOutcome], list[str]]:
         state = bucket_state(c, bucket)
         outcomes: list[DeleteOutcome] = []
         garbage: list[str] = []
         for key, version_id in items:
-            outcome, bodies, _ = delete_one(c, bucket, enc_key(key), version_id, state)
+            outcome, bodies, _ = delete_one(c, bucket, enc_key(key), version_id, state, keep_row)
             outcomes.append(outcome)
             garbage.extend(bodies)
         return outcomes, garbage
@@ -222,12 +229,15 @@ def patch_meta_sync(
     tags: Mapping[str, str] | None,
     extra: Mapping[str, str | None],
     version_id: str | None = None,
+    check: Callable[[ObjectInfo], None] | None = None,
 ) -> ObjectInfo:
     """Change tags and/or extra keys of the object (or version) as it is at commit time."""
 
     def txn(c: sqlite3.Connection) -> tuple[ObjectRow, ObjectMeta, bool]:
         row, versioned = resolve_sync(c, bucket, key, version_id)
         meta = meta_from_json(row.meta_json)
+        if check is not None:
+            check(row.info(meta, versioned=versioned))
         if tags is not None:
             meta = replace(meta, tags=dict(tags))
         if extra:

@@ -112,8 +112,14 @@ class FilesystemStore:
     async def open_object(self, bucket: str, key: str, version_id: str | None = None) -> FsObjectReader:
         return self._inline(open_sync, bucket, enc_key(key), version_id)
 
-    async def delete_versions(self, bucket: str, items: Sequence[tuple[str, str | None]]) -> list[DeleteOutcome]:
-        return await self._run(objects.delete_versions_sync, bucket, list(items))
+    async def delete_versions(
+        self,
+        bucket: str,
+        items: Sequence[tuple[str, str | None]],
+        *,
+        keep: Callable[[ObjectInfo], bool] | None = None,
+    ) -> list[DeleteOutcome]:
+        return await self._run(objects.delete_versions_sync, bucket, list(items), keep)
 
     async def set_bucket_versioning(self, name: str, status: str) -> None:
         await self._run(buckets.set_versioning_sync, name, status)
@@ -168,6 +174,7 @@ class FilesystemStore:
         tags: Mapping[str, str] | None = None,
         extra: Mapping[str, str | None] | None = None,
         version_id: str | None = None,
+        check: Callable[[ObjectInfo], None] | None = None,
     ) -> ObjectInfo:
         return await self._run(
             objects.patch_meta_sync,
@@ -176,6 +183,7 @@ class FilesystemStore:
             None if tags is None else dict(tags),
             dict(extra or {}),
             version_id,
+            check,
         )
 
     async def list_objects(

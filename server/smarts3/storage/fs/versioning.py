@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 from typing import Any
 
 from smarts3.storage.base import DeleteOutcome, NoSuchBucket
@@ -140,9 +141,16 @@ def _add_marker(c: sqlite3.Connection, bucket: str, key: bytes, version_id: str,
 
 
 def delete_one(
-    c: sqlite3.Connection, bucket: str, key: bytes, version_id: str | None, state: str
+    c: sqlite3.Connection,
+    bucket: str,
+    key: bytes,
+    version_id: str | None,
+    state: str,
+    keep: Callable[[ObjectRow], bool] | None = None,
 ) -> tuple[DeleteOutcome, list[str], bool]:
-    """One DeleteObject inside a transaction: (outcome, body ids to unlink, something went)."""
+    """One DeleteObject inside a transaction: (outcome, body ids to unlink, something went).
+
+    `keep(row)` may refuse the permanent removal of a version (never of a delete marker)."""
     name = dec_key(key)
     current = fetch_object(c, bucket, key)
     if version_id is None:
@@ -169,12 +177,16 @@ def delete_one(
         _add_marker(c, bucket, key, marker_id, seq)
         return DeleteOutcome(name, marker_id, True), garbage, True
     if current is not None and current.version_id == version_id:
+        if keep is not None and keep(current):
+            return DeleteOutcome(name, version_id, False, kept=True), [], False
         c.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
         _promote(c, bucket, key)
         return DeleteOutcome(name, version_id, False), current.body_ids, True
     row = fetch_version(c, bucket, key, version_id)
     if row is None:
         return DeleteOutcome(name, version_id, False), [], False
+    if not row.marker and keep is not None and keep(row):
+        return DeleteOutcome(name, version_id, False, kept=True), [], False
     c.execute("DELETE FROM versions WHERE bucket = ? AND key = ? AND seq = ?", (bucket, key, row.seq))
     if current is None:
         _promote(c, bucket, key)
