@@ -250,6 +250,7 @@ def _rules(obj: dict[str, Any]) -> list[tuple[str, str, str]]:
 def test_rbac_cluster_wide(render: Render) -> None:
     objects = render()
     roles = {o["metadata"]["name"]: o for o in by_kind(objects, "ClusterRole")}
+    del roles["s-smarts3-crds-s3"]  # the CRD upgrade hook's (tests/chart/test_crd_upgrade.py)
     assert set(roles) == {"s-smarts3-operator", "s-smarts3-operator-discovery"}
     for role in roles.values():
         for group, resource, verb in _rules(role):
@@ -262,7 +263,9 @@ def test_rbac_cluster_wide(render: Render) -> None:
 
 def test_rbac_namespaced(render: Render) -> None:
     objects = render("-f", str(CHART / "ci" / "namespaced-operator-values.yaml"))
-    assert [o["metadata"]["name"] for o in by_kind(objects, "ClusterRole")] == ["s-smarts3-operator-discovery"]
+    assert sorted(o["metadata"]["name"] for o in by_kind(objects, "ClusterRole")) == [
+        "s-smarts3-crds-s3", "s-smarts3-operator-discovery"  # the CRD upgrade hook's, and the operator's
+    ]
     roles = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in by_kind(objects, "Role")}
     assert roles == {
         ("team-a", "s-smarts3-operator"),
@@ -346,7 +349,7 @@ def _crd_schema(kind: str) -> dict[str, Any]:
     for path in CRDS.glob("*.yaml"):
         crd = yaml.safe_load(path.read_text())
         if crd["spec"]["names"]["kind"] == kind:
-            (version,) = crd["spec"]["versions"]
+            (version,) = [v for v in crd["spec"]["versions"] if v["storage"]]
             schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
             return schema
     raise KeyError(kind)
@@ -357,7 +360,7 @@ def _crd_schema(kind: str) -> dict[str, Any]:
                          ids=lambda p: p.stem)
 def test_examples_match_crd_schema(path: pathlib.Path) -> None:
     for doc in yaml.safe_load_all(path.read_text()):
-        assert doc["apiVersion"] == "smarts3.io/v1alpha1"
+        assert doc["apiVersion"] == "smarts3.io/v1beta1"
         jsonschema.validate(doc, _crd_schema(doc["kind"]))
 
 
@@ -375,6 +378,6 @@ def test_examples_match_crd_schema(path: pathlib.Path) -> None:
     ],
 )
 def test_crd_schema_rejects_bad_specs(kind: str, spec: dict[str, Any]) -> None:
-    doc = {"apiVersion": "smarts3.io/v1alpha1", "kind": kind, "metadata": {"name": "x"}, "spec": spec}
+    doc = {"apiVersion": "smarts3.io/v1beta1", "kind": kind, "metadata": {"name": "x"}, "spec": spec}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, _crd_schema(kind))
