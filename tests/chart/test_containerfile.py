@@ -121,6 +121,7 @@ def test_server_stage_exposes_the_s3_and_ops_ports() -> None:
     server = stages()["server"]
     assert re.search(r"(?m)^EXPOSE 9000 9090$", server)
     assert "SMARTS3_PORT=9000" in server and "SMARTS3_METRICS_PORT=9090" in server
+    assert "SMARTS3_WORKERS=auto" in server  # one worker per CPU the container's cgroup allows
     assert 'VOLUME ["/data"]' in server
     assert 'ENTRYPOINT ["smarts3"]' in server
     assert 'ENTRYPOINT ["smarts3-operator"]' in stages()["operator"]
