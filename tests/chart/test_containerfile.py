@@ -181,6 +181,19 @@ def test_images_build_and_the_server_image_is_small() -> None:  # pragma: no cov
             capture_output=True, text=True, check=True,
         ).stdout.strip()
         assert out == expected, target
+    # The helm test's script is in the server image, the CRD hook's module in the operator image; both
+    # refuse to run outside a cluster (exit 2) instead of hanging.
+    selftest = subprocess.run([*run, "--entrypoint", "python", "smarts3-server:smoke", "-m", "smarts3.selftest",
+                               "--name", "x"], capture_output=True, text=True, check=False)
+    assert selftest.returncode == 2 and "not in a pod" in selftest.stderr, selftest.stderr
+    crds = subprocess.run([*run, "--entrypoint", "python", "smarts3-operator:smoke", "-m", "smarts3_operator.crds",
+                           "/nonexistent"], capture_output=True, text=True, check=False)
+    assert crds.returncode == 2 and "no CustomResourceDefinition" in crds.stderr, crds.stderr
+    # workers auto (the image's default) follows the container's CPU quota.
+    for cpus, workers in (("1", 1), ("0.5", 1), ("2", 2)):
+        shown = subprocess.run([*run, "--cpus", cpus, "smarts3-server:smoke", "config", "show"],
+                               capture_output=True, text=True, check=True).stdout
+        assert f"workers: {min(workers, len(os.sched_getaffinity(0)))}" in shown, (cpus, shown)
     sizes = {t: _image_size(podman, f"smarts3-{t}:smoke") for t in ("server", "operator")}
     if base is None:
         print(f"image sizes (bytes): {sizes}")
