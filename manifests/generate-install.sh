@@ -2,7 +2,8 @@
 # Regenerate manifests/install/smarts3.yaml from the Helm chart (tests/chart checks it is current).
 #
 # Plain manifests for clusters without Helm: release "smarts3" in namespace "smarts3", no
-# helm test pod, and no root credential: the server generates its own once into its volume
+# helm test pod, no CRD upgrade hook (apply manifests/crds/ yourself, before each upgrade too), and no
+# root credential: the server generates its own once into its volume
 # (`kubectl -n smarts3 exec smarts3-0 -- smarts3 admin credentials show-root --show-secret`).
 # Usage: manifests/generate-install.sh [HELM [OUT]]
 #   HELM: default .tools/bin/helm (see .ci/get-helm.sh); OUT: default manifests/install/smarts3.yaml
@@ -15,6 +16,6 @@ out=${2:-$root/manifests/install/smarts3.yaml}
   echo "# Install: kubectl create namespace smarts3"
   echo "#          kubectl apply -f manifests/crds/ -f manifests/install/"
   echo "# Root key: kubectl -n smarts3 exec smarts3-0 -- smarts3 admin credentials show-root --show-secret"
-  "$helm" template smarts3 "$root/charts/smarts3" --namespace smarts3 --skip-tests
+  "$helm" template smarts3 "$root/charts/smarts3" --namespace smarts3 --skip-tests --set crds.upgrade=false
 } > "$out"
 echo "$out"

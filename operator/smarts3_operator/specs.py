@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from smarts3.config.declared import CorsRule, DeletionPolicy
 
 GROUP = "smarts3.io"
-VERSION = "v1alpha1"
+VERSION = "v1beta1"
 API_VERSION = f"{GROUP}/{VERSION}"
 BUCKETS = "s3buckets"
 CREDENTIALS = "s3credentials"

@@ -24,6 +24,16 @@ from smarts3.config.settings import AuthMode, Settings
 from smarts3.rootcred import RootCredential
 
 
+def _workers(text: str) -> int | str:
+    """--workers: a count, or "auto" (Settings resolves it with the CPU budget it was given)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers or 'auto'") from None
+
+
 def _serve_flags(parser: argparse.ArgumentParser) -> None:
     """The settings flags: `serve` and `config show` take the same ones."""
     parser.add_argument("--data-dir", help="data directory (SMARTS3_DATA_DIR, ./smarts3-data)")
@@ -33,7 +43,11 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
         "--metrics-port",
         help="ops port for /_metrics, /_health, /_ready; 'off' disables it (SMARTS3_METRICS_PORT, 9090)",
     )
-    parser.add_argument("--workers", type=int, help="worker processes (SMARTS3_WORKERS, 1)")
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        help="worker processes, or 'auto': one per CPU the cgroup allows (SMARTS3_WORKERS, 1)",
+    )
     parser.add_argument("--base-domain", help="virtual-host base domain (SMARTS3_BASE_DOMAIN)")
     parser.add_argument("--fsync", choices=["always", "never"], help="durability (SMARTS3_FSYNC)")
     parser.add_argument("--declared", help="declared buckets/credentials YAML, reloaded live (SMARTS3_DECLARED)")

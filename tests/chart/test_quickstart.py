@@ -39,15 +39,17 @@ def test_values_table_covers_every_key_with_its_default() -> None:
         for part in key.split("."):
             node = node[part]
         assert node == default, key
-    assert ("image.repository", "smarts3/smarts3") in [(key, default) for key, default, _ in rows]
+    assert ("image.server.repository", "smarts3/server") in [(key, default) for key, default, _ in rows]
+    assert ("image.operator.repository", "smarts3/operator") in [(key, default) for key, default, _ in rows]
 
 
 def test_helm_show_readme_prints_the_quick_start(helm: pathlib.Path) -> None:
     shown = subprocess.run([str(helm), "show", "readme", str(CHART)], capture_output=True, text=True, check=True).stdout
     assert shown.rstrip("\n") == (CHART / "README.md").read_text().rstrip("\n")
-    # The default image is not published: the quick start builds it and loads it into kind.
-    assert "docker build -t smarts3/smarts3:0.1.0 -f Containerfile ." in shown
-    assert "kind load docker-image smarts3/smarts3:0.1.0" in shown
+    # The default images are not published: the quick start builds both targets and loads them into kind.
+    assert "docker build --target server -t smarts3/server:0.1.0 -f Containerfile ." in shown
+    assert "docker build --target operator -t smarts3/operator:0.1.0 -f Containerfile ." in shown
+    assert "kind load docker-image smarts3/server:0.1.0 smarts3/operator:0.1.0" in shown
     assert "helm install smarts3 charts/smarts3" in shown
 
 

@@ -106,6 +106,7 @@ ENV_VALUES: dict[str, tuple[str, object]] = {
     "host": ("0.0.0.0", "0.0.0.0"),
     "port": ("9123", 9123),
     "workers": ("3", 3),
+    "cpu_limit_millicores": ("1500", 1500),
     "base_domain": ("s3.example.test", "s3.example.test"),
     "extra_base_domains": ("a.example, b.example", ["a.example", "b.example"]),
     "region": ("eu-west-3", "eu-west-3"),

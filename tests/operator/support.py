@@ -45,17 +45,17 @@ class Api:
     def create(self, plural: str, namespace: str, name: str, spec: dict[str, Any], **meta: Any) -> Any:
         kind = {"s3buckets": "S3Bucket", "s3credentials": "S3Credential"}[plural]
         body = {
-            "apiVersion": "smarts3.io/v1alpha1",
+            "apiVersion": "smarts3.io/v1beta1",
             "kind": kind,
             "metadata": {"name": name, "namespace": namespace, **meta},
             "spec": spec,
         }
-        return self.custom.create_namespaced_custom_object("smarts3.io", "v1alpha1", namespace, plural, body)
+        return self.custom.create_namespaced_custom_object("smarts3.io", "v1beta1", namespace, plural, body)
 
     def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
-                "smarts3.io", "v1alpha1", namespace, plural, name
+                "smarts3.io", "v1beta1", namespace, plural, name
             )
             return obj
         except self.ApiException as exc:
@@ -64,10 +64,10 @@ class Api:
             raise
 
     def patch(self, plural: str, namespace: str, name: str, body: dict[str, Any]) -> Any:
-        return self.custom.patch_namespaced_custom_object("smarts3.io", "v1alpha1", namespace, plural, name, body)
+        return self.custom.patch_namespaced_custom_object("smarts3.io", "v1beta1", namespace, plural, name, body)
 
     def delete(self, plural: str, namespace: str, name: str) -> Any:
-        return self.custom.delete_namespaced_custom_object("smarts3.io", "v1alpha1", namespace, plural, name)
+        return self.custom.delete_namespaced_custom_object("smarts3.io", "v1beta1", namespace, plural, name)
 
     def secret(self, namespace: str, name: str) -> Any:
         try:

@@ -21,6 +21,7 @@ SECTIONS: dict[str, dict[str, str]] = {
         "host": "host",
         "port": "port",
         "workers": "workers",
+        "cpuLimitMillicores": "cpu_limit_millicores",
         "baseDomain": "base_domain",
         "region": "region",
         "extraBaseDomains": "extra_base_domains",
@@ -101,7 +102,8 @@ def read_file(path: Path) -> dict[str, Any]:
 # test and CI tooling (`.ci/run`, tests/) that a developer's shell exports to everything it runs.
 TOOLING_PREFIXES = ("SMARTS3_OPERATOR_",)
 TOOLING_NAMES = frozenset(
-    {"SMARTS3_CI", "SMARTS3_SKIP_SYSTEM_CLIENTS", "SMARTS3_E2E_KEEP", "SMARTS3_IMAGE_SMOKE", "SMARTS3_IMAGE_BASE"}
+    {"SMARTS3_CI", "SMARTS3_SKIP_SYSTEM_CLIENTS", "SMARTS3_E2E_KEEP", "SMARTS3_E2E_PUT_DEADLINE",
+     "SMARTS3_IMAGE_SMOKE", "SMARTS3_IMAGE_BASE"}
 )
 # Kubernetes injects <SERVICE>_SERVICE_HOST, <SERVICE>_PORT_9000_TCP... for every Service in the
 # namespace (enableServiceLinks); a Service named smarts3 or smarts3-metrics yields SMARTS3_* names.

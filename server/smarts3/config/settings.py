@@ -48,7 +48,11 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./smarts3-data")
     host: str = "127.0.0.1"
     port: int = Field(default=9000, ge=0, le=65535)
+    # Worker processes; "auto" (flag, environment, file) is resolved here to the CPUs we may use (cpus.py).
     workers: int = Field(default=1, ge=1, le=64)
+    # The CPUs this server may use, in millicores, when the cgroup does not say (the chart passes the pod's
+    # CPU limit, else its request, through the downward API): "auto" workers stay within it.
+    cpu_limit_millicores: int | None = Field(default=None, ge=1)
     access_key: str | None = Field(default=None, min_length=3, max_length=128)
     secret_key: SecretStr | None = Field(default=None)
     region: str = "us-east-1"
@@ -138,6 +142,20 @@ class Settings(BaseSettings):
             return cls(**overrides)
         finally:
             _CONFIG_FILE.reset(token)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _auto_workers(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("workers"), str) and data["workers"].strip() == "auto":
+            from smarts3.cpus import auto_workers
+
+            budget = data.get("cpu_limit_millicores")
+            try:
+                millicores = int(budget) if budget not in (None, "") else None
+            except (TypeError, ValueError):
+                millicores = None  # the field's own validation reports it
+            data = {**data, "workers": auto_workers(millicores)}
+        return data
 
     @field_validator("metrics_port", mode="before")
     @classmethod
