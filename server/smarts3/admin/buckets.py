@@ -43,7 +43,19 @@ def list_buckets(args: argparse.Namespace) -> int:
 
 
 def create_bucket(args: argparse.Namespace) -> int:
-    client(args).call("PUT", f"/{args.name}")
+    from smarts3.admin.errors import AdminError
+
+    s3 = client(args)
+    # In us-east-1 S3 answers 200 to a CreateBucket of a bucket you own (and keeps it): ask first,
+    # so "created" is never printed for a bucket that was already there.
+    try:
+        s3.call("HEAD", f"/{args.name}")
+    except AdminError as exc:
+        if ": 404:" not in str(exc):
+            raise
+    else:
+        raise AdminError(f"PUT /{args.name}: BucketAlreadyOwnedByYou: the bucket already exists; nothing changed")
+    s3.call("PUT", f"/{args.name}")
     print(f"created bucket {args.name}")
     return 0
 
