@@ -103,6 +103,9 @@ class DeclaredCredential(_Model):
 
 
 class DeclaredConfig(_Model):
+    # Which configuration is newer: the operator numbers each one it writes or pushes, and the
+    # server never goes back to a lower number (a kubelet-synced file lags behind a push).
+    generation: int = Field(default=0, ge=0)
     buckets: list[DeclaredBucket] = Field(default_factory=list)
     credentials: list[DeclaredCredential] = Field(default_factory=list)
 
