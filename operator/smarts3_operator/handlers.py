@@ -9,6 +9,7 @@ declared configuration no longer has the object.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -16,13 +17,18 @@ import kopf
 
 from smarts3_operator.kube import Kube, KubeError, TransientKubeError
 from smarts3_operator.reconcile import Context, buckets, credentials, declared
+from smarts3_operator.replicas import Replicas
 from smarts3_operator.settings import OperatorSettings
 from smarts3_operator.specs import BUCKETS, CREDENTIALS, GROUP, VERSION
 
 SETTINGS = OperatorSettings()
+log = logging.getLogger(__name__)
 FINALIZER = "smarts3.io/finalizer"
 EXPIRY_CHECK_SECONDS = 1.0
 """How often an S3Credential in a rotation overlap checks whether its previous key expired."""
+PUSH_CHECK_SECONDS = 2.0
+"""How often every server replica is checked for the last generation (new or restarted pods)."""
+_stop_pushing = threading.Event()
 
 
 def _ctx(memo: kopf.Memo) -> Context:
@@ -45,7 +51,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30
     settings.execution.max_workers = 4
-    memo["ctx"] = Context(kube=Kube(), settings=SETTINGS)
+    kube = Kube()
+    replicas = Replicas(kube, SETTINGS) if SETTINGS.push_token_secret else None
+    memo["ctx"] = Context(kube=kube, settings=SETTINGS, replicas=replicas)
 
 
 @kopf.on.startup()
@@ -55,10 +63,29 @@ def declare_at_startup(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     With no custom resources at all no handler would ever run; a failure here is not fatal,
     the first reconcile or timer tick writes it instead.
     """
+    ctx = _ctx(memo)
     try:
-        declared.sync(_ctx(memo))
+        if ctx.replicas is not None:
+            ctx.replicas.token()  # created before the server pods mount it, when they start after us
+        declared.sync(ctx)
     except (KubeError, TransientKubeError) as exc:
         logger.warning("could not write the declared configuration at start-up: %s", exc)
+    if ctx.replicas is not None:
+        _stop_pushing.clear()
+        threading.Thread(target=_keep_pushing, args=(ctx,), name="declared-push", daemon=True).start()
+
+
+def _keep_pushing(ctx: Context) -> None:
+    while not _stop_pushing.wait(PUSH_CHECK_SECONDS):
+        try:
+            declared.repush(ctx)
+        except Exception:  # the API server or a replica hiccup: the next round retries
+            log.exception("pushing the declared configuration to the server replicas failed")
+
+
+@kopf.on.cleanup()
+def stop_pushing(**_: Any) -> None:
+    _stop_pushing.set()
 
 
 @kopf.on.probe(id="declaredConfigAge")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import kopf
 
 from smarts3_operator.kube import Kube, KubeError, TransientKubeError
+from smarts3_operator.replicas import Replicas
 from smarts3_operator.settings import OperatorSettings
 from smarts3_operator.specs import InvalidSpec
 from smarts3_operator.status import ready_status
@@ -36,6 +37,8 @@ REFUSED_DELAY = 30.0
 class Context:
     kube: Kube
     settings: OperatorSettings
+    replicas: Replicas | None = None
+    """The server replicas the declared configuration is pushed to (None: pushes are off)."""
 
 
 _object_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)

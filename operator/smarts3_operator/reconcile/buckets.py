@@ -22,6 +22,8 @@ from smarts3_operator.status import is_ready, ready_status
 from smarts3_operator.status import update as status_update
 
 CONFLICT_DELAY = 60.0
+PENDING_DELAY = 1.0
+"""Seconds between checks while the server replicas have not applied a change yet."""
 
 
 def reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, *, resync: bool = False) -> None:
@@ -56,9 +58,21 @@ def _reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, max_age: float)
         )
         kopf.warn(body, reason="BucketNameConflict", message=conflict)
         raise kopf.TemporaryError(conflict, delay=CONFLICT_DELAY)
+    waiting = declared.applied(ctx, plan.config.generation)
+    if waiting:
+        status_update(
+            patch.status,
+            body.get("status"),
+            ready_status(
+                body.get("status"), ok=False, reason="WaitingForServer", message=waiting, generation=generation
+            ),
+        )
+        raise kopf.TemporaryError(waiting, delay=PENDING_DELAY)
     message = (
         f"bucket {bucket!r} is in the server's declared configuration (deletionPolicy {spec.deletion_policy.value})"
     )
+    if ctx.replicas is not None:
+        message = f"bucket {bucket!r} exists on every server replica (deletionPolicy {spec.deletion_policy.value})"
     was_ready = is_ready(body.get("status"))
     status_update(
         patch.status,

@@ -31,6 +31,8 @@ from smarts3_operator.status import ready_status
 from smarts3_operator.status import update as status_update
 
 MISSING_DELAY = 5.0
+PENDING_DELAY = 1.0
+"""Seconds between checks while the server replicas have not applied the key yet."""
 CONFLICT_DELAY = 60.0
 
 _EVENTS = {
@@ -155,6 +157,14 @@ def _reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, max_age: float)
             ),
         )
         raise kopf.TemporaryError(message, delay=MISSING_DELAY)
+    waiting = declared.applied(ctx, plan.config.generation)
+    if waiting:
+        status_update(
+            patch.status,
+            body.get("status"),
+            ready_status(status, ok=False, reason="WaitingForServer", message=waiting, generation=generation, **fields),
+        )
+        raise kopf.TemporaryError(waiting, delay=PENDING_DELAY)
     grants = ", ".join(f"{bucket_names[r.name]} ({r.access})" for r in spec.buckets)
     status_update(
         patch.status,
