@@ -21,9 +21,11 @@ import yaml
 from pydantic import SecretStr
 
 from smarts3.config.declared import (
+    BucketDeletion,
     DeclaredBucket,
     DeclaredConfig,
     DeclaredCredential,
+    DeletionPolicy,
     Grant,
     bucket_name_problem,
 )
@@ -213,9 +215,22 @@ def plan(buckets: Iterable[BucketObject], credentials: Iterable[CredentialObject
             )
             for entry_name, pair in pairs
         )
+    # An S3Bucket being deleted with deletionPolicy Delete asks the server to delete its bucket,
+    # unless a live S3Bucket claims the name (the deleted one was not its owner, or a new one took it).
+    deletions: dict[str, BucketDeletion] = {}
+    for obj in sorted(buckets, key=lambda b: (b.created, b.namespace, b.name)):
+        if not obj.deleting or obj.spec.deletion_policy is not DeletionPolicy.DELETE:
+            continue
+        try:
+            name = bucket_name_for(obj.name, obj.spec)
+        except InvalidSpec:
+            continue
+        if name not in claimed and name not in deletions:
+            deletions[name] = BucketDeletion(name=name, force=obj.spec.force_delete)
     config = DeclaredConfig(
         buckets=[declared[name] for name in sorted(declared)],
         credentials=declared_credentials,
+        deletions=[deletions[name] for name in sorted(deletions)],
     )
     return Plan(config=config, bucket_names=owner, conflicts=conflicts, missing=missing)
 

@@ -45,6 +45,8 @@ class BucketSpec(_Spec):
     public_read: bool = Field(default=False, alias="publicRead")
     cors: list[CorsRule] = Field(default_factory=list)
     deletion_policy: DeletionPolicy = Field(default=DeletionPolicy.RETAIN, alias="deletionPolicy")
+    force_delete: bool = Field(default=False, alias="forceDelete")
+    """With Delete: the server empties the bucket when the S3Bucket is deleted."""
 
 
 class BucketRef(_Spec):

@@ -114,6 +114,7 @@ class DeclaredSync:
         self.state = DeclaredState(path, optional)
         self.pushed = pushed  # where a pushed configuration is kept (None: pushes are off)
         self._apply_lock = anyio.Lock()
+        self._waiting: set[str] = set()  # deletions kept back by objects: retried every tick
         self.store = store
         self.principals = principals
         self.root = root
@@ -258,12 +259,54 @@ class DeclaredSync:
                 log.warning("bucket %s was dropped with deletionPolicy Delete but is not empty: kept", info.name)
             except NoSuchBucket:
                 outcomes[info.name] = DELETED
+        self._waiting = set()
+        for deletion in config.deletions:
+            outcomes[deletion.name] = await self._delete(deletion.name, force=deletion.force)
+            if outcomes[deletion.name] == NOT_EMPTY:
+                self._waiting.add(deletion.name)
         self.state.outcomes = outcomes
+
+    async def _delete(self, name: str, *, force: bool) -> str:
+        try:
+            if force:
+                await empty_bucket(self.store, name)
+            await self.store.delete_bucket(name)
+        except NoSuchBucket:
+            return DELETED
+        except BucketNotEmpty:
+            return NOT_EMPTY
+        log.info("deleted bucket %s as the declared configuration asks%s", name, " (emptied first)" if force else "")
+        return DELETED
+
+    async def retry_deletions(self) -> None:
+        """Delete the buckets that were not empty, once someone emptied them."""
+        if not self._waiting:
+            return
+        async with self._apply_lock:
+            for name in sorted(self._waiting):
+                outcome = await self._delete(name, force=False)
+                if outcome != NOT_EMPTY:
+                    self._waiting.discard(name)
+                    self.state.outcomes = {**self.state.outcomes, name: outcome}
 
     async def watch(self, interval: float = 1.0) -> None:
         while True:
             await anyio.sleep(interval)
             try:
                 await self.reload()
+                await self.retry_deletions()
             except Exception:  # a store hiccup must not end the watcher
                 log.exception("declared configuration reload failed")
+
+
+async def empty_bucket(store: Store, name: str) -> None:
+    """Delete every object and abort every unfinished upload of a bucket (forceDelete)."""
+    while True:
+        uploads = await store.list_uploads(name)
+        for upload in uploads.uploads:
+            await store.abort_upload(name, upload.key, upload.upload_id)
+        page = await store.list_objects(name)
+        if page.entries:
+            await store.delete_objects(name, [entry.key for entry in page.entries])
+        if not page.entries and not uploads.uploads:
+            return

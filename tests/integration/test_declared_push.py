@@ -133,3 +133,35 @@ def test_push_endpoint_is_off_without_a_token_file(tmp_path: Path) -> None:
         assert httpx.put(ops + "/_declared", content=b"{}", headers=AUTH).status_code == 404
     finally:
         stop_server(proc)
+
+
+def test_deletions_report_their_outcome_and_a_waiting_one_goes_once_emptied(tmp_path: Path) -> None:
+    proc, url, ops = start(tmp_path)
+    try:
+        s3 = client(url, "PUSHKEY0001", "s1")
+        for generation, body in enumerate(
+            (
+                {"buckets": [{"name": "full-one"}, {"name": "full-two"}, {"name": "empty-one"}]},
+                {"deletions": [{"name": "full-one"}, {"name": "full-two", "force": True}, {"name": "empty-one"}]},
+            ),
+            start=1,
+        ):
+            grants = [{"bucket": "*", "access": "readwrite"}]
+            cred = {"name": "ns/app", "accessKeyId": "PUSHKEY0001", "secretAccessKey": "s1", "grants": grants}
+            text = yaml.safe_dump({"generation": generation, **body, "credentials": [cred]})
+            if generation == 2:
+                s3.put_object(Bucket="full-one", Key="k", Body=b"x")
+                s3.put_object(Bucket="full-two", Key="k", Body=b"x")
+                s3.create_multipart_upload(Bucket="full-two", Key="unfinished")
+            reply = httpx.put(ops + "/_declared", content=text, headers=AUTH)
+            assert reply.status_code == 200, reply.text
+        assert reply.json()["buckets"] == {"empty-one": "Deleted", "full-one": "BucketNotEmpty", "full-two": "Deleted"}
+        assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["full-one"]
+        s3.delete_object(Bucket="full-one", Key="k")
+        deadline = time.monotonic() + 5
+        while httpx.get(ops + "/_declared/status", headers=AUTH).json()["buckets"]["full-one"] != "Deleted":
+            assert time.monotonic() < deadline, "the emptied bucket was not deleted"
+            time.sleep(0.1)
+        assert s3.list_buckets()["Buckets"] == []
+    finally:
+        stop_server(proc)

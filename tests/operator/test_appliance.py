@@ -8,6 +8,7 @@ any wait here: whatever works, works through the operator's push, not the mounte
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -270,3 +271,89 @@ def test_deleted_config_secret_is_repaired_with_every_key(appliance: Appliance) 
         Bucket="repair-bucket", Key=uuid.uuid4().hex, Body=b"x"
     )
     print(f"\nconfig Secret repaired {repaired:.1f}s after its deletion (resync 3 s), {len(after)} credentials kept")
+
+
+def root_client(appliance: Appliance, index: int) -> Any:
+    root = json.loads((appliance.replicas[index].data_dir / ".smarts3/root-credentials.json").read_text())
+    return client(appliance.s3_url(index), root["accessKeyId"], root["secretAccessKey"])
+
+
+def bucket_exists(s3: Any, bucket: str) -> bool:
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return True
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("404", "NoSuchBucket"):
+            return False
+        raise
+
+
+def _bound_bucket(appliance: Appliance, name: str, spec: dict[str, Any]) -> dict[str, str]:
+    appliance.api.create("s3buckets", APP, name, spec)
+    appliance.api.create(
+        "s3credentials",
+        APP,
+        f"{name}-cred",
+        {"secretName": f"{name}-s3", "buckets": [{"name": name, "access": "readwrite"}]},
+    )
+    wait_ready(appliance, "s3buckets", name)
+    wait_ready(appliance, "s3credentials", f"{name}-cred")
+    data = appliance.api.secret_data(APP, f"{name}-s3")
+    assert data is not None
+    return data
+
+
+def _reason(appliance: Appliance, name: str) -> str | None:
+    return condition(appliance.api.get("s3buckets", APP, name)).get("reason")
+
+
+def test_deleting_a_non_empty_bucket_waits_until_it_is_emptied(appliance: Appliance) -> None:
+    data = _bound_bucket(appliance, "full-bucket", {"deletionPolicy": "Delete"})
+    message = condition(appliance.api.get("s3buckets", APP, "full-bucket"))["message"]
+    assert "deletes the bucket once it is empty" in message
+    s3 = client(appliance.s3_url(0), data["AWS_ACCESS_KEY_ID"], data["AWS_SECRET_ACCESS_KEY"])
+    for key in ("a", "b", "c"):
+        s3.put_object(Bucket="full-bucket", Key=key, Body=b"x")
+    appliance.api.delete("s3buckets", APP, "full-bucket")
+    wait_for(lambda: _reason(appliance, "full-bucket") == "BucketNotEmpty", timeout=20, what="BucketNotEmpty")
+    wait_for(
+        lambda: any(e.reason == "BucketNotEmpty" for e in appliance.api.events(APP)), timeout=60, what="the Event"
+    )
+    # The object and the data stay while the bucket holds objects.
+    assert appliance.api.get("s3buckets", APP, "full-bucket") is not None
+    assert len(root_client(appliance, 0).list_objects_v2(Bucket="full-bucket").get("Contents", [])) == 3
+    emptied = time.monotonic()
+    root_client(appliance, 0).delete_objects(
+        Bucket="full-bucket", Delete={"Objects": [{"Key": k} for k in ("a", "b", "c")]}
+    )
+    wait_for(lambda: appliance.api.get("s3buckets", APP, "full-bucket") is None, timeout=20, what="the S3Bucket gone")
+    print(f"\nemptied bucket deleted and its S3Bucket released {time.monotonic() - emptied:.1f}s after emptying")
+    for index in range(2):
+        assert not bucket_exists(root_client(appliance, index), "full-bucket")
+
+
+def test_force_delete_empties_and_deletes(appliance: Appliance) -> None:
+    data = _bound_bucket(appliance, "forced-bucket", {"deletionPolicy": "Delete"})
+    s3 = client(appliance.s3_url(1), data["AWS_ACCESS_KEY_ID"], data["AWS_SECRET_ACCESS_KEY"])
+    for index in range(20):
+        s3.put_object(Bucket="forced-bucket", Key=f"k{index}", Body=b"x")
+    upload = s3.create_multipart_upload(Bucket="forced-bucket", Key="unfinished")
+    assert upload["UploadId"]
+    appliance.api.delete("s3buckets", APP, "forced-bucket")
+    wait_for(lambda: _reason(appliance, "forced-bucket") == "BucketNotEmpty", timeout=20, what="BucketNotEmpty")
+    appliance.api.patch("s3buckets", APP, "forced-bucket", {"spec": {"forceDelete": True}})
+    wait_for(lambda: appliance.api.get("s3buckets", APP, "forced-bucket") is None, timeout=20, what="S3Bucket gone")
+    for index in range(2):
+        assert not bucket_exists(root_client(appliance, index), "forced-bucket")
+
+
+def test_retain_says_so_and_keeps_the_data(appliance: Appliance) -> None:
+    data = _bound_bucket(appliance, "kept-bucket", {})
+    message = condition(appliance.api.get("s3buckets", APP, "kept-bucket"))["message"]
+    assert "deleting this S3Bucket keeps the bucket and its objects" in message
+    client(appliance.s3_url(0), data["AWS_ACCESS_KEY_ID"], data["AWS_SECRET_ACCESS_KEY"]).put_object(
+        Bucket="kept-bucket", Key="keep", Body=b"data"
+    )
+    appliance.api.delete("s3buckets", APP, "kept-bucket")
+    wait_for(lambda: appliance.api.get("s3buckets", APP, "kept-bucket") is None, timeout=20, what="S3Bucket gone")
+    assert root_client(appliance, 0).get_object(Bucket="kept-bucket", Key="keep")["Body"].read() == b"data"
