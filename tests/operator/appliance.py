@@ -29,6 +29,8 @@ NAMESPACE = "smarts3-system"
 SERVICE = "smarts3"
 CONFIG_SECRET = "smarts3-declared"
 TOKEN_SECRET = "smarts3-push-token"
+RESYNC_SECONDS = 10.0
+"""The operator's drift-repair interval here (the chart's default is 60 s)."""
 KUBELET_DELAY = float(os.environ.get("SMARTS3_APPLIANCE_KUBELET_DELAY", "60"))
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -54,7 +56,7 @@ class ClusterApi:
         self.ApiException = kubernetes.client.ApiException
 
     def create(self, plural: str, namespace: str, name: str, spec: dict[str, Any], **meta: Any) -> Any:
-        kind = {"s3buckets": "S3Bucket", "s3credentials": "S3Credential"}[plural]
+        kind = {"s3buckets": "S3Bucket", "s3credentials": "S3Credential", "s3bucketgrants": "S3BucketGrant"}[plural]
         body = {
             "apiVersion": "smarts3.io/v1alpha1",
             "kind": kind,
@@ -227,7 +229,11 @@ class Appliance:
 
     def close(self) -> None:
         self.kubelet.stop.set()
-        for proc in [*(r.proc for r in self.replicas), self.operator]:
+        # The operator first: it would report the servers going away on every object.
+        self.operator.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.operator.wait(timeout=15)
+        for proc in [r.proc for r in self.replicas]:
             proc.terminate()
         for proc in [*(r.proc for r in self.replicas), self.operator]:
             try:
@@ -242,7 +248,7 @@ class Appliance:
         return "\n".join(parts)
 
 
-def start(resync_seconds: float = 3.0, kubelet_delay: float = KUBELET_DELAY) -> Appliance:
+def start(resync_seconds: float = RESYNC_SECONDS, kubelet_delay: float = KUBELET_DELAY) -> Appliance:
     """Emulator, operator (as the chart's Deployment runs it), then the kubelet; no server yet."""
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="smarts3-appliance-"))
     emulator = subprocess.Popen(

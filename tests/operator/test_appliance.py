@@ -23,7 +23,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
 from smarts3.config.declared import DeclaredConfig
-from tests.operator.appliance import CONFIG_SECRET, NAMESPACE, TOKEN_SECRET, Appliance, start
+from tests.operator.appliance import CONFIG_SECRET, NAMESPACE, RESYNC_SECONDS, TOKEN_SECRET, Appliance, start
 from tests.operator.support import wait_for
 
 APP = "apps"
@@ -261,7 +261,11 @@ def test_deleted_config_secret_is_repaired_with_every_key(appliance: Appliance) 
     assert ("apps/repair", appliance.api.secret_data(APP, "repair-s3")["AWS_ACCESS_KEY_ID"]) in before  # type: ignore[index]
     appliance.api.core.delete_namespaced_secret(CONFIG_SECRET, NAMESPACE)
     deleted_at = time.monotonic()
-    wait_for(lambda: appliance.api.secret_data(NAMESPACE, CONFIG_SECRET), timeout=15, what="the config Secret back")
+    wait_for(
+        lambda: appliance.api.secret_data(NAMESPACE, CONFIG_SECRET),
+        timeout=RESYNC_SECONDS + 10,
+        what="the config Secret back",
+    )
     repaired = time.monotonic() - deleted_at
     after = {(c.name, c.access_key_id) for c in declared(appliance).credentials}
     assert before <= after, before - after
@@ -270,7 +274,10 @@ def test_deleted_config_secret_is_repaired_with_every_key(appliance: Appliance) 
     client(appliance.s3_url(0), data["AWS_ACCESS_KEY_ID"], data["AWS_SECRET_ACCESS_KEY"]).put_object(
         Bucket="repair-bucket", Key=uuid.uuid4().hex, Body=b"x"
     )
-    print(f"\nconfig Secret repaired {repaired:.1f}s after its deletion (resync 3 s), {len(after)} credentials kept")
+    print(
+        f"\nconfig Secret repaired {repaired:.1f}s after its deletion (resync {RESYNC_SECONDS:g} s), "
+        f"{len(after)} credentials kept"
+    )
 
 
 def root_client(appliance: Appliance, index: int) -> Any:
@@ -357,3 +364,43 @@ def test_retain_says_so_and_keeps_the_data(appliance: Appliance) -> None:
     appliance.api.delete("s3buckets", APP, "kept-bucket")
     wait_for(lambda: appliance.api.get("s3buckets", APP, "kept-bucket") is None, timeout=20, what="S3Bucket gone")
     assert root_client(appliance, 0).get_object(Bucket="kept-bucket", Key="keep")["Body"].read() == b"data"
+
+
+def test_cross_namespace_reference_is_refused_until_granted(appliance: Appliance) -> None:
+    appliance.api.create("s3buckets", APP, "shared-lake", {})
+    wait_ready(appliance, "s3buckets", "shared-lake")
+    appliance.api.create(
+        "s3credentials",
+        "analytics",
+        "reader",
+        {"secretName": "reader-s3", "buckets": [{"name": "shared-lake", "namespace": APP, "access": "read"}]},
+    )
+
+    def reason() -> str | None:
+        return condition(appliance.api.get("s3credentials", "analytics", "reader")).get("reason")
+
+    wait_for(lambda: reason() == "RefNotPermitted", timeout=20, what="RefNotPermitted")
+    data = wait_for(lambda: appliance.api.secret_data("analytics", "reader-s3"), what="the app Secret")
+    s3 = client(appliance.s3_url(0), data["AWS_ACCESS_KEY_ID"], data["AWS_SECRET_ACCESS_KEY"])
+    with pytest.raises(ClientError) as refused:
+        s3.list_objects_v2(Bucket="shared-lake")
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+
+    grant = {"bucket": "shared-lake", "from": [{"namespace": "analytics"}]}
+    appliance.api.create("s3bucketgrants", APP, "lake-to-analytics", grant)
+    granted = time.monotonic()
+    wait_for(lambda: reason() == "SecretWritten", timeout=20, what="the credential Ready once granted")
+    s3.list_objects_v2(Bucket="shared-lake")
+    print(f"\ncross-namespace reference Ready {time.monotonic() - granted:.1f}s after the S3BucketGrant")
+
+
+def test_bucket_name_taken_in_another_namespace(appliance: Appliance) -> None:
+    appliance.api.create("s3buckets", APP, "first-claim", {"bucketName": "contested-name"})
+    wait_ready(appliance, "s3buckets", "first-claim")
+    appliance.api.create("s3buckets", "late-team", "second-claim", {"bucketName": "contested-name"})
+    wait_for(
+        lambda: condition(appliance.api.get("s3buckets", "late-team", "second-claim")).get("reason") == "NameTaken",
+        timeout=20,
+        what="NameTaken on the later S3Bucket",
+    )
+    assert condition(appliance.api.get("s3buckets", APP, "first-claim"))["status"] == "True"

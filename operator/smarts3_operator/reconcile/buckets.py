@@ -27,6 +27,8 @@ PENDING_DELAY = 1.0
 DELETION_CHECK_DELAY = 2.0
 """Seconds between checks while a Delete-policy bucket waits for the server (or to be emptied)."""
 NOT_EMPTY = "BucketNotEmpty"
+NAME_TAKEN = "NameTaken"
+"""Another S3Bucket, in any namespace and created earlier, holds the bucket name."""
 ON_DELETE = {
     (DeletionPolicy.RETAIN, False): "; deleting this S3Bucket keeps the bucket and its objects",
     (DeletionPolicy.RETAIN, True): (
@@ -63,12 +65,12 @@ def _reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, max_age: float)
             ready_status(
                 body.get("status"),
                 ok=False,
-                reason="BucketNameConflict",
+                reason=NAME_TAKEN,
                 message=conflict,
                 generation=generation,
             ),
         )
-        kopf.warn(body, reason="BucketNameConflict", message=conflict)
+        kopf.warn(body, reason=NAME_TAKEN, message=conflict)
         raise kopf.TemporaryError(conflict, delay=CONFLICT_DELAY)
     waiting = declared.applied(ctx, plan.config.generation)
     if waiting:

@@ -94,10 +94,12 @@ def _reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, max_age: float)
             # with the new Secret never meets a server that refuses it; on rotation the old
             # key stays declared until it expires, so running pods keep working meanwhile.
             plan = declared.sync(ctx, keys={(namespace, name): keys}, max_age=max_age)
+            refused = set(plan.refused.get((namespace, name), ()))
             bucket_names = {
-                ref.name: plan.bucket_names[(namespace, ref.name)]
+                ref.name: plan.bucket_names[(ref.namespace_or(namespace), ref.name)]
                 for ref in spec.buckets
-                if (namespace, ref.name) in plan.bucket_names
+                if (ref.namespace_or(namespace), ref.name) in plan.bucket_names
+                and f"{ref.namespace_or(namespace)}/{ref.name}" not in refused
             }
             outcome = ctx.kube.apply_secret(
                 app_secret(
@@ -138,6 +140,17 @@ def _reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, max_age: float)
         "previousAccessKeyId": keys.previous.access_key_id if keys.previous is not None else None,
         "previousKeyExpiresAt": format_time(keys.previous_expires_at) if keys.previous_expires_at else None,
     }
+    if refused:
+        message = (
+            f"S3Bucket {', '.join(sorted(refused))} is in another namespace and no S3BucketGrant there "
+            f"lets namespace {namespace!r} bind it; the key works for the other buckets"
+        )
+        status_update(
+            patch.status,
+            body.get("status"),
+            ready_status(status, ok=False, reason="RefNotPermitted", message=message, generation=generation, **fields),
+        )
+        raise kopf.TemporaryError(message, delay=MISSING_DELAY)
     missing = plan.missing.get((namespace, name))
     if missing:
         message = (
@@ -165,7 +178,7 @@ def _reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, max_age: float)
             ready_status(status, ok=False, reason="WaitingForServer", message=waiting, generation=generation, **fields),
         )
         raise kopf.TemporaryError(waiting, delay=PENDING_DELAY)
-    grants = ", ".join(f"{bucket_names[r.name]} ({r.access})" for r in spec.buckets)
+    grants = ", ".join(f"{bucket_names[r.name]} ({r.access})" for r in spec.buckets if r.name in bucket_names)
     status_update(
         patch.status,
         body.get("status"),

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from smarts3.config.declared import DeclaredConfig
+from smarts3_operator.kube import KubeError
 from smarts3_operator.reconcile import Context
 from smarts3_operator.render import (
     BucketObject,
     CredentialObject,
+    GrantObject,
     KeySet,
     Plan,
     declared_secret,
@@ -36,7 +38,15 @@ from smarts3_operator.render import (
     unb64,
 )
 from smarts3_operator.replicas import Rollout
-from smarts3_operator.specs import BUCKETS, CREDENTIALS, InvalidSpec, parse_bucket, parse_credential
+from smarts3_operator.specs import (
+    BUCKETS,
+    CREDENTIALS,
+    GRANTS,
+    InvalidSpec,
+    parse_bucket,
+    parse_credential,
+    parse_grant,
+)
 
 # kopf runs sync handlers in worker threads; the read-plan-write of the one shared
 # Secret must not interleave (one operator replica runs at a time: Recreate strategy).
@@ -202,7 +212,7 @@ def sync(ctx: Context, keys: Mapping[tuple[str, str], KeySet] | None = None, max
                     deleting=_deleting(item),
                 )
             )
-        result = _numbered(ctx, plan(buckets, credentials))
+        result = _numbered(ctx, plan(buckets, credentials, _grants(ctx)))
         _write(ctx, result)
         if ctx.replicas is not None:
             _last.rollout = ctx.replicas.push(result.config.generation, _last.text)
@@ -213,6 +223,23 @@ def sync(ctx: Context, keys: Mapping[tuple[str, str], KeySet] | None = None, max
                 _write(ctx, result)
                 _last.rollout = ctx.replicas.push(result.config.generation, _last.text)
         return result
+
+
+def _grants(ctx: Context) -> list[GrantObject]:
+    try:
+        items = ctx.kube.list_objects(GRANTS, ctx.settings.namespaces)
+    except KubeError as exc:
+        if exc.status == 404:
+            return []  # the S3BucketGrant CRD is not installed (yet): nothing is shared
+        raise
+    grants: list[GrantObject] = []
+    for item in items:
+        meta = item.get("metadata") or {}
+        try:
+            grants.append(GrantObject(meta["namespace"], meta["name"], parse_grant(item.get("spec") or {})))
+        except InvalidSpec:
+            continue  # shares nothing; the CRD schema refuses most of these at admission
+    return grants
 
 
 def _unnumbered(config: DeclaredConfig) -> DeclaredConfig:
