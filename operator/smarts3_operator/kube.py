@@ -62,6 +62,7 @@ class Kube:
         self._core = kubernetes.client.CoreV1Api(api_client)
         self._custom = kubernetes.client.CustomObjectsApi(api_client)
         self._discovery = kubernetes.client.DiscoveryV1Api(api_client)
+        self._apps = kubernetes.client.AppsV1Api(api_client)
 
     def _plain(self, obj: Any) -> dict[str, Any]:
         plain: dict[str, Any] = self._client.sanitize_for_serialization(obj)
@@ -141,3 +142,23 @@ class Kube:
                     continue
                 addresses.update((endpoint.get("addresses") or [])[:1])
         return sorted(addresses)
+
+    # -- workloads (opt-in restarts) ---------------------------------------------------------
+
+    def list_workloads(self, namespace: str) -> list[tuple[str, dict[str, Any]]]:
+        """The namespace's Deployments and StatefulSets, as (kind, object)."""
+        found: list[tuple[str, dict[str, Any]]] = []
+        for kind, lister in (
+            ("Deployment", self._apps.list_namespaced_deployment),
+            ("StatefulSet", self._apps.list_namespaced_stateful_set),
+        ):
+            reply = self._plain(_call(lister, namespace))
+            found.extend((kind, item) for item in reply.get("items") or [])
+        return found
+
+    def patch_workload(self, kind: str, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+        patcher = {
+            "Deployment": self._apps.patch_namespaced_deployment,
+            "StatefulSet": self._apps.patch_namespaced_stateful_set,
+        }[kind]
+        _call(patcher, name, namespace, dict(patch))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import logging
 
 import kopf
 
+from smarts3_operator.kube import KubeError
 from smarts3_operator.reconcile import (
     Context,
     api_errors_retried,
@@ -26,10 +28,12 @@ from smarts3_operator.render import (
     owned_by,
     parse_time,
 )
+from smarts3_operator.restarts import restart_consumers
 from smarts3_operator.specs import InvalidSpec, parse_credential
 from smarts3_operator.status import ready_status
 from smarts3_operator.status import update as status_update
 
+log = logging.getLogger(__name__)
 MISSING_DELAY = 5.0
 PENDING_DELAY = 1.0
 """Seconds between checks while the server replicas have not applied the key yet."""
@@ -117,6 +121,8 @@ def _reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, max_age: float)
             declared.remember(namespace, name, uid, keys)
         if how == "kept" and outcome == "created":
             how = "restored"  # deleted between our read and our write: this write restored it
+        if how != "kept" or max_age == 0:
+            _restart_consumers(ctx, body, namespace, spec.secret_name, keys.current.access_key_id)
         old_secret = status.get("secretName")
         if old_secret and old_secret != spec.secret_name:
             _delete_owned_secret(ctx, namespace, old_secret, uid)
@@ -191,6 +197,21 @@ def _reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, max_age: float)
             **fields,
         ),
     )
+
+
+def _restart_consumers(ctx: Context, body: kopf.Body, namespace: str, secret: str, key_id: str) -> None:
+    """The opt-in restarts (restarts.py); without the RBAC for it, a warning and nothing else."""
+    try:
+        restarted = restart_consumers(ctx.kube, namespace, secret, key_id)
+    except KubeError as exc:
+        log.warning("cannot restart the workloads using Secret %s/%s: %s", namespace, secret, exc)
+        return
+    if restarted:
+        kopf.info(
+            body,
+            reason="WorkloadsRestarted",
+            message=f"the key in Secret {secret!r} changed; restarted {', '.join(restarted)}",
+        )
 
 
 def previous_key_expired(body: kopf.Body) -> bool:
