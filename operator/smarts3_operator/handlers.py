@@ -24,6 +24,7 @@ from smarts3_operator.specs import BUCKETS, CREDENTIALS, GRANTS, GROUP, VERSION
 SETTINGS = OperatorSettings()
 log = logging.getLogger(__name__)
 FINALIZER = "smarts3.io/finalizer"
+KOPF_PREFIX = f"kopf.{GROUP}"
 EXPIRY_CHECK_SECONDS = 1.0
 """How often an S3Credential in a rotation overlap checks whether its previous key expired."""
 PUSH_CHECK_SECONDS = 2.0
@@ -39,10 +40,13 @@ def _ctx(memo: kopf.Memo) -> Context:
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # Our own finalizer and annotation prefix; progress and diff-base go to annotations
-    # because the CRDs' structural schemas prune unknown status fields.
+    # because the CRDs' structural schemas prune unknown status fields. Not "smarts3.io":
+    # kopf marks its prefix (<prefix>/kopf-managed) and then ignores every annotation under
+    # it when it looks for changes, so the user's smarts3.io/rotate went unnoticed until the
+    # next resync tick (up to a minute). A "kopf." prefix sets no such marker.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=KOPF_PREFIX)
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
     # Only the Events we post on purpose (kopf.info/warn), at Normal level and above.
     settings.posting.level = logging.INFO
     # A server-side watch timeout keeps watches from hanging silently behind load

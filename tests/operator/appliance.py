@@ -127,7 +127,7 @@ class Kubelet(threading.Thread):
             self.mounts.extend(mounts)
 
     def run(self) -> None:
-        while not self.stop.wait(0.2):
+        while not self.stop.wait(1.0):  # a delay of a minute needs no finer polling
             with self._lock:
                 mounts = list(self.mounts)
             for mount in mounts:

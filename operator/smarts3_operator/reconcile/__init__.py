@@ -118,3 +118,15 @@ def rejected_already(body: kopf.Body) -> bool:
 def ident(body: kopf.Body) -> tuple[str, str, str, int | None]:
     meta = body.get("metadata") or {}
     return meta["namespace"], meta["name"], meta.get("uid", ""), meta.get("generation")
+
+
+LEGACY_KOPF_ANNOTATIONS = ("smarts3.io/kopf-managed", "smarts3.io/last-handled-configuration")
+"""kopf's own annotations under our API prefix (before it moved to kopf.smarts3.io); while the
+marker stays, kopf ignores every smarts3.io/ annotation, the rotate annotation included."""
+
+
+def drop_legacy_kopf_annotations(body: kopf.Body, patch: kopf.Patch) -> None:
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    for key in LEGACY_KOPF_ANNOTATIONS:
+        if key in annotations:
+            patch.metadata.annotations[key] = None

@@ -9,6 +9,7 @@ from smarts3_operator.reconcile import (
     Context,
     api_errors_retried,
     declared,
+    drop_legacy_kopf_annotations,
     forget,
     ident,
     one_at_a_time,
@@ -44,6 +45,7 @@ def reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, *, resync: bool 
     """Converge one object; ``resync`` marks a timer tick (drift repair, cheaper)."""
     if resync and rejected_already(body):
         return
+    drop_legacy_kopf_annotations(body, patch)
     with one_at_a_time(ident(body)[2]), retried_by_timer(resync):
         _reconcile(ctx, body, patch, max_age=ctx.settings.resync_seconds if resync else 0.0)
 

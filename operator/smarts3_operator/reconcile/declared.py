@@ -274,10 +274,19 @@ def _write(ctx: Context, result: Plan) -> None:
 
 
 def repush(ctx: Context) -> None:
-    """Bring replicas that are behind (new, restarted, unreachable before) to the last generation."""
+    """Bring replicas that are behind (new, restarted, unreachable before) to the last generation.
+
+    Outside the lock: an unreachable replica must not hold up every reconcile, and a push that
+    a newer one overtakes is refused by the server (409), never applied.
+    """
     with _LOCK:
-        if ctx.replicas is not None and _last.plan is not None:
-            _last.rollout = ctx.replicas.push(_last.plan.config.generation, _last.text)
+        if ctx.replicas is None or _last.plan is None:
+            return
+        generation, text = _last.plan.config.generation, _last.text
+    rollout = ctx.replicas.push(generation, text)
+    with _LOCK:
+        if _last.plan is not None and _last.plan.config.generation == generation:
+            _last.rollout = rollout
 
 
 def rollout() -> Rollout | None:
