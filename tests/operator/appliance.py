@@ -130,11 +130,14 @@ class Kubelet(threading.Thread):
         while not self.stop.wait(1.0):  # a delay of a minute needs no finer polling
             with self._lock:
                 mounts = list(self.mounts)
+            try:  # one list per round: the emulator is a shared, single-threaded process
+                secrets = {s.metadata.name: s for s in self.api.core.list_namespaced_secret(NAMESPACE).items}
+            except Exception:  # the emulator is going away at the end
+                continue
             for mount in mounts:
-                try:
-                    content = (self.api.secret_data(NAMESPACE, mount.secret) or {}).get(mount.key)
-                except Exception:  # the emulator is going away at the end
-                    continue
+                secret = secrets.get(mount.secret)
+                encoded = (secret.data or {}).get(mount.key) if secret is not None else None
+                content = base64.b64decode(encoded).decode() if encoded is not None else None
                 on_disk = mount.path.read_text() if mount.path.exists() else None
                 now = time.monotonic()
                 if content is None or content == on_disk:

@@ -130,3 +130,19 @@ def drop_legacy_kopf_annotations(body: kopf.Body, patch: kopf.Patch) -> None:
     for key in LEGACY_KOPF_ANNOTATIONS:
         if key in annotations:
             patch.metadata.annotations[key] = None
+
+
+def ready_for_generation(body: kopf.Body) -> bool:
+    """Whether the object is Ready for its current generation already.
+
+    A timer tick then does not ask the server replicas again: they applied its change before,
+    and a replica that restarts comes back with it (the pushed configuration is kept on
+    disk), so a server rollout does not flip every object to not Ready.
+    """
+    meta = body.get("metadata") or {}
+    for condition in (body.get("status") or {}).get("conditions") or ():
+        if condition.get("type") == "Ready":
+            return bool(
+                condition.get("status") == "True" and condition.get("observedGeneration") == meta.get("generation")
+            )
+    return False

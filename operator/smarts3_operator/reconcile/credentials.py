@@ -17,6 +17,7 @@ from smarts3_operator.reconcile import (
     forget,
     ident,
     one_at_a_time,
+    ready_for_generation,
     reject,
     rejected_already,
     retried_by_timer,
@@ -178,7 +179,8 @@ def _reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, max_age: float)
             ),
         )
         raise kopf.TemporaryError(message, delay=MISSING_DELAY)
-    waiting = declared.applied(ctx, plan.config.generation)
+    resync_of_ready = max_age > 0 and how == "kept" and ready_for_generation(body)
+    waiting = None if resync_of_ready else declared.applied(ctx, plan.config.generation)
     if waiting:
         status_update(
             patch.status,
