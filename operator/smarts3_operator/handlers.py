@@ -9,6 +9,7 @@ declared configuration no longer has the object.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -16,13 +17,19 @@ import kopf
 
 from smarts3_operator.kube import Kube, KubeError, TransientKubeError
 from smarts3_operator.reconcile import Context, buckets, credentials, declared
+from smarts3_operator.replicas import Replicas
 from smarts3_operator.settings import OperatorSettings
-from smarts3_operator.specs import BUCKETS, CREDENTIALS, GROUP, VERSION
+from smarts3_operator.specs import BUCKETS, CREDENTIALS, GRANTS, GROUP, VERSION
 
 SETTINGS = OperatorSettings()
+log = logging.getLogger(__name__)
 FINALIZER = "smarts3.io/finalizer"
+KOPF_PREFIX = f"kopf.{GROUP}"
 EXPIRY_CHECK_SECONDS = 1.0
 """How often an S3Credential in a rotation overlap checks whether its previous key expired."""
+PUSH_CHECK_SECONDS = 2.0
+"""How often every server replica is checked for the last generation (new or restarted pods)."""
+_stop_pushing = threading.Event()
 
 
 def _ctx(memo: kopf.Memo) -> Context:
@@ -33,10 +40,13 @@ def _ctx(memo: kopf.Memo) -> Context:
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # Our own finalizer and annotation prefix; progress and diff-base go to annotations
-    # because the CRDs' structural schemas prune unknown status fields.
+    # because the CRDs' structural schemas prune unknown status fields. Not "smarts3.io":
+    # kopf marks its prefix (<prefix>/kopf-managed) and then ignores every annotation under
+    # it when it looks for changes, so the user's smarts3.io/rotate went unnoticed until the
+    # next resync tick (up to a minute). A "kopf." prefix sets no such marker.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=KOPF_PREFIX)
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
     # Only the Events we post on purpose (kopf.info/warn), at Normal level and above.
     settings.posting.level = logging.INFO
     # A server-side watch timeout keeps watches from hanging silently behind load
@@ -45,7 +55,14 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30
     settings.execution.max_workers = 4
-    memo["ctx"] = Context(kube=Kube(), settings=SETTINGS)
+    # A deletion that meets a timer mid-tick waits for the tick to end before the delete handler
+    # runs; kopf re-checks a stopping timer only every cancellation_polling seconds (default 60),
+    # which held finalizers for a minute (the flaky test_deleting_a_credential_revokes_key_and_secret).
+    # Our ticks end within a second or two: look again every second.
+    settings.background.cancellation_polling = 1.0
+    kube = Kube()
+    replicas = Replicas(kube, SETTINGS) if SETTINGS.push_token_secret else None
+    memo["ctx"] = Context(kube=kube, settings=SETTINGS, replicas=replicas)
 
 
 @kopf.on.startup()
@@ -55,10 +72,29 @@ def declare_at_startup(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     With no custom resources at all no handler would ever run; a failure here is not fatal,
     the first reconcile or timer tick writes it instead.
     """
+    ctx = _ctx(memo)
     try:
-        declared.sync(_ctx(memo))
+        if ctx.replicas is not None:
+            ctx.replicas.token()  # created before the server pods mount it, when they start after us
+        declared.sync(ctx)
     except (KubeError, TransientKubeError) as exc:
         logger.warning("could not write the declared configuration at start-up: %s", exc)
+    if ctx.replicas is not None:
+        _stop_pushing.clear()
+        threading.Thread(target=_keep_pushing, args=(ctx,), name="declared-push", daemon=True).start()
+
+
+def _keep_pushing(ctx: Context) -> None:
+    while not _stop_pushing.wait(PUSH_CHECK_SECONDS):
+        try:
+            declared.repush(ctx)
+        except Exception:  # the API server or a replica hiccup: the next round retries
+            log.exception("pushing the declared configuration to the server replicas failed")
+
+
+@kopf.on.cleanup()
+def stop_pushing(**_: Any) -> None:
+    _stop_pushing.set()
 
 
 @kopf.on.probe(id="declaredConfigAge")
@@ -120,3 +156,16 @@ def credential_previous_key_expiry(body: kopf.Body, patch: kopf.Patch, memo: kop
 @kopf.on.delete(GROUP, VERSION, CREDENTIALS)
 def credential_deleted(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     credentials.delete(_ctx(memo), body, patch)
+
+
+@kopf.on.event(GROUP, VERSION, GRANTS)
+def grant_changed(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    """An S3BucketGrant came, changed or went: the server's grants follow at once.
+
+    (A low-level event handler: no finalizer and no annotations on the grant. The credentials
+    it concerns update their status on their own retry or timer tick.)
+    """
+    try:
+        declared.sync(_ctx(memo))
+    except (KubeError, TransientKubeError) as exc:
+        logger.warning("could not apply the S3BucketGrant change yet: %s", exc)

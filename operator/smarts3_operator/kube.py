@@ -61,6 +61,8 @@ class Kube:
         self._client = api_client
         self._core = kubernetes.client.CoreV1Api(api_client)
         self._custom = kubernetes.client.CustomObjectsApi(api_client)
+        self._discovery = kubernetes.client.DiscoveryV1Api(api_client)
+        self._apps = kubernetes.client.AppsV1Api(api_client)
 
     def _plain(self, obj: Any) -> dict[str, Any]:
         plain: dict[str, Any] = self._client.sanitize_for_serialization(obj)
@@ -119,3 +121,44 @@ class Kube:
             reply = _call(self._custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural)
             items.extend(reply.get("items") or [])
         return items
+
+    # -- the server's replicas -------------------------------------------------------------
+
+    def endpoint_addresses(self, namespace: str, service: str) -> list[str]:
+        """The addresses of the Service's ready, not terminating endpoints (its EndpointSlices)."""
+        reply = _call(
+            self._discovery.list_namespaced_endpoint_slice,
+            namespace,
+            label_selector=f"kubernetes.io/service-name={service}",
+        )
+        addresses: set[str] = set()
+        for item in self._plain(reply).get("items") or []:
+            labels = (item.get("metadata") or {}).get("labels") or {}
+            if labels.get("kubernetes.io/service-name") != service:
+                continue  # the selector already says so; an emulator may not apply it
+            for endpoint in item.get("endpoints") or []:
+                conditions = endpoint.get("conditions") or {}
+                if conditions.get("ready") is False or conditions.get("terminating") is True:
+                    continue
+                addresses.update((endpoint.get("addresses") or [])[:1])
+        return sorted(addresses)
+
+    # -- workloads (opt-in restarts) ---------------------------------------------------------
+
+    def list_workloads(self, namespace: str) -> list[tuple[str, dict[str, Any]]]:
+        """The namespace's Deployments and StatefulSets, as (kind, object)."""
+        found: list[tuple[str, dict[str, Any]]] = []
+        for kind, lister in (
+            ("Deployment", self._apps.list_namespaced_deployment),
+            ("StatefulSet", self._apps.list_namespaced_stateful_set),
+        ):
+            reply = self._plain(_call(lister, namespace))
+            found.extend((kind, item) for item in reply.get("items") or [])
+        return found
+
+    def patch_workload(self, kind: str, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+        patcher = {
+            "Deployment": self._apps.patch_namespaced_deployment,
+            "StatefulSet": self._apps.patch_namespaced_stateful_set,
+        }[kind]
+        _call(patcher, name, namespace, dict(patch))

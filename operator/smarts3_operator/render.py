@@ -21,13 +21,15 @@ import yaml
 from pydantic import SecretStr
 
 from smarts3.config.declared import (
+    BucketDeletion,
     DeclaredBucket,
     DeclaredConfig,
     DeclaredCredential,
+    DeletionPolicy,
     Grant,
     bucket_name_problem,
 )
-from smarts3_operator.specs import API_VERSION, BucketSpec, CredentialSpec, InvalidSpec
+from smarts3_operator.specs import API_VERSION, BucketGrantSpec, BucketSpec, CredentialSpec, InvalidSpec
 
 ROTATE_ANNOTATION = "smarts3.io/rotate"
 """Set (or change) on an S3Credential to get a new key pair."""
@@ -114,6 +116,15 @@ class CredentialObject:
 
 
 @dataclass(frozen=True, slots=True)
+class GrantObject:
+    """An S3BucketGrant: in ``namespace``, shares ``spec.bucket`` with the namespaces it lists."""
+
+    namespace: str
+    name: str
+    spec: BucketGrantSpec
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """The declared configuration for a set of objects, and what could not go into it."""
 
@@ -124,6 +135,8 @@ class Plan:
     """S3Bucket (namespace, name) -> why it is not declared (another object owns the name)."""
     missing: Mapping[tuple[str, str], tuple[str, ...]]
     """S3Credential (namespace, name) -> the S3Bucket names it refers to that are not declared."""
+    refused: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    """S3Credential (namespace, name) -> other namespaces' S3Buckets ("ns/name") no grant lets it bind."""
 
 
 def generate_keys() -> KeyPair:
@@ -156,14 +169,20 @@ def declared_bucket(name: str, spec: BucketSpec) -> DeclaredBucket:
     )
 
 
-def plan(buckets: Iterable[BucketObject], credentials: Iterable[CredentialObject]) -> Plan:
+def plan(
+    buckets: Iterable[BucketObject],
+    credentials: Iterable[CredentialObject],
+    grants: Iterable[GrantObject] = (),
+) -> Plan:
     """Aggregate every live S3Bucket and S3Credential into one declared configuration.
 
     The oldest S3Bucket claims a bucket name (ties broken by namespace/name, so the
     answer never depends on list order); later claimants are reported as conflicts.
     A credential's grants cover the declared S3Buckets of its own namespace that it
-    names; the rest are reported as missing. Credentials without keys are left out.
+    names, and S3Buckets of other namespaces that an S3BucketGrant there shares with it (the
+    rest are refused); the rest are reported as missing. Credentials without keys are left out.
     """
+    shared = [(g.namespace, g.spec) for g in grants]
     declared: dict[str, DeclaredBucket] = {}
     owner: dict[tuple[str, str], str] = {}
     conflicts: dict[tuple[str, str], str] = {}
@@ -186,19 +205,30 @@ def plan(buckets: Iterable[BucketObject], credentials: Iterable[CredentialObject
 
     declared_credentials: list[DeclaredCredential] = []
     missing: dict[tuple[str, str], tuple[str, ...]] = {}
+    refused: dict[tuple[str, str], tuple[str, ...]] = {}
     for cred in sorted(credentials, key=lambda c: (c.namespace, c.name)):
         if cred.deleting or cred.keys is None:
             continue
-        grants: list[Grant] = []
+        bucket_grants: list[Grant] = []
         absent: list[str] = []
+        not_permitted: list[str] = []
         for ref in cred.spec.buckets:
-            bucket = owner.get((cred.namespace, ref.name))
+            ref_namespace = ref.namespace_or(cred.namespace)
+            if ref_namespace != cred.namespace and not any(
+                ns == ref_namespace and spec.bucket == ref.name and spec.allows(cred.namespace, cred.name)
+                for ns, spec in shared
+            ):
+                not_permitted.append(f"{ref_namespace}/{ref.name}")
+                continue
+            bucket = owner.get((ref_namespace, ref.name))
             if bucket is None:
-                absent.append(ref.name)
+                absent.append(ref.name if ref_namespace == cred.namespace else f"{ref_namespace}/{ref.name}")
             else:
-                grants.append(Grant(bucket=bucket, access=ref.access))
+                bucket_grants.append(Grant(bucket=bucket, access=ref.access))
         if absent:
             missing[(cred.namespace, cred.name)] = tuple(absent)
+        if not_permitted:
+            refused[(cred.namespace, cred.name)] = tuple(not_permitted)
         name = credential_id(cred.namespace, cred.name)
         pairs = [(name, cred.keys.current)]
         if cred.keys.previous is not None and cred.keys.previous != cred.keys.current:
@@ -209,15 +239,28 @@ def plan(buckets: Iterable[BucketObject], credentials: Iterable[CredentialObject
                 name=entry_name,
                 access_key_id=pair.access_key_id,
                 secret_access_key=SecretStr(pair.secret_access_key),
-                grants=grants,
+                grants=bucket_grants,
             )
             for entry_name, pair in pairs
         )
+    # An S3Bucket being deleted with deletionPolicy Delete asks the server to delete its bucket,
+    # unless a live S3Bucket claims the name (the deleted one was not its owner, or a new one took it).
+    deletions: dict[str, BucketDeletion] = {}
+    for obj in sorted(buckets, key=lambda b: (b.created, b.namespace, b.name)):
+        if not obj.deleting or obj.spec.deletion_policy is not DeletionPolicy.DELETE:
+            continue
+        try:
+            name = bucket_name_for(obj.name, obj.spec)
+        except InvalidSpec:
+            continue
+        if name not in claimed and name not in deletions:
+            deletions[name] = BucketDeletion(name=name, force=obj.spec.force_delete)
     config = DeclaredConfig(
         buckets=[declared[name] for name in sorted(declared)],
         credentials=declared_credentials,
+        deletions=[deletions[name] for name in sorted(deletions)],
     )
-    return Plan(config=config, bucket_names=owner, conflicts=conflicts, missing=missing)
+    return Plan(config=config, bucket_names=owner, conflicts=conflicts, missing=missing, refused=refused)
 
 
 def dump_declared(config: DeclaredConfig) -> str:

@@ -40,6 +40,12 @@ class OperatorSettings(BaseSettings):
         description="AWS_ENDPOINT_URL written to app Secrets; default: the Service URL",
     )
     region: str = "us-east-1"
+    push_token_secret: str | None = Field(
+        default=None,
+        description="Secret (in config_secret_namespace) with the token for pushing the declared configuration "
+        "to the server replicas; created when missing. None: no push, Ready means written to the config Secret",
+    )
+    server_ops_port: int = Field(default=9090, ge=1, le=65535, description="the server's ops port (PUT /_declared)")
     liveness_endpoint: str = "http://0.0.0.0:8080/healthz"
     resync_seconds: float = Field(default=60.0, gt=0, description="drift-repair timer interval")
 
@@ -50,9 +56,11 @@ class OperatorSettings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("config_secret_name", "server_service")
+    @field_validator("config_secret_name", "server_service", "push_token_secret")
     @classmethod
-    def _dns_name(cls, value: str) -> str:
+    def _dns_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         if not _DNS_SUBDOMAIN.match(value) or len(value) > 253:
             raise ValueError(f"{value!r} is not a valid Kubernetes object name")
         return value

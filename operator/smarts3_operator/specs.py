@@ -21,6 +21,7 @@ VERSION = "v1beta1"
 API_VERSION = f"{GROUP}/{VERSION}"
 BUCKETS = "s3buckets"
 CREDENTIALS = "s3credentials"
+GRANTS = "s3bucketgrants"
 
 DURATION_PATTERN = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
 """A Go-style duration in whole hours, minutes and seconds ("10m", "1h30m", "90s")."""
@@ -45,11 +46,33 @@ class BucketSpec(_Spec):
     public_read: bool = Field(default=False, alias="publicRead")
     cors: list[CorsRule] = Field(default_factory=list)
     deletion_policy: DeletionPolicy = Field(default=DeletionPolicy.RETAIN, alias="deletionPolicy")
+    force_delete: bool = Field(default=False, alias="forceDelete")
+    """With Delete: the server empties the bucket when the S3Bucket is deleted."""
 
 
 class BucketRef(_Spec):
     name: str = Field(min_length=1, max_length=253, pattern=_K8S_NAME)
+    namespace: str | None = Field(default=None, min_length=1, max_length=63, pattern=_K8S_NAME)
+    """Another namespace's S3Bucket (an S3BucketGrant there must allow it)."""
     access: Literal["read", "write", "readwrite"]
+
+    def namespace_or(self, own: str) -> str:
+        return self.namespace or own
+
+
+class GrantFrom(_Spec):
+    namespace: str = Field(min_length=1, max_length=63, pattern=_K8S_NAME)
+    credentials: list[str] = Field(default_factory=list, max_length=100)
+
+
+class BucketGrantSpec(_Spec):
+    """S3BucketGrant: which other namespaces' S3Credentials may bind one S3Bucket of this namespace."""
+
+    bucket: str = Field(min_length=1, max_length=253, pattern=_K8S_NAME)
+    from_: list[GrantFrom] = Field(alias="from", min_length=1, max_length=100)
+
+    def allows(self, namespace: str, credential: str) -> bool:
+        return any(f.namespace == namespace and (not f.credentials or credential in f.credentials) for f in self.from_)
 
 
 def parse_duration(text: str) -> datetime.timedelta:
@@ -85,6 +108,13 @@ def _explain(error: ValidationError) -> str:
 def parse_bucket(spec: Mapping[str, Any]) -> BucketSpec:
     try:
         return BucketSpec.model_validate(dict(spec))
+    except ValidationError as exc:
+        raise InvalidSpec(_explain(exc)) from None
+
+
+def parse_grant(spec: Mapping[str, Any]) -> BucketGrantSpec:
+    try:
+        return BucketGrantSpec.model_validate(dict(spec))
     except ValidationError as exc:
         raise InvalidSpec(_explain(exc)) from None
 

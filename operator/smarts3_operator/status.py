@@ -85,3 +85,10 @@ def is_ready(status: Mapping[str, Any] | None) -> bool:
         if condition.get("type") == READY:
             return bool(condition.get("status") == "True")
     return False
+
+
+def condition_reason(status: Mapping[str, Any] | None) -> str | None:
+    for condition in (status or {}).get("conditions") or ():
+        if condition.get("type") == READY:
+            return str(condition.get("reason"))
+    return None

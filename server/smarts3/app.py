@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from smarts3.access.authorize import Authorizer
 from smarts3.access.principals import Principal, Principals
 from smarts3.config.settings import AuthMode, Fsync, Settings
+from smarts3.declared_push import PUSHED_FILE, DeclaredPush
 from smarts3.observability import Metrics, ObservabilitySettings, ObservedApp, install_observability
 from smarts3.rootcred import RootCredential, load_or_create
 from smarts3.s3.context import Limits
@@ -50,8 +51,15 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
     metrics = Metrics(store.usage) if observability.metrics.enabled else None
     if metrics is not None and sweeper_counter is _ignore_count:
         sweeper_counter = metrics.count_expired_uploads
+    pushed = system_dir(settings.data_dir) / PUSHED_FILE if settings.declared_token_file is not None else None
     declared = DeclaredSync(
-        settings.declared, store, principals, root, settings.region, optional=settings.declared_optional
+        settings.declared,
+        store,
+        principals,
+        root,
+        settings.region,
+        optional=settings.declared_optional,
+        pushed=pushed,
     )
     authorizer = Authorizer(principals, store, declared.public, anonymous_is_root=settings.auth is AuthMode.NONE)
     s3 = S3App(
@@ -88,7 +96,7 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await declared.reload()
         async with anyio.create_task_group() as tg:
-            if settings.declared is not None:
+            if settings.declared is not None or pushed is not None:
                 tg.start_soon(declared.watch)
             lock = SweepLock(system_dir(settings.data_dir) / "sweeper.lock")
             tg.start_soon(
@@ -119,7 +127,10 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
     )
     app.router.redirect_slashes = False
     app.state.draining = False
-    return install_observability(app, observability, metrics=metrics)
+    observed = install_observability(app, observability, metrics=metrics)
+    if settings.declared_token_file is not None and pushed is not None:
+        observed.ops = DeclaredPush(declared, settings.declared_token_file, pushed).wrap(observed.ops)
+    return observed
 
 
 class S3Starlette(Starlette):

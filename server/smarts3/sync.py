@@ -4,12 +4,17 @@ The file is polled (stat through symlinks plus a content hash), which also sees
 the atomic symlink swap Kubernetes does when it updates a mounted Secret. A
 file that fails to parse or validate is rejected whole: the last good
 configuration stays in force and the error is logged.
+
+A second source, the configuration the operator pushed (declared_push.py), is kept in
+the data directory; each configuration carries a generation, and the server applies
+whichever source is newest, never going back to a lower generation.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +33,11 @@ log = logging.getLogger("smarts3.declared")
 DECLARED_KEY = "declared"
 DELETE_KEY = "declared-delete"
 
+# Per-bucket outcomes of an apply, as GET /_declared/status reports them.
+PRESENT = "Present"
+DELETED = "Deleted"
+NOT_EMPTY = "BucketNotEmpty"
+
 
 class DeclaredError(Exception):
     pass
@@ -41,6 +51,14 @@ class DeclaredState:
     error: str | None = None
     public: frozenset[str] = field(default_factory=frozenset)
     fingerprint: bytes = b""
+    generation: int = 0  # of the configuration in force
+    pushed_fingerprint: bytes = b""
+    # Bucket name -> what the last apply did with it (reported to the operator).
+    outcomes: dict[str, str] = field(default_factory=dict)
+
+
+class StaleGeneration(DeclaredError):
+    """A configuration older than the one in force."""
 
 
 def parse(text: str, base: Path) -> tuple[DeclaredConfig, dict[str, str]]:
@@ -91,8 +109,12 @@ class DeclaredSync:
         region: str,
         *,
         optional: bool = False,
+        pushed: Path | None = None,
     ) -> None:
         self.state = DeclaredState(path, optional)
+        self.pushed = pushed  # where a pushed configuration is kept (None: pushes are off)
+        self._apply_lock = anyio.Lock()
+        self._waiting: set[str] = set()  # deletions kept back by objects: retried every tick
         self.store = store
         self.principals = principals
         self.root = root
@@ -106,7 +128,56 @@ class DeclaredSync:
         return self._cors.get(bucket, ())
 
     async def reload(self) -> bool:
-        """Apply the file if it changed; True when a new configuration took effect."""
+        """Apply the newest changed source; True when a new configuration took effect."""
+        pushed = await self._reload_pushed()
+        return await self._reload_file() or pushed
+
+    async def _reload_pushed(self) -> bool:
+        """The pushed configuration kept in the data directory: at start-up, or written by
+        another worker process."""
+        if self.pushed is None:
+            return False
+        try:
+            text = await anyio.to_thread.run_sync(self.pushed.read_text)
+        except FileNotFoundError:
+            return False
+        fingerprint = hashlib.sha256(text.encode()).digest()
+        if fingerprint == self.state.pushed_fingerprint:
+            return False
+        self.state.pushed_fingerprint = fingerprint
+        try:
+            return await self.apply_text(text, base=self.pushed.parent, origin=str(self.pushed))
+        except StaleGeneration:
+            return False
+        except DeclaredError as exc:
+            return self._reject(str(exc))
+
+    async def apply_text(
+        self,
+        text: str,
+        *,
+        base: Path,
+        origin: str,
+        before_apply: Callable[[], Awaitable[None]] | None = None,
+    ) -> bool:
+        """Validate and apply a configuration exactly as the file would be.
+
+        Raises DeclaredError when invalid and StaleGeneration when older than the one in
+        force (an equal generation is applied again: applying is idempotent). ``before_apply``
+        runs once it is known to be taken (the push keeps it first).
+        """
+        config, secrets = await anyio.to_thread.run_sync(parse, text, base)
+        async with self._apply_lock:
+            if config.generation < self.state.generation:
+                raise StaleGeneration(
+                    f"{origin}: generation {config.generation} is older than {self.state.generation}, in force"
+                )
+            if before_apply is not None:
+                await before_apply()
+            await self._apply(config, secrets)
+        return True
+
+    async def _reload_file(self) -> bool:
         path = self.state.path
         if path is None:
             self.state.loaded = True
@@ -131,19 +202,29 @@ class DeclaredSync:
         except DeclaredError as exc:
             self.state.fingerprint = fingerprint  # do not log the same bad file every second
             return self._reject(str(exc))
+        self.state.fingerprint = fingerprint
+        async with self._apply_lock:
+            if config.generation < self.state.generation:
+                # The kubelet syncs the mounted file long after the operator pushed a newer one.
+                log.info("declared file %s: generation %d is older than the one in force", path, config.generation)
+                return False
+            await self._apply(config, secrets)
+        return True
+
+    async def _apply(self, config: DeclaredConfig, secrets: dict[str, str]) -> None:
         self.principals.replace(principals_for(config, secrets, self.root))
         self.state.public = frozenset(b.name for b in config.buckets if b.public_read)
         self._cors = {b.name: cors.from_declared(b.cors) for b in config.buckets if b.cors}  # CORS
         await self._apply_buckets(config)
-        self.state.fingerprint = fingerprint
+        self.state.generation = config.generation
         self.state.loaded = True
         self.state.error = None
         log.info(
-            "declared configuration applied: %d bucket(s), %d credential(s)",
+            "declared configuration applied: generation %d, %d bucket(s), %d credential(s)",
+            config.generation,
             len(config.buckets),
             len(config.credentials),
         )
-        return True
 
     def _reject(self, reason: str) -> bool:
         self.state.error = reason
@@ -152,6 +233,9 @@ class DeclaredSync:
 
     async def _apply_buckets(self, config: DeclaredConfig) -> None:
         wanted = {b.name: b for b in config.buckets}
+        # A deletion stays reported until the name is declared again.
+        outcomes = {name: o for name, o in self.state.outcomes.items() if o == DELETED and name not in wanted}
+        outcomes.update(dict.fromkeys(wanted, PRESENT))
         for bucket in config.buckets:
             try:
                 info = await self.store.create_bucket(bucket.name, self.region)
@@ -168,16 +252,61 @@ class DeclaredSync:
                 continue
             try:
                 await self.store.delete_bucket(info.name)
+                outcomes[info.name] = DELETED
                 log.info("deleted bucket %s: dropped from the declared file with deletionPolicy Delete", info.name)
             except BucketNotEmpty:
+                outcomes[info.name] = NOT_EMPTY
                 log.warning("bucket %s was dropped with deletionPolicy Delete but is not empty: kept", info.name)
             except NoSuchBucket:
-                pass
+                outcomes[info.name] = DELETED
+        self._waiting = set()
+        for deletion in config.deletions:
+            outcomes[deletion.name] = await self._delete(deletion.name, force=deletion.force)
+            if outcomes[deletion.name] == NOT_EMPTY:
+                self._waiting.add(deletion.name)
+        self.state.outcomes = outcomes
+
+    async def _delete(self, name: str, *, force: bool) -> str:
+        try:
+            if force:
+                await empty_bucket(self.store, name)
+            await self.store.delete_bucket(name)
+        except NoSuchBucket:
+            return DELETED
+        except BucketNotEmpty:
+            return NOT_EMPTY
+        log.info("deleted bucket %s as the declared configuration asks%s", name, " (emptied first)" if force else "")
+        return DELETED
+
+    async def retry_deletions(self) -> None:
+        """Delete the buckets that were not empty, once someone emptied them."""
+        if not self._waiting:
+            return
+        async with self._apply_lock:
+            for name in sorted(self._waiting):
+                outcome = await self._delete(name, force=False)
+                if outcome != NOT_EMPTY:
+                    self._waiting.discard(name)
+                    self.state.outcomes = {**self.state.outcomes, name: outcome}
 
     async def watch(self, interval: float = 1.0) -> None:
         while True:
             await anyio.sleep(interval)
             try:
                 await self.reload()
+                await self.retry_deletions()
             except Exception:  # a store hiccup must not end the watcher
                 log.exception("declared configuration reload failed")
+
+
+async def empty_bucket(store: Store, name: str) -> None:
+    """Delete every object and abort every unfinished upload of a bucket (forceDelete)."""
+    while True:
+        uploads = await store.list_uploads(name)
+        for upload in uploads.uploads:
+            await store.abort_upload(name, upload.key, upload.upload_id)
+        page = await store.list_objects(name)
+        if page.entries:
+            await store.delete_objects(name, [entry.key for entry in page.entries])
+        if not page.entries and not uploads.uploads:
+            return

@@ -89,6 +89,13 @@ def build(crd_dir: pathlib.Path) -> FixedEmulator:
     emulator.resources["v1/secrets"] = {"kind": "Secret", "namespaced": True, "verbs": verbs}
     emulator.resources["v1/events"] = {"kind": "Event", "namespaced": True, "verbs": verbs}
     emulator.resources["v1/namespaces"] = {"kind": "Namespace", "namespaced": False, "verbs": verbs}
+    for plural, kind in (("deployments", "Deployment"), ("statefulsets", "StatefulSet")):
+        emulator.resources[f"apps/v1/{plural}"] = {"kind": kind, "namespaced": True, "verbs": verbs}
+    emulator.resources["discovery.k8s.io/v1/endpointslices"] = {
+        "kind": "EndpointSlice",
+        "namespaced": True,
+        "verbs": verbs,
+    }
     for path in sorted(crd_dir.glob("*.yaml")):
         crd = yaml.safe_load(path.read_text())
         spec = crd["spec"]

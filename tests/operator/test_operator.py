@@ -300,7 +300,7 @@ def test_bucket_name_conflict_across_namespaces(api: Api, namespace: str) -> Non
     api.create("s3buckets", namespace + "-a", "shared", {"bucketName": "shared-name"})
     wait_ready(api, "s3buckets", namespace + "-a", "shared")
     api.create("s3buckets", namespace + "-b", "shared", {"bucketName": "shared-name"})
-    obj = wait_ready(api, "s3buckets", namespace + "-b", "shared", status="False", reason="BucketNameConflict")
+    obj = wait_ready(api, "s3buckets", namespace + "-b", "shared", status="False", reason="NameTaken")
     assert f"{namespace}-a/shared" in ready(obj)["message"]  # type: ignore[index]
     assert [b.name for b in declared(api).buckets].count("shared-name") == 1
 

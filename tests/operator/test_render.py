@@ -15,6 +15,7 @@ from smarts3_operator.render import (
     ROTATION_ANNOTATION,
     BucketObject,
     CredentialObject,
+    GrantObject,
     KeyPair,
     KeySet,
     app_secret,
@@ -28,7 +29,7 @@ from smarts3_operator.render import (
     secret_patch,
 )
 from smarts3_operator.settings import OperatorSettings
-from smarts3_operator.specs import InvalidSpec, parse_bucket, parse_credential, parse_duration
+from smarts3_operator.specs import InvalidSpec, parse_bucket, parse_credential, parse_duration, parse_grant
 from smarts3_operator.status import set_condition
 
 KEYS = KeyPair("SKAAAAAAAAAAAAAAAAAA", "s" * 40)
@@ -55,6 +56,43 @@ def test_plan_oldest_claims_a_bucket_name_whatever_the_order() -> None:
         assert [b.name for b in result.config.buckets] == ["shared"]
         assert result.bucket_names == {("b", "x"): "shared"}
         assert "S3Bucket b/x" in result.conflicts[("a", "y")]
+
+
+def _shared(ns: str, bucket_name: str, *sources: dict[str, object]) -> GrantObject:
+    return GrantObject(ns, f"share-{bucket_name}", parse_grant({"bucket": bucket_name, "from": list(sources)}))
+
+
+def test_plan_cross_namespace_refs_need_a_grant_in_the_buckets_namespace() -> None:
+    buckets = [bucket("data", "lake", bucketName="the-lake")]
+    spec = parse_credential(
+        {"secretName": "s", "buckets": [{"name": "lake", "namespace": "data", "access": "read"}]}
+    )
+    reader = CredentialObject(namespace="apps", name="reader", spec=spec, keys=CURRENT)
+    refused = plan(buckets, [reader])
+    assert refused.refused == {("apps", "reader"): ("data/lake",)}
+    assert refused.config.credentials[0].grants == []
+    # A grant for another namespace, or for other credentials of this one, does not count.
+    assert plan(buckets, [reader], [_shared("data", "lake", {"namespace": "other"})]).refused
+    assert plan(buckets, [reader], [_shared("data", "lake", {"namespace": "apps", "credentials": ["x"]})]).refused
+    # Nor does a grant in the credential's own namespace.
+    assert plan(buckets, [reader], [_shared("apps", "lake", {"namespace": "apps"})]).refused
+    for grant in (_shared("data", "lake", {"namespace": "apps"}),
+                  _shared("data", "lake", {"namespace": "apps", "credentials": ["reader"]})):
+        allowed = plan(buckets, [reader], [grant])
+        assert allowed.refused == {}
+        assert [(g.bucket, g.access.value) for g in allowed.config.credentials[0].grants] == [("the-lake", "read")]
+
+
+def test_plan_lists_deleting_delete_policy_buckets_unless_the_name_is_claimed() -> None:
+    gone = BucketObject("a", "gone", "2026-01-01T00:00:00Z", parse_bucket({"deletionPolicy": "Delete"}), deleting=True)
+    forced = BucketObject(
+        "a", "forced", "2026-01-01T00:00:00Z", parse_bucket({"deletionPolicy": "Delete", "forceDelete": True}), True
+    )
+    kept = BucketObject("a", "kept", "2026-01-01T00:00:00Z", parse_bucket({}), deleting=True)
+    loser_spec = parse_bucket({"bucketName": "taken", "deletionPolicy": "Delete"})
+    loser = BucketObject("b", "x", "2026-01-01T00:00:00Z", loser_spec, deleting=True)
+    result = plan([gone, forced, kept, loser, bucket("c", "y", bucketName="taken")], [])
+    assert [(d.name, d.force) for d in result.config.deletions] == [("forced", True), ("gone", False)]
 
 
 def test_plan_grants_stay_in_the_namespace() -> None:

@@ -54,7 +54,7 @@ def test_secret_file_is_read_relative_to_the_declared_file(tmp_path: Path) -> No
         ("credentials: [{name: a, accessKeyId: AKIA1, secretAccessKey: 1234, grants: []}]",
          "credentials[0].secretAccessKey = ********: Input should be a valid string"),
         ("buckets: [{name: dup}, {name: dup}]", "bucket names must be unique"),
-        ("bucketz: []", "bucketz = []: unknown key; allowed: buckets, credentials"),
+        ("bucketz: []", "bucketz = []: unknown key; allowed: generation, buckets, credentials, deletions"),
     ],
 )
 def test_errors_name_the_key_the_value_and_what_is_allowed(text: str, line: str, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import kopf
 
 from smarts3_operator.kube import Kube, KubeError, TransientKubeError
+from smarts3_operator.replicas import Replicas
 from smarts3_operator.settings import OperatorSettings
 from smarts3_operator.specs import InvalidSpec
 from smarts3_operator.status import ready_status
@@ -36,6 +37,8 @@ REFUSED_DELAY = 30.0
 class Context:
     kube: Kube
     settings: OperatorSettings
+    replicas: Replicas | None = None
+    """The server replicas the declared configuration is pushed to (None: pushes are off)."""
 
 
 _object_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
@@ -115,3 +118,31 @@ def rejected_already(body: kopf.Body) -> bool:
 def ident(body: kopf.Body) -> tuple[str, str, str, int | None]:
     meta = body.get("metadata") or {}
     return meta["namespace"], meta["name"], meta.get("uid", ""), meta.get("generation")
+
+
+LEGACY_KOPF_ANNOTATIONS = ("smarts3.io/kopf-managed", "smarts3.io/last-handled-configuration")
+"""kopf's own annotations under our API prefix (before it moved to kopf.smarts3.io); while the
+marker stays, kopf ignores every smarts3.io/ annotation, the rotate annotation included."""
+
+
+def drop_legacy_kopf_annotations(body: kopf.Body, patch: kopf.Patch) -> None:
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    for key in LEGACY_KOPF_ANNOTATIONS:
+        if key in annotations:
+            patch.metadata.annotations[key] = None
+
+
+def ready_for_generation(body: kopf.Body) -> bool:
+    """Whether the object is Ready for its current generation already.
+
+    A timer tick then does not ask the server replicas again: they applied its change before,
+    and a replica that restarts comes back with it (the pushed configuration is kept on
+    disk), so a server rollout does not flip every object to not Ready.
+    """
+    meta = body.get("metadata") or {}
+    for condition in (body.get("status") or {}).get("conditions") or ():
+        if condition.get("type") == "Ready":
+            return bool(
+                condition.get("status") == "True" and condition.get("observedGeneration") == meta.get("generation")
+            )
+    return False

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import logging
 
 import kopf
 
+from smarts3_operator.kube import KubeError
 from smarts3_operator.reconcile import (
     Context,
     api_errors_retried,
     declared,
+    drop_legacy_kopf_annotations,
     forget,
     ident,
     one_at_a_time,
+    ready_for_generation,
     reject,
     rejected_already,
     retried_by_timer,
@@ -26,11 +30,15 @@ from smarts3_operator.render import (
     owned_by,
     parse_time,
 )
+from smarts3_operator.restarts import restart_consumers
 from smarts3_operator.specs import InvalidSpec, parse_credential
 from smarts3_operator.status import ready_status
 from smarts3_operator.status import update as status_update
 
+log = logging.getLogger(__name__)
 MISSING_DELAY = 5.0
+PENDING_DELAY = 1.0
+"""Seconds between checks while the server replicas have not applied the key yet."""
 CONFLICT_DELAY = 60.0
 
 _EVENTS = {
@@ -48,6 +56,7 @@ def reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, *, resync: bool 
     """Converge one object; ``resync`` marks a timer tick (drift repair, cheaper)."""
     if resync and rejected_already(body):
         return
+    drop_legacy_kopf_annotations(body, patch)
     with one_at_a_time(ident(body)[2]), retried_by_timer(resync):
         _reconcile(ctx, body, patch, max_age=ctx.settings.resync_seconds if resync else 0.0)
 
@@ -92,10 +101,12 @@ def _reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, max_age: float)
             # with the new Secret never meets a server that refuses it; on rotation the old
             # key stays declared until it expires, so running pods keep working meanwhile.
             plan = declared.sync(ctx, keys={(namespace, name): keys}, max_age=max_age)
+            refused = set(plan.refused.get((namespace, name), ()))
             bucket_names = {
-                ref.name: plan.bucket_names[(namespace, ref.name)]
+                ref.name: plan.bucket_names[(ref.namespace_or(namespace), ref.name)]
                 for ref in spec.buckets
-                if (namespace, ref.name) in plan.bucket_names
+                if (ref.namespace_or(namespace), ref.name) in plan.bucket_names
+                and f"{ref.namespace_or(namespace)}/{ref.name}" not in refused
             }
             outcome = ctx.kube.apply_secret(
                 app_secret(
@@ -113,6 +124,8 @@ def _reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, max_age: float)
             declared.remember(namespace, name, uid, keys)
         if how == "kept" and outcome == "created":
             how = "restored"  # deleted between our read and our write: this write restored it
+        if how != "kept" or max_age == 0:
+            _restart_consumers(ctx, body, namespace, spec.secret_name, keys.current.access_key_id)
         old_secret = status.get("secretName")
         if old_secret and old_secret != spec.secret_name:
             _delete_owned_secret(ctx, namespace, old_secret, uid)
@@ -136,6 +149,17 @@ def _reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, max_age: float)
         "previousAccessKeyId": keys.previous.access_key_id if keys.previous is not None else None,
         "previousKeyExpiresAt": format_time(keys.previous_expires_at) if keys.previous_expires_at else None,
     }
+    if refused:
+        message = (
+            f"S3Bucket {', '.join(sorted(refused))} is in another namespace and no S3BucketGrant there "
+            f"lets namespace {namespace!r} bind it; the key works for the other buckets"
+        )
+        status_update(
+            patch.status,
+            body.get("status"),
+            ready_status(status, ok=False, reason="RefNotPermitted", message=message, generation=generation, **fields),
+        )
+        raise kopf.TemporaryError(message, delay=MISSING_DELAY)
     missing = plan.missing.get((namespace, name))
     if missing:
         message = (
@@ -155,7 +179,16 @@ def _reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, max_age: float)
             ),
         )
         raise kopf.TemporaryError(message, delay=MISSING_DELAY)
-    grants = ", ".join(f"{bucket_names[r.name]} ({r.access})" for r in spec.buckets)
+    resync_of_ready = max_age > 0 and how == "kept" and ready_for_generation(body)
+    waiting = None if resync_of_ready else declared.applied(ctx, plan.config.generation)
+    if waiting:
+        status_update(
+            patch.status,
+            body.get("status"),
+            ready_status(status, ok=False, reason="WaitingForServer", message=waiting, generation=generation, **fields),
+        )
+        raise kopf.TemporaryError(waiting, delay=PENDING_DELAY)
+    grants = ", ".join(f"{bucket_names[r.name]} ({r.access})" for r in spec.buckets if r.name in bucket_names)
     status_update(
         patch.status,
         body.get("status"),
@@ -168,6 +201,21 @@ def _reconcile(ctx: Context, body: kopf.Body, patch: kopf.Patch, max_age: float)
             **fields,
         ),
     )
+
+
+def _restart_consumers(ctx: Context, body: kopf.Body, namespace: str, secret: str, key_id: str) -> None:
+    """The opt-in restarts (restarts.py); without the RBAC for it, a warning and nothing else."""
+    try:
+        restarted = restart_consumers(ctx.kube, namespace, secret, key_id)
+    except KubeError as exc:
+        log.warning("cannot restart the workloads using Secret %s/%s: %s", namespace, secret, exc)
+        return
+    if restarted:
+        kopf.info(
+            body,
+            reason="WorkloadsRestarted",
+            message=f"the key in Secret {secret!r} changed; restarted {', '.join(restarted)}",
+        )
 
 
 def previous_key_expired(body: kopf.Body) -> bool:

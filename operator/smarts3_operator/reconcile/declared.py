@@ -11,6 +11,7 @@ and the next reconcile or timer tick rewrites it with every key.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import threading
 import time
@@ -19,13 +20,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from smarts3.config.declared import DeclaredConfig
+from smarts3_operator.kube import KubeError
 from smarts3_operator.reconcile import Context
 from smarts3_operator.render import (
     BucketObject,
     CredentialObject,
+    GrantObject,
     KeySet,
     Plan,
     declared_secret,
+    dump_declared,
     keys_from_declared,
     load_declared,
     owned_by,
@@ -33,7 +37,16 @@ from smarts3_operator.render import (
     secret_key_set,
     unb64,
 )
-from smarts3_operator.specs import BUCKETS, CREDENTIALS, InvalidSpec, parse_bucket, parse_credential
+from smarts3_operator.replicas import Rollout
+from smarts3_operator.specs import (
+    BUCKETS,
+    CREDENTIALS,
+    GRANTS,
+    InvalidSpec,
+    parse_bucket,
+    parse_credential,
+    parse_grant,
+)
 
 # kopf runs sync handlers in worker threads; the read-plan-write of the one shared
 # Secret must not interleave (one operator replica runs at a time: Recreate strategy).
@@ -54,6 +67,12 @@ class _Last:
     plan: Plan | None = None
     body: dict[str, Any] | None = None
     at: float | None = None
+    text: str = ""
+    """The declared YAML of ``plan`` (what the Secret holds and what is pushed)."""
+    rollout: Rollout | None = None
+    """Where the last push stands on the server replicas."""
+    floor: int = 0
+    """The next generation is at least this (a replica was found ahead of us)."""
 
 
 _last = _Last()
@@ -193,11 +212,98 @@ def sync(ctx: Context, keys: Mapping[tuple[str, str], KeySet] | None = None, max
                     deleting=_deleting(item),
                 )
             )
-        result = plan(buckets, credentials)
-        body = declared_secret(s.config_secret_name, s.config_secret_namespace, s.config_secret_key, result.config)
-        # The rendering is deterministic, so an unchanged plan is an "unchanged" no-op,
-        # while a deleted or hand-edited Secret is rewritten.
-        ctx.kube.apply_secret(body)
-        _last.plan, _last.body, _last.at = result, body, time.monotonic()
-        _checked[0] = _last.at
+        result = _numbered(ctx, plan(buckets, credentials, _grants(ctx)))
+        _write(ctx, result)
+        if ctx.replicas is not None:
+            _last.rollout = ctx.replicas.push(result.config.generation, _last.text)
+            if _last.rollout.newest_seen > result.config.generation:
+                # A replica is ahead of us (our state was lost, and the clock went back): jump past it.
+                _last.floor = _last.rollout.newest_seen + 1
+                result = _numbered(ctx, dataclasses.replace(result, config=_unnumbered(result.config)))
+                _write(ctx, result)
+                _last.rollout = ctx.replicas.push(result.config.generation, _last.text)
         return result
+
+
+def _grants(ctx: Context) -> list[GrantObject]:
+    try:
+        items = ctx.kube.list_objects(GRANTS, ctx.settings.namespaces)
+    except KubeError as exc:
+        if exc.status == 404:
+            return []  # the S3BucketGrant CRD is not installed (yet): nothing is shared
+        raise
+    grants: list[GrantObject] = []
+    for item in items:
+        meta = item.get("metadata") or {}
+        try:
+            grants.append(GrantObject(meta["namespace"], meta["name"], parse_grant(item.get("spec") or {})))
+        except InvalidSpec:
+            continue  # shares nothing; the CRD schema refuses most of these at admission
+    return grants
+
+
+def _unnumbered(config: DeclaredConfig) -> DeclaredConfig:
+    return config.model_copy(update={"generation": 0})
+
+
+def _numbered(ctx: Context, result: Plan) -> Plan:
+    """Give the plan its generation: the last one when nothing changed, else a higher one.
+
+    Generations only grow, also across operator restarts: the floor is the Secret's own
+    generation and the clock in milliseconds (the server refuses anything older than what
+    it applied, so a lost counter must not start again at 1).
+    """
+    content = result.config
+    previous = _last.plan.config if _last.plan is not None else current(ctx)
+    if _last.floor <= previous.generation and _unnumbered(previous) == content and previous.generation:
+        generation = previous.generation
+    else:
+        generation = max(previous.generation + 1, _last.floor, int(time.time() * 1000))
+    return dataclasses.replace(result, config=content.model_copy(update={"generation": generation}))
+
+
+def _write(ctx: Context, result: Plan) -> None:
+    s = ctx.settings
+    text = dump_declared(result.config)
+    body = declared_secret(s.config_secret_name, s.config_secret_namespace, s.config_secret_key, result.config)
+    # The rendering is deterministic, so an unchanged plan is an "unchanged" no-op,
+    # while a deleted or hand-edited Secret is rewritten.
+    ctx.kube.apply_secret(body)
+    _last.plan, _last.body, _last.text, _last.at = result, body, text, time.monotonic()
+    _checked[0] = _last.at
+
+
+def repush(ctx: Context) -> None:
+    """Bring replicas that are behind (new, restarted, unreachable before) to the last generation.
+
+    Outside the lock: an unreachable replica must not hold up every reconcile, and a push that
+    a newer one overtakes is refused by the server (409), never applied.
+    """
+    with _LOCK:
+        if ctx.replicas is None or _last.plan is None:
+            return
+        generation, text = _last.plan.config.generation, _last.text
+    rollout = ctx.replicas.push(generation, text)
+    with _LOCK:
+        if _last.plan is not None and _last.plan.config.generation == generation:
+            _last.rollout = rollout
+
+
+def rollout() -> Rollout | None:
+    return _last.rollout
+
+
+def applied(ctx: Context, generation: int) -> str | None:
+    """None when every server replica applied ``generation``; else what is missing.
+
+    Without pushes (no token Secret configured) a configuration counts as applied once written.
+    """
+    if ctx.replicas is None:
+        return None
+    with _LOCK:
+        current_rollout = _last.rollout
+    if current_rollout is None:
+        return "the declared configuration has not been pushed to the server yet"
+    if current_rollout.reached(generation):
+        return None
+    return current_rollout.explain(generation)

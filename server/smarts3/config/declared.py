@@ -83,6 +83,23 @@ class DeclaredBucket(_Model):
         return value
 
 
+class BucketDeletion(_Model):
+    """A bucket to delete (the operator lists an S3Bucket being deleted with deletionPolicy Delete)."""
+
+    name: str
+    # Delete the objects and unfinished uploads first; without it a non-empty bucket is kept
+    # (and deleted once someone empties it).
+    force: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        problem = bucket_name_problem(value)
+        if problem:
+            raise ValueError(f"invalid bucket name {value!r}: {problem}")
+        return value
+
+
 class Grant(_Model):
     bucket: str = Field(min_length=1, max_length=63, description="bucket name or glob")
     access: Access
@@ -103,14 +120,21 @@ class DeclaredCredential(_Model):
 
 
 class DeclaredConfig(_Model):
+    # Which configuration is newer: the operator numbers each one it writes or pushes, and the
+    # server never goes back to a lower number (a kubelet-synced file lags behind a push).
+    generation: int = Field(default=0, ge=0)
     buckets: list[DeclaredBucket] = Field(default_factory=list)
     credentials: list[DeclaredCredential] = Field(default_factory=list)
+    deletions: list[BucketDeletion] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique(self) -> DeclaredConfig:
         names = [b.name for b in self.buckets]
         if len(names) != len(set(names)):
             raise ValueError("bucket names must be unique")
+        doomed = {d.name for d in self.deletions} & set(names)
+        if doomed:
+            raise ValueError(f"buckets both declared and to delete: {sorted(doomed)}")
         keys = [c.access_key_id for c in self.credentials]
         if len(keys) != len(set(keys)):
             raise ValueError("accessKeyId values must be unique")

@@ -33,6 +33,7 @@ SECTIONS: dict[str, dict[str, str]] = {
         "secretKey": "secret_key",
         "declared": "declared",
         "declaredOptional": "declared_optional",
+        "declaredTokenFile": "declared_token_file",
     },
     "tls": {
         "certFile": "tls_cert_file",

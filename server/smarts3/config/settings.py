@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     # The file may not exist yet (Kubernetes: the operator writes it later): absent means nothing is
     # declared yet, and a file that disappears later leaves the last good configuration in force.
     declared_optional: bool = False
+    # A file holding the bearer token of PUT /_declared and GET /_declared/status on the ops port (the
+    # operator pushes the declared configuration there, in seconds instead of at kubelet speed).
+    # None: those endpoints answer 404.
+    declared_token_file: Path | None = None
     # Serve HTTPS with this certificate chain and key (PEM).
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
