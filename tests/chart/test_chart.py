@@ -307,7 +307,9 @@ def test_checkov_has_no_unexplained_failures(checkov_failures: dict[str, set[str
 def test_crd_copies_are_identical() -> None:
     source = sorted(p.name for p in CRDS.glob("*.yaml"))
     copies = sorted(p.name for p in (CHART / "crds").glob("*.yaml"))
-    assert source == copies == ["s3buckets.smarts3.io.yaml", "s3credentials.smarts3.io.yaml"]
+    assert source == copies == [
+        "s3bucketgrants.smarts3.io.yaml", "s3buckets.smarts3.io.yaml", "s3credentials.smarts3.io.yaml"
+    ]
     for name in source:
         assert (CRDS / name).read_bytes() == (CHART / "crds" / name).read_bytes(), name
 

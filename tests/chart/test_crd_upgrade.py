@@ -13,10 +13,17 @@ from smarts3_operator.specs import API_VERSION, VERSION
 from tests.chart.conftest import CHART, ROOT, Render, by_kind, one
 
 CRD_FILES = sorted((CHART / "crds").glob("*.yaml"))
+# Kinds that existed in v1alpha1 keep it served; S3BucketGrant was born in v1beta1.
+SINCE_V1ALPHA1 = [p for p in CRD_FILES if p.name != "s3bucketgrants.smarts3.io.yaml"]
 HOOK = {"helm.sh/hook": "pre-upgrade", "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded"}
 
 
-@pytest.mark.parametrize("path", CRD_FILES, ids=lambda p: p.name)
+def test_a_kind_born_in_v1beta1_has_only_v1beta1() -> None:
+    crd = yaml.safe_load((CHART / "crds" / "s3bucketgrants.smarts3.io.yaml").read_text())
+    assert [(v["name"], v["served"], v["storage"]) for v in crd["spec"]["versions"]] == [("v1beta1", True, True)]
+
+
+@pytest.mark.parametrize("path", SINCE_V1ALPHA1, ids=lambda p: p.name)
 def test_v1beta1_is_stored_and_v1alpha1_still_served_with_the_same_schema(path: pathlib.Path) -> None:
     crd = yaml.safe_load(path.read_text())
     versions = {v["name"]: v for v in crd["spec"]["versions"]}
@@ -60,7 +67,7 @@ def test_upgrade_hook_applies_every_file_of_crds_dir(render: Render) -> None:
     data = one(objects, "ConfigMap")["data"]
     assert data == {p.name: p.read_text() for p in CRD_FILES}
     assert [d["metadata"]["name"] for d in crd_apply.load(CHART / "crds")] == [
-        "s3buckets.smarts3.io", "s3credentials.smarts3.io"
+        "s3bucketgrants.smarts3.io", "s3buckets.smarts3.io", "s3credentials.smarts3.io"
     ]
 
 
@@ -121,7 +128,7 @@ def test_apply_module_server_side_applies_then_waits_for_established() -> None:
     now = [0.0]
     names = crd_apply.apply(api, crd_apply.load(CHART / "crds"), clock=lambda: now[0],
                             sleep=lambda s: now.__setitem__(0, now[0] + s))
-    assert names == ["s3buckets.smarts3.io", "s3credentials.smarts3.io"]
+    assert names == ["s3bucketgrants.smarts3.io", "s3buckets.smarts3.io", "s3credentials.smarts3.io"]
     assert [n for n, _, _ in api.applied] == names
     for _, body, kwargs in api.applied:
         assert kwargs == {"field_manager": "smarts3-crds", "force": True,
