@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from smarts3_operator.specs import API_VERSION, VERSION
+
 NAMESPACE = "smarts3-system"
 SERVICE = "smarts3"
 CONFIG_SECRET = "smarts3-declared"
@@ -58,17 +60,17 @@ class ClusterApi:
     def create(self, plural: str, namespace: str, name: str, spec: dict[str, Any], **meta: Any) -> Any:
         kind = {"s3buckets": "S3Bucket", "s3credentials": "S3Credential", "s3bucketgrants": "S3BucketGrant"}[plural]
         body = {
-            "apiVersion": "smarts3.io/v1alpha1",
+            "apiVersion": API_VERSION,
             "kind": kind,
             "metadata": {"name": name, "namespace": namespace, **meta},
             "spec": spec,
         }
-        return self.custom.create_namespaced_custom_object("smarts3.io", "v1alpha1", namespace, plural, body)
+        return self.custom.create_namespaced_custom_object("smarts3.io", VERSION, namespace, plural, body)
 
     def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
-                "smarts3.io", "v1alpha1", namespace, plural, name
+                "smarts3.io", VERSION, namespace, plural, name
             )
             return obj
         except self.ApiException as exc:
@@ -77,10 +79,10 @@ class ClusterApi:
             raise
 
     def patch(self, plural: str, namespace: str, name: str, body: dict[str, Any]) -> Any:
-        return self.custom.patch_namespaced_custom_object("smarts3.io", "v1alpha1", namespace, plural, name, body)
+        return self.custom.patch_namespaced_custom_object("smarts3.io", VERSION, namespace, plural, name, body)
 
     def delete(self, plural: str, namespace: str, name: str) -> Any:
-        return self.custom.delete_namespaced_custom_object("smarts3.io", "v1alpha1", namespace, plural, name)
+        return self.custom.delete_namespaced_custom_object("smarts3.io", VERSION, namespace, plural, name)
 
     def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
         try:
