@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from smarts3.access.authorize import Authorizer
 from smarts3.access.principals import Principal, Principals
 from smarts3.config.settings import AuthMode, Fsync, Settings
+from smarts3.lifecycle import rules as lifecycle
 from smarts3.observability import Metrics, ObservabilitySettings, ObservedApp, install_observability
 from smarts3.rootcred import RootCredential, load_or_create
 from smarts3.s3.context import Limits
@@ -43,6 +44,7 @@ def _ignore_count(_: int) -> None:
 
 def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ignore_count) -> ObservedApp:
     cred = root_credential(settings)
+    lifecycle.set_day_seconds(settings.lifecycle_day_seconds)
     root = Principal("root", cred.access_key, cred.secret_key, root=True)
     store = FilesystemStore(settings.data_dir, fsync=settings.fsync is Fsync.ALWAYS)
     principals = Principals([root])
