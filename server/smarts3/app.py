@@ -100,6 +100,7 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
                 settings.multipart_expire_after,
                 settings.multipart_sweep_interval,
                 sweeper_counter,
+                settings.lifecycle_sweep_interval,
             )
             try:
                 yield
