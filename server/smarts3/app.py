@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smarts3.access.authorize import Authorizer
 from smarts3.access.principals import Principal, Principals
+from smarts3.accesslog_delivery import Delivery
 from smarts3.config.settings import AuthMode, Fsync, Settings
 from smarts3.lifecycle import rules as lifecycle
 from smarts3.observability import Metrics, ObservabilitySettings, ObservedApp, install_observability
@@ -45,6 +46,7 @@ def _ignore_count(_: int) -> None:
 def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ignore_count) -> ObservedApp:
     cred = root_credential(settings)
     lifecycle.set_day_seconds(settings.lifecycle_day_seconds)
+    owner_id = hashlib.sha256(cred.access_key.encode()).hexdigest()
     root = Principal("root", cred.access_key, cred.secret_key, root=True)
     store = FilesystemStore(settings.data_dir, fsync=settings.fsync is Fsync.ALWAYS)
     principals = Principals([root])
@@ -56,13 +58,20 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
         settings.declared, store, principals, root, settings.region, optional=settings.declared_optional
     )
     authorizer = Authorizer(principals, store, declared.public, anonymous_is_root=settings.auth is AuthMode.NONE)
+    delivery = Delivery(
+        store,
+        owner_id,
+        settings.region,
+        settings.bucket_logging_flush_interval,
+        settings.bucket_logging_flush_records,
+    )
     s3 = S3App(
         store,
         authorizer,
         region=settings.region,
         base_domain=settings.base_domain,
         extra_base_domains=tuple(settings.extra_base_domains),
-        owner_id=hashlib.sha256(cred.access_key.encode()).hexdigest(),
+        owner_id=owner_id,
         limits=Limits(
             max_object_size=settings.max_object_size,
             max_part_size=min(settings.max_object_size, 5 * 1024**3),
@@ -102,9 +111,12 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
                 sweeper_counter,
                 settings.lifecycle_sweep_interval,
             )
+            tg.start_soon(delivery.run)
             try:
                 yield
             finally:
+                with anyio.move_on_after(10, shield=True):  # deliver the last access log records
+                    await delivery.flush()
                 tg.cancel_scope.cancel()
                 await store.close()
 
@@ -122,7 +134,9 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
     )
     app.router.redirect_slashes = False
     app.state.draining = False
-    return install_observability(app, observability, metrics=metrics)
+    observed = install_observability(app, observability, metrics=metrics)
+    observed.attach_delivery(delivery)
+    return observed
 
 
 class S3Starlette(Starlette):

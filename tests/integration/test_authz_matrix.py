@@ -201,6 +201,9 @@ ROWS = [
     Row(Op.GET_BUCKET_LIFECYCLE, lambda k, u: _req("GET", f"/{k.bucket}?lifecycle")),
     Row(Op.PUT_BUCKET_LIFECYCLE, lambda k, u: _xml_req("PUT", f"/{k.bucket}?lifecycle", _LIFECYCLE)),
     Row(Op.DELETE_BUCKET_LIFECYCLE, lambda k, u: _req("DELETE", f"/{k.bucket}?lifecycle")),
+    Row(Op.GET_BUCKET_LOGGING, lambda k, u: _req("GET", f"/{k.bucket}?logging")),
+    # An empty status: allowed callers switch logging off (it was never on).
+    Row(Op.PUT_BUCKET_LOGGING, lambda k, u: _xml_req("PUT", f"/{k.bucket}?logging", "<BucketLoggingStatus/>")),
     Row(Op.GET_OBJECT, lambda k, u: _req("GET", f"/{k.bucket}/{OBJ}")),
     Row(Op.HEAD_OBJECT, lambda k, u: _req("HEAD", f"/{k.bucket}/{OBJ}")),
     Row(Op.GET_OBJECT_ATTRIBUTES,
