@@ -4,6 +4,7 @@ rule expires. The configuration is kept as JSON in the bucket's `extra`; the swe
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 
 from starlette.responses import Response
@@ -27,6 +28,7 @@ async def put_bucket_lifecycle_configuration(ctx: Ctx) -> Response:
     verify_required_digest(ctx.headers, body)
     rules = parse_configuration(body)
     await ctx.store.update_bucket_extra(ctx.bucket_name, {lc.EXTRA_KEY: lc.dumps(rules)})
+    _in_force.pop(ctx.bucket_name, None)
     return empty(200, _MINIMUM_SIZE)
 
 
@@ -45,6 +47,7 @@ async def get_bucket_lifecycle_configuration(ctx: Ctx) -> Response:
 
 async def delete_bucket_lifecycle(ctx: Ctx) -> Response:
     await ctx.store.update_bucket_extra(ctx.bucket_name, {lc.EXTRA_KEY: None})
+    _in_force.pop(ctx.bucket_name, None)
     return empty(204)
 
 
@@ -59,12 +62,32 @@ def _cached(text: str | None) -> lc.Rules | None:
         return None
 
 
+# Bucket → (read at, rules): the header is asked for on every GET/HEAD/PUT, and a bucket read
+# costs tens of microseconds. This worker forgets an entry when it changes the configuration;
+# other workers follow within _TTL seconds.
+_in_force: dict[str, tuple[float, lc.Rules | None]] = {}
+_TTL = 1.0
+_MAX_CACHED = 10_000
+
+
+async def _rules_of(ctx: Ctx, bucket: str) -> lc.Rules | None:
+    now = time.monotonic()
+    cached = _in_force.get(bucket)
+    if cached is not None and now - cached[0] < _TTL:
+        return cached[1]
+    info = await ctx.store.get_bucket(bucket)
+    rules = _cached(info.extra.get(lc.EXTRA_KEY))
+    if len(_in_force) >= _MAX_CACHED:
+        _in_force.clear()
+    _in_force[bucket] = (now, rules)
+    return rules
+
+
 async def expiration_header(ctx: Ctx, info: ObjectInfo) -> dict[str, str]:
     """x-amz-expiration for the current version of an object an Expiration rule applies to."""
     if ctx.query.get("versionId") is not None:
         return {}
-    bucket = await ctx.store.get_bucket(info.bucket)
-    rules = _cached(bucket.extra.get(lc.EXTRA_KEY))
+    rules = await _rules_of(ctx, info.bucket)
     if not rules:
         return {}
     found = lc.current_expiry(rules, info.key, info.size, info.meta.tags, info.last_modified, lc.day_seconds())
