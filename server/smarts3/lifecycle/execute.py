@@ -1,7 +1,8 @@
 """Carry out every bucket's lifecycle rules: one pass of the sweeper.
 
 Works through the store's public calls only, a page at a time (small pages, one store call
-per await, a pause between pages), so a sweep never holds up requests. Each action is one
+per await, and after each page a pause as long as the page took), so a sweep never holds up
+requests for long and uses at most about half of the worker's time. Each action is one
 store transaction, and a pass decides everything afresh from what the store holds: a pass cut
 short by a crash leaves no partial state, and the next pass finishes the work.
 
@@ -70,6 +71,11 @@ def locked(info: ObjectInfo, now: float) -> bool:
         return True  # unreadable: keep, never guess a lock away
 
 
+async def _rest(started: float) -> None:
+    """Pause as long as the page took (at least PAUSE): a pass uses at most half of the time."""
+    await anyio.sleep(max(PAUSE, time.monotonic() - started))
+
+
 class _Pass:
     def __init__(self, store: Store, bucket: BucketInfo, rules: Rules, now: float, day: float) -> None:
         self.store = store
@@ -78,6 +84,7 @@ class _Pass:
         self.now = now
         self.day = day
         self.counts = Counts()
+        self._unversioned: dict[str, tuple[VersionEntry, str]] = {}  # key → (listed version, rule id)
 
     async def _tags(self, key: str, version_id: str | None) -> Mapping[str, str]:
         try:
@@ -115,23 +122,37 @@ class _Pass:
             return False
         name = self.bucket.name
         if not self.bucket.versioning:
-            def guard(v: ObjectInfo) -> bool:  # overwritten since the listing: not this object any more
-                return v.etag != entry.etag or v.last_modified != entry.last_modified or locked(v, time.time())
-
-            (outcome,) = await self.store.delete_versions(name, [(entry.key, entry.version_id)], keep=guard)
-            if outcome.kept:
-                return True
-        else:
-            try:
-                current = await self.store.head_object(name, entry.key)
-            except StorageError:
-                return True
-            if current.version_id != entry.version_id:
-                return True  # a newer version arrived since the listing
-            await self.store.delete_versions(name, [(entry.key, None)])
+            self._unversioned[entry.key] = (entry, due[0].id)  # removed with the rest of the page
+            return True
+        try:
+            current = await self.store.head_object(name, entry.key)
+        except StorageError:
+            return True
+        if current.version_id != entry.version_id:
+            return True  # a newer version arrived since the listing
+        await self.store.delete_versions(name, [(entry.key, None)])
         self.counts.expired += 1
         log.info("lifecycle rule %r expired %s/%s", due[0].id, name, entry.key)
         return True
+
+    async def _flush_unversioned(self) -> None:
+        """Remove the page's expired objects of an unversioned bucket in one transaction."""
+        batch, self._unversioned = self._unversioned, {}
+        if not batch:
+            return
+        now = time.time()
+
+        def guard(v: ObjectInfo) -> bool:  # overwritten since the listing: not the object that expired
+            listed = batch.get(v.key)
+            return listed is None or v.etag != listed[0].etag or v.last_modified != listed[0].last_modified or (
+                locked(v, now)
+            )
+
+        items = [(key, entry.version_id) for key, (entry, _) in batch.items()]
+        for outcome in await self.store.delete_versions(self.bucket.name, items, keep=guard):
+            if not outcome.kept:
+                self.counts.expired += 1
+                log.info("lifecycle rule %r expired %s/%s", batch[outcome.key][1], self.bucket.name, outcome.key)
 
     async def _expire_marker(self, entry: VersionEntry) -> None:
         for rule in await self._matching(list(self.rules), entry):
@@ -178,6 +199,7 @@ class _Pass:
         key_marker = version_marker = ""
         group: list[VersionEntry] = []
         while True:
+            started = time.monotonic()
             page = await self.store.list_object_versions(
                 self.bucket.name, key_marker=key_marker, version_id_marker=version_marker, max_keys=PAGE
             )
@@ -186,12 +208,14 @@ class _Pass:
                     await self.key(group)
                     group = []
                 group.append(entry)
+            await self._flush_unversioned()
             if not page.is_truncated or page.next_key_marker is None:
                 break
             key_marker, version_marker = page.next_key_marker, page.next_version_id_marker or ""
-            await anyio.sleep(PAUSE)
+            await _rest(started)
         if group:
             await self.key(group)
+            await self._flush_unversioned()
 
     async def uploads(self) -> None:
         rules = [r for r in self.rules if r.abort_days is not None]
@@ -199,6 +223,7 @@ class _Pass:
             return
         key_marker = id_marker = ""
         while True:
+            started = time.monotonic()
             page = await self.store.list_uploads(
                 self.bucket.name, key_marker=key_marker, upload_id_marker=id_marker, max_uploads=PAGE
             )
@@ -219,7 +244,7 @@ class _Pass:
             if not page.is_truncated or page.next_key_marker is None:
                 break
             key_marker, id_marker = page.next_key_marker, page.next_upload_id_marker or ""
-            await anyio.sleep(PAUSE)
+            await _rest(started)
 
 
 async def sweep_lifecycle(store: Store, now: float | None = None, day: float | None = None) -> Counts:
