@@ -53,7 +53,7 @@ INVALID: list[tuple[str, bytes, int, str]] = [
     ("and-duplicate-tag", _doc(_rule(EXPIRE, flt=f"<Filter><And>{TAG}{TAG}</And></Filter>")), 400, "InvalidRequest"),
     ("size-inverted", _doc(_rule(EXPIRE, flt="<Filter><And><ObjectSizeGreaterThan>10</ObjectSizeGreaterThan>"
                                              "<ObjectSizeLessThan>5</ObjectSizeLessThan></And></Filter>")),
-     400, "InvalidRequest"),
+     400, "InvalidArgument"),
     ("size-not-integer", _doc(_rule(EXPIRE, flt="<Filter><ObjectSizeLessThan>big</ObjectSizeLessThan></Filter>")),
      400, "MalformedXML"),
     ("days-zero", _doc(_rule("<Expiration><Days>0</Days></Expiration>")), 400, "InvalidArgument"),
@@ -90,6 +90,17 @@ INVALID: list[tuple[str, bytes, int, str]] = [
                                           "</Transition>")), 400, "InvalidArgument"),
     ("transition-after-expiry", _doc(_rule("<Expiration><Days>30</Days></Expiration><Transition><Days>40</Days>"
                                            "<StorageClass>GLACIER</StorageClass></Transition>")),
+     400, "InvalidArgument"),
+    ("transition-class-twice", _doc(_rule("<Transition><Days>40</Days><StorageClass>GLACIER</StorageClass>"
+                                          "</Transition><Transition><Days>50</Days><StorageClass>GLACIER"
+                                          "</StorageClass></Transition>")), 400, "InvalidRequest"),
+    ("transition-days-and-dates", _doc(_rule("<Transition><Days>40</Days><StorageClass>GLACIER</StorageClass>"
+                                             "</Transition><Transition><Date>2031-01-01T00:00:00Z</Date>"
+                                             "<StorageClass>DEEP_ARCHIVE</StorageClass></Transition>")),
+     400, "InvalidRequest"),
+    ("transition-negative-days", _doc(_rule("<Transition><Days>-1</Days><StorageClass>GLACIER</StorageClass>"
+                                            "</Transition>")), 400, "MalformedXML"),
+    ("size-less-than-zero", _doc(_rule(EXPIRE, flt="<Filter><ObjectSizeLessThan>0</ObjectSizeLessThan></Filter>")),
      400, "InvalidArgument"),
     ("noncurrent-transition-ia-too-soon", _doc(_rule("<NoncurrentVersionTransition><NoncurrentDays>5</NoncurrentDays>"
                                                      "<StorageClass>ONEZONE_IA</StorageClass>"

@@ -164,7 +164,7 @@ def _transition(element: Element, noncurrent: bool) -> Transition:
     days = None if days_text is None else _integer(days_text)
     action = "NoncurrentVersionTransition" if noncurrent else "Transition"
     if days is not None and days < 0:
-        raise S3Error("InvalidArgument", f"'{days_name}' in {action} action must be nonnegative")
+        raise _malformed()
     if days is not None and storage_class in ("STANDARD_IA", "ONEZONE_IA") and days < _IA_MINIMUM_DAYS:
         raise S3Error(
             "InvalidArgument",
@@ -190,8 +190,10 @@ def _rule(element: Element) -> Rule:
         flt, shape = _filter(found["Filter"][0])
         style = "filter"
     gt, lt = flt.size_greater_than, flt.size_less_than
+    if lt is not None and lt < 1:
+        raise S3Error("InvalidArgument", "'ObjectSizeLessThan' must be a positive integer")
     if gt is not None and lt is not None and gt >= lt:
-        raise S3Error("InvalidRequest", "ObjectSizeGreaterThan must be less than ObjectSizeLessThan")
+        raise S3Error("InvalidArgument", "'ObjectSizeGreaterThan' must be less than 'ObjectSizeLessThan'")
     values: dict[str, object] = {}
     if "Expiration" in found:
         values.update(_expiration(found["Expiration"][0], bool(flt.tags)))
@@ -207,7 +209,10 @@ def _rule(element: Element) -> Rule:
         if newer is not None:
             count = _integer(newer)
             if not 1 <= count <= MAX_NEWER_NONCURRENT:
-                raise S3Error("InvalidArgument", "NewerNoncurrentVersions must be between 1 and 100")
+                raise S3Error(
+                    "InvalidArgument",
+                    "'NewerNoncurrentVersions' for NoncurrentVersionExpiration action must be between 1 and 100",
+                )
             values["newer_noncurrent_versions"] = count
     if "AbortIncompleteMultipartUpload" in found:
         if flt.tags:
@@ -223,6 +228,11 @@ def _rule(element: Element) -> Rule:
     noncurrent_transitions = tuple(_transition(t, True) for t in found.get("NoncurrentVersionTransition", []))
     if not values and not transitions and not noncurrent_transitions:
         raise S3Error("InvalidRequest", "At least one action needs to be specified in a rule")
+    for name, group in (("Transition", transitions), ("NoncurrentVersionTransition", noncurrent_transitions)):
+        if len({t.storage_class for t in group}) != len(group):
+            raise S3Error("InvalidRequest", f"'StorageClass' must be different for '{name}' actions in same 'Rule'")
+    if any(t.days is None for t in transitions) and any(t.days is not None for t in transitions):
+        raise S3Error("InvalidRequest", "Found mixed 'Date' and 'Days' based Transition actions in lifecycle rule")
     expiration_days = values.get("expiration_days")
     for t in transitions:
         if isinstance(expiration_days, int) and t.days is not None and t.days >= expiration_days:
@@ -255,7 +265,7 @@ def _expiration(element: Element, tagged: bool) -> dict[str, object]:
     assert marker is not None
     if marker.strip() not in ("true", "false"):
         raise _malformed()
-    if tagged:
+    if tagged and marker.strip() == "true":
         raise S3Error("InvalidRequest", "ExpiredObjectDeleteMarker cannot be specified with Tags.")
     return {"expired_object_delete_marker": marker.strip() == "true"}
 
