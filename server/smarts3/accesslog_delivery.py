@@ -250,7 +250,6 @@ class Delivery:
             return
         if state.get("operation") == "PutBucketLogging":
             self._targets.pop(bucket, None)  # this worker follows a change at once, others within CONFIG_TTL
-            return
         known = self._targets.get(bucket)
         fresh = known is not None and known[0] > time.monotonic()
         if fresh and known is not None and known[1] is None:

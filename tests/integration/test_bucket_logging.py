@@ -140,7 +140,7 @@ def test_records_are_delivered_in_s3_format(logged: tuple[str, Any, Any]) -> Non
     url, s3, _ = logged
     s3.create_bucket(Bucket="rec-src")
     s3.create_bucket(Bucket="rec-logs")
-    s3.put_bucket_logging(Bucket="rec-src", BucketLoggingStatus=_status("rec-logs"))
+    enabled = s3.put_bucket_logging(Bucket="rec-src", BucketLoggingStatus=_status("rec-logs"))
     key = "dir/a b.txt"
     put = s3.put_object(Bucket="rec-src", Key=key, Body=b"hello world")
     get = s3.get_object(Bucket="rec-src", Key=key, Range="bytes=0-4")
@@ -153,13 +153,15 @@ def test_records_are_delivered_in_s3_format(logged: tuple[str, Any, Any]) -> Non
     anonymous = httpx.get(presigned, headers={"Referer": "https://example.test/page", "User-Agent": "probe/1.0"})
     assert anonymous.status_code == 200
 
-    keys, records = _delivered(s3, "rec-logs", "logs/", 4)
+    keys, records = _delivered(s3, "rec-logs", "logs/", 5)
     for name in keys:
         match = NAME.fullmatch(name)
         assert match and match["prefix"] == "logs/", name
     by_id = {r["request_id"]: r for r in records}
     now = datetime.now(UTC)
 
+    # The request that switched logging on is the first one logged.
+    assert by_id[enabled["ResponseMetadata"]["RequestId"]]["operation"] == "REST.PUT.LOGGING_STATUS"
     put_record = by_id[put["ResponseMetadata"]["RequestId"]]
     assert re.fullmatch(r"[0-9a-f]{64}", put_record["owner"])
     assert put_record["bucket"] == "rec-src"
@@ -211,3 +213,31 @@ def test_partitioned_prefix_names(logged: tuple[str, Any, Any]) -> None:
         assert re.fullmatch(rf"p/{owner}/us-east-1/part-src/\d{{4}}/\d{{2}}/\d{{2}}/", match["prefix"]), name
         assert match["prefix"].split("/")[4] == f"{day.year:04d}"
     assert not [r for r in records if r["bucket"] != "part-src"]
+
+
+def test_two_workers_each_deliver_their_own_objects(tmp_path_factory: pytest.TempPathFactory) -> None:
+    proc, url = start_subprocess_server(tmp_path_factory.mktemp("twoworkers") / "data", "--fsync", "never",
+                                        "--workers", "2", env=ENV)
+    try:
+        s3 = boto3.client("s3", endpoint_url=url, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                          region_name="us-east-1")
+        s3.create_bucket(Bucket="two-src")
+        s3.create_bucket(Bucket="two-logs")
+        put = s3.put_bucket_logging(Bucket="two-src", BucketLoggingStatus=_status("two-logs"))
+        sent = {put["ResponseMetadata"]["RequestId"]}
+        deadline = time.monotonic() + 30
+        while True:
+            for _ in range(10):  # a new connection each time, so both workers serve some of them
+                response = httpx.get(s3.generate_presigned_url("get_object", Params={"Bucket": "two-src", "Key": "k"}))
+                sent.add(response.headers["x-amz-request-id"])
+            keys, records = _delivered(s3, "two-logs", "logs/", 1)
+            got = [r["request_id"] for r in records]
+            if len({rid[:10] for rid in got}) >= 2:  # a request id starts with its process's own prefix
+                break
+            assert time.monotonic() < deadline, "records from one worker only"
+        assert len(got) == len(set(got)), "a record delivered twice"
+        assert set(got) <= sent
+        assert len(keys) == len(set(keys)) >= 2  # each worker writes its own objects
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
