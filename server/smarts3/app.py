@@ -18,8 +18,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smarts3.access.authorize import Authorizer
 from smarts3.access.principals import Principal, Principals
+from smarts3.accesslog_delivery import Delivery
 from smarts3.config.settings import AuthMode, Fsync, Settings
 from smarts3.declared_push import PUSHED_FILE, DeclaredPush
+from smarts3.lifecycle import rules as lifecycle
 from smarts3.observability import Metrics, ObservabilitySettings, ObservedApp, install_observability
 from smarts3.rootcred import RootCredential, load_or_create
 from smarts3.s3.context import Limits
@@ -44,6 +46,8 @@ def _ignore_count(_: int) -> None:
 
 def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ignore_count) -> ObservedApp:
     cred = root_credential(settings)
+    lifecycle.set_day_seconds(settings.lifecycle_day_seconds)
+    owner_id = hashlib.sha256(cred.access_key.encode()).hexdigest()
     root = Principal("root", cred.access_key, cred.secret_key, root=True)
     store = FilesystemStore(settings.data_dir, fsync=settings.fsync is Fsync.ALWAYS)
     principals = Principals([root])
@@ -62,13 +66,20 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
         pushed=pushed,
     )
     authorizer = Authorizer(principals, store, declared.public, anonymous_is_root=settings.auth is AuthMode.NONE)
+    delivery = Delivery(
+        store,
+        owner_id,
+        settings.region,
+        settings.bucket_logging_flush_interval,
+        settings.bucket_logging_flush_records,
+    )
     s3 = S3App(
         store,
         authorizer,
         region=settings.region,
         base_domain=settings.base_domain,
         extra_base_domains=tuple(settings.extra_base_domains),
-        owner_id=hashlib.sha256(cred.access_key.encode()).hexdigest(),
+        owner_id=owner_id,
         limits=Limits(
             max_object_size=settings.max_object_size,
             max_part_size=min(settings.max_object_size, 5 * 1024**3),
@@ -106,10 +117,14 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
                 settings.multipart_expire_after,
                 settings.multipart_sweep_interval,
                 sweeper_counter,
+                settings.lifecycle_sweep_interval,
             )
+            tg.start_soon(delivery.run)
             try:
                 yield
             finally:
+                with anyio.move_on_after(10, shield=True):  # deliver the last access log records
+                    await delivery.flush()
                 tg.cancel_scope.cancel()
                 await store.close()
 
@@ -130,6 +145,7 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
     observed = install_observability(app, observability, metrics=metrics)
     if settings.declared_token_file is not None and pushed is not None:
         observed.ops = DeclaredPush(declared, settings.declared_token_file, pushed).wrap(observed.ops)
+    observed.attach_delivery(delivery)
     return observed
 
 

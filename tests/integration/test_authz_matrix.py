@@ -139,6 +139,9 @@ def _xml(body: str, **headers: str) -> tuple[dict[str, str], bytes]:
 _TAGS = "<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>"
 _CORS = ("<CORSConfiguration><CORSRule><AllowedOrigin>https://a.example</AllowedOrigin>"
          "<AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>")
+# A rule no object of the matrix matches: allowed callers store it, nothing expires.
+_LIFECYCLE = ("<LifecycleConfiguration><Rule><ID>r</ID><Filter><Prefix>never/</Prefix></Filter>"
+              "<Status>Enabled</Status><Expiration><Days>3650</Days></Expiration></Rule></LifecycleConfiguration>")
 _LOCK = "<ObjectLockConfiguration><ObjectLockEnabled>Off</ObjectLockEnabled></ObjectLockConfiguration>"
 _RETENTION = "<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>2099-01-01T00:00:00Z</RetainUntilDate></Retention>"
 _HOLD = "<LegalHold><Status>ON</Status></LegalHold>"
@@ -195,6 +198,12 @@ ROWS = [
     Row(Op.GET_BUCKET_CORS, lambda k, u: _req("GET", f"/{k.bucket}?cors")),
     Row(Op.PUT_BUCKET_CORS, lambda k, u: _xml_req("PUT", f"/{k.bucket}?cors", _CORS)),
     Row(Op.DELETE_BUCKET_CORS, lambda k, u: _req("DELETE", f"/{k.bucket}?cors")),
+    Row(Op.GET_BUCKET_LIFECYCLE, lambda k, u: _req("GET", f"/{k.bucket}?lifecycle")),
+    Row(Op.PUT_BUCKET_LIFECYCLE, lambda k, u: _xml_req("PUT", f"/{k.bucket}?lifecycle", _LIFECYCLE)),
+    Row(Op.DELETE_BUCKET_LIFECYCLE, lambda k, u: _req("DELETE", f"/{k.bucket}?lifecycle")),
+    Row(Op.GET_BUCKET_LOGGING, lambda k, u: _req("GET", f"/{k.bucket}?logging")),
+    # An empty status: allowed callers switch logging off (it was never on).
+    Row(Op.PUT_BUCKET_LOGGING, lambda k, u: _xml_req("PUT", f"/{k.bucket}?logging", "<BucketLoggingStatus/>")),
     Row(Op.GET_OBJECT, lambda k, u: _req("GET", f"/{k.bucket}/{OBJ}")),
     Row(Op.HEAD_OBJECT, lambda k, u: _req("HEAD", f"/{k.bucket}/{OBJ}")),
     Row(Op.GET_OBJECT_ATTRIBUTES,

@@ -328,8 +328,6 @@ UNSERVED = [
     ("DELETE", "", "website", "DeleteBucketWebsite"),
     ("GET", "", "policy", "GetBucketPolicy"),
     ("PUT", "", "policy", "PutBucketPolicy"),
-    ("GET", "", "lifecycle", "GetBucketLifecycleConfiguration"),
-    ("PUT", "", "lifecycle", "PutBucketLifecycleConfiguration"),
     ("GET", "", "encryption", "GetBucketEncryption"),
     ("PUT", "", "encryption", "PutBucketEncryption"),
     ("GET", "", "replication", "GetBucketReplication"),
@@ -358,7 +356,7 @@ def test_unserved_sub_resources_are_not_implemented(server: Any, s3: Any, bucket
 
 def test_boto3_sees_not_implemented(s3: Any, bucket: str) -> None:
     for call in (lambda: s3.get_bucket_policy(Bucket=bucket),
-                 lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket),
+                 lambda: s3.get_bucket_website(Bucket=bucket),
                  lambda: s3.get_bucket_encryption(Bucket=bucket)):
         with pytest.raises(ClientError) as exc:
             call()

@@ -52,6 +52,8 @@ SECTIONS: dict[str, dict[str, str]] = {
     },
     "shutdown": {"gracePeriod": "shutdown_grace_period"},
     "multipart": {"expireAfter": "multipart_expire_after", "sweepInterval": "multipart_sweep_interval"},
+    "lifecycle": {"daySeconds": "lifecycle_day_seconds", "sweepInterval": "lifecycle_sweep_interval"},
+    "bucketLogging": {"flushInterval": "bucket_logging_flush_interval", "flushRecords": "bucket_logging_flush_records"},
     "cors": {"rules": "cors"},
     "logging": {
         "format": "log_format",

@@ -96,6 +96,14 @@ class Settings(BaseSettings):
     # Multipart uploads idle this long (seconds) are aborted by a periodic sweep (default 7 days).
     multipart_expire_after: float = Field(default=7 * 24 * 3600, gt=0)
     multipart_sweep_interval: float = Field(default=3600, gt=0)
+    # Lifecycle rules: the length of "one day" (the lifecycle debug interval: shorten it only for tests)
+    # and how often the sweeper applies the rules (seconds).
+    lifecycle_day_seconds: float = Field(default=86400, gt=0)
+    lifecycle_sweep_interval: float = Field(default=3600, gt=0)
+    # Bucket logging: each worker delivers its access records to the target bucket every this many
+    # seconds, or sooner once this many wait; a crash loses at most the records not yet delivered.
+    bucket_logging_flush_interval: float = Field(default=60, gt=0)
+    bucket_logging_flush_records: int = Field(default=1000, ge=1)
     # Largest XML request body read into memory (DeleteObjects with 1,000 keys fits).
     max_xml_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     # CORS: the global policy, for buckets with neither their own configuration (PutBucketCors) nor

@@ -28,7 +28,9 @@ from smarts3.s3.handlers import (
     attributes,
     buckets,
     cors,  # CORS
+    lifecycle,
     listing,
+    logging_config,
     multipart,
     objectlock,
     objects_read,
@@ -99,6 +101,11 @@ HANDLERS: dict[Op, Handler] = {
     Op.GET_BUCKET_CORS: cors.get_bucket_cors,  # CORS
     Op.PUT_BUCKET_CORS: cors.put_bucket_cors,  # CORS
     Op.DELETE_BUCKET_CORS: cors.delete_bucket_cors,  # CORS
+    Op.GET_BUCKET_LIFECYCLE: lifecycle.get_bucket_lifecycle_configuration,
+    Op.PUT_BUCKET_LIFECYCLE: lifecycle.put_bucket_lifecycle_configuration,
+    Op.DELETE_BUCKET_LIFECYCLE: lifecycle.delete_bucket_lifecycle,
+    Op.GET_BUCKET_LOGGING: logging_config.get_bucket_logging,
+    Op.PUT_BUCKET_LOGGING: logging_config.put_bucket_logging,
     # Op.CORS_PREFLIGHT is answered by S3App.cors before authentication (it is never signed).
 }
 

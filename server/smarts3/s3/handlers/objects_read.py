@@ -7,6 +7,7 @@ from starlette.responses import Response
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
 from smarts3.s3.handlers.common import ensure_still_readable
+from smarts3.s3.handlers.lifecycle import expiration_header
 from smarts3.s3.handlers.versions import version_header, version_param
 from smarts3.s3.headers import (
     RESPONSE_OVERRIDES,
@@ -84,6 +85,7 @@ async def get_object(ctx: Ctx) -> Response | ObjectStream:
     try:
         ensure_still_readable(ctx, ctx.bucket_name, ctx.key_name, reader.info)
         status, start, end, headers = _plan(ctx, reader.info, overrides)
+        headers.update(await expiration_header(ctx, reader.info))
     except _NotModified as nm:
         await reader.close()
         return empty(304, not_modified_headers(nm.info))
@@ -102,6 +104,7 @@ async def head_object(ctx: Ctx) -> Response:
         status, start, end, headers = _plan(ctx, info, overrides)
     except _NotModified as nm:
         return empty(304, not_modified_headers(nm.info))
+    headers.update(await expiration_header(ctx, info))
     response = Response(b"", status_code=status, headers=headers)
     response.headers["content-length"] = str(end - start)
     return response

@@ -12,6 +12,7 @@ from smarts3.s3.body import receive_into, verify_required_digest
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error, from_exception
 from smarts3.s3.handlers.common import ensure_still_readable, read_xml
+from smarts3.s3.handlers.lifecycle import expiration_header
 from smarts3.s3.handlers.objectlock import keep_locked, lock_extra, locked_error
 from smarts3.s3.handlers.versions import checked_version, version_header, version_param
 from smarts3.s3.handlers.writes import (
@@ -43,7 +44,8 @@ async def put_object(ctx: Ctx) -> Response:
         sums = await receive_into(ctx, writer, ctx.limits.max_object_size)
         meta = replace(meta, checksums=sums, checksum_type="FULL_OBJECT" if sums else None)
         info = await writer.commit(meta, condition)
-    return empty(200, {**result_headers(info.etag, sums, meta.checksum_type), **version_header(info)})
+    expiration = await expiration_header(ctx, info)
+    return empty(200, {**result_headers(info.etag, sums, meta.checksum_type), **version_header(info), **expiration})
 
 
 async def source_info(ctx: Ctx, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
