@@ -139,6 +139,8 @@ def _xml(body: str, **headers: str) -> tuple[dict[str, str], bytes]:
 _TAGS = "<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>"
 _CORS = ("<CORSConfiguration><CORSRule><AllowedOrigin>https://a.example</AllowedOrigin>"
          "<AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>")
+_SSE = ("<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256"
+        "</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>")
 _VERSIONING = "<VersioningConfiguration><Status>Off</Status></VersioningConfiguration>"
 _DELETE = f"<Delete><Object><Key>{SCRATCH}</Key></Object></Delete>"
 
@@ -185,6 +187,9 @@ ROWS = [
     Row(Op.GET_BUCKET_CORS, lambda k, u: _req("GET", f"/{k.bucket}?cors")),
     Row(Op.PUT_BUCKET_CORS, lambda k, u: _xml_req("PUT", f"/{k.bucket}?cors", _CORS)),
     Row(Op.DELETE_BUCKET_CORS, lambda k, u: _req("DELETE", f"/{k.bucket}?cors")),
+    Row(Op.GET_BUCKET_ENCRYPTION, lambda k, u: _req("GET", f"/{k.bucket}?encryption")),
+    Row(Op.PUT_BUCKET_ENCRYPTION, lambda k, u: _xml_req("PUT", f"/{k.bucket}?encryption", _SSE)),
+    Row(Op.DELETE_BUCKET_ENCRYPTION, lambda k, u: _req("DELETE", f"/{k.bucket}?encryption")),
     Row(Op.GET_OBJECT, lambda k, u: _req("GET", f"/{k.bucket}/{OBJ}")),
     Row(Op.HEAD_OBJECT, lambda k, u: _req("HEAD", f"/{k.bucket}/{OBJ}")),
     Row(Op.GET_OBJECT_ATTRIBUTES,

@@ -330,8 +330,6 @@ UNSERVED = [
     ("PUT", "", "policy", "PutBucketPolicy"),
     ("GET", "", "lifecycle", "GetBucketLifecycleConfiguration"),
     ("PUT", "", "lifecycle", "PutBucketLifecycleConfiguration"),
-    ("GET", "", "encryption", "GetBucketEncryption"),
-    ("PUT", "", "encryption", "PutBucketEncryption"),
     ("GET", "", "replication", "GetBucketReplication"),
     ("PUT", "", "object-lock", "PutObjectLockConfiguration"),
     ("GET", "", "object-lock", "GetObjectLockConfiguration"),
@@ -361,8 +359,7 @@ def test_unserved_sub_resources_are_not_implemented(server: Any, s3: Any, bucket
 
 def test_boto3_sees_not_implemented(s3: Any, bucket: str) -> None:
     for call in (lambda: s3.get_bucket_policy(Bucket=bucket),
-                 lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket),
-                 lambda: s3.get_bucket_encryption(Bucket=bucket)):
+                 lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket)):
         with pytest.raises(ClientError) as exc:
             call()
         assert client_error(exc) == (501, "NotImplemented")

@@ -28,6 +28,7 @@ from smarts3.s3.handlers import (
     attributes,
     buckets,
     cors,  # CORS
+    encryption,
     listing,
     multipart,
     objects_read,
@@ -38,6 +39,7 @@ from smarts3.s3.handlers import (
 )
 from smarts3.s3.operations import Op, Unclassified, classify
 from smarts3.s3.responses import ObjectStream
+from smarts3.sse.policy import SsePolicy
 from smarts3.storage.base import Store
 
 log = logging.getLogger("smarts3.s3")
@@ -91,6 +93,9 @@ HANDLERS: dict[Op, Handler] = {
     Op.GET_BUCKET_CORS: cors.get_bucket_cors,  # CORS
     Op.PUT_BUCKET_CORS: cors.put_bucket_cors,  # CORS
     Op.DELETE_BUCKET_CORS: cors.delete_bucket_cors,  # CORS
+    Op.GET_BUCKET_ENCRYPTION: encryption.get_bucket_encryption,
+    Op.PUT_BUCKET_ENCRYPTION: encryption.put_bucket_encryption,
+    Op.DELETE_BUCKET_ENCRYPTION: encryption.delete_bucket_encryption,
     # Op.CORS_PREFLIGHT is answered by S3App.cors before authentication (it is never signed).
 }
 
@@ -124,7 +129,9 @@ class S3App:
         extra_base_domains: tuple[str, ...] = (),
         limits: Limits,
         cors_policy: cors.CorsPolicy | None = None,  # CORS
+        sse: SsePolicy | None = None,
     ) -> None:
+        self.sse = sse
         self.store = store
         self.authorizer = authorizer
         self.region = region
@@ -192,6 +199,8 @@ class S3App:
                 self.limits,
                 self.owner_id,
                 decision,
+                sse=self.sse,
+                secure=scope.get("scheme") == "https",
             )
             response = await handler(ctx)
             await response(scope, receive, send_with_id)

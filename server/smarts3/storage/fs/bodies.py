@@ -22,6 +22,7 @@ import anyio
 import anyio.to_thread
 
 from smarts3.budget import BUDGET
+from smarts3.storage.base import BodyCipher
 from smarts3.storage.fs.env import Env
 from smarts3.storage.fs.layout import fsync_dir, new_body_id, unlink_quietly
 
@@ -42,8 +43,9 @@ class TempBody:
     Every method runs in a worker thread.
     """
 
-    def __init__(self, env: Env) -> None:
+    def __init__(self, env: Env, sealer: Sealer | None = None) -> None:
         self.env = env
+        self.sealer = sealer
         self.body_id = new_body_id()
         self.hasher = hashlib.md5()  # noqa: S324 - S3's ETag, not security
         self._tmp = env.layout.tmp_path(self.body_id)
@@ -59,6 +61,12 @@ class TempBody:
         for chunk in chunks[hashed:]:
             self.hasher.update(chunk)
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if self.sealer is not None:
+            data = self.sealer.feed(data)
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        assert self._fd is not None
         view = memoryview(data)
         while view:
             n = os.write(self._fd, view)
@@ -89,6 +97,8 @@ class TempBody:
         """
         if self._fd is None:
             self.append([], 0)  # an empty body is still a file
+        if self.sealer is not None:
+            self._write(self.sealer.finish())
         assert self._fd is not None
         try:
             self._wait_sync()
@@ -119,6 +129,40 @@ class TempBody:
             unlink_quietly(self._tmp)
 
 
+class Sealer:
+    """Plaintext in, the sealed body file out: header, then chunks sealed by a BodyCipher.
+
+    Up to one chunk of plaintext is held back, so the chunk sealed as last is known to be
+    the last one when finish() seals it (an empty body gets one empty last chunk).
+    """
+
+    def __init__(self, cipher: BodyCipher, part_number: int) -> None:
+        self._cipher = cipher
+        self._header = cipher.new_header(part_number)
+        self._held = b""
+        self._index = 0
+        self._started = False
+
+    def feed(self, data: bytes) -> bytes:
+        buf = self._held + data if self._held else data
+        size = self._cipher.chunk_size
+        full = (len(buf) - 1) // size if buf else 0  # keep 1..size bytes for finish()
+        out = [] if self._started else [self._header]
+        self._started = True
+        for n in range(full):
+            out.append(self._cipher.seal(self._header, self._index, buf[n * size : (n + 1) * size], False))
+            self._index += 1
+        self._held = buf[full * size :]
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        head = b"" if self._started else self._header
+        self._started = True
+        last = self._cipher.seal(self._header, self._index, self._held, True)
+        self._held = b""
+        return head + last
+
+
 class BufferedBodyWriter:
     """The async half shared by object and part writers.
 
@@ -126,9 +170,10 @@ class BufferedBodyWriter:
     `commit` that calls `_commit_in_thread`.
     """
 
-    def __init__(self, env: Env) -> None:
+    def __init__(self, env: Env, cipher: BodyCipher | None = None, part_number: int = 0) -> None:
         self._env = env
-        self._body = TempBody(env)
+        self._cipher = cipher
+        self._body = TempBody(env, None if cipher is None else Sealer(cipher, part_number))
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self._pending_hashed = 0
@@ -227,7 +272,8 @@ class BufferedBodyWriter:
             try:
                 self._body.append(chunks, hashed)
                 body_id = self._body.seal()
-                result = publish(body_id, self._body.hasher.hexdigest())
+                digest = self._body.hasher.digest()
+                result = publish(body_id, digest.hex() if self._cipher is None else self._cipher.etag(digest))
             except BaseException:
                 self._state = "failed"
                 self._body.discard()

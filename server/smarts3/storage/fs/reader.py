@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import bisect
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import anyio
 import anyio.to_thread
 
-from smarts3.storage.base import BadRange, ObjectInfo
+from smarts3.storage.base import BadRange, BodyCipher, IntegrityError, ObjectInfo
 from smarts3.storage.fs.env import Env
 from smarts3.storage.fs.objects import resolve_sync
 
@@ -24,10 +24,18 @@ _OPEN_ATTEMPTS = 20
 
 
 class FsObjectReader:
-    def __init__(self, info: ObjectInfo, *, fds: list[int] | None = None, data: bytes | None = None) -> None:
+    def __init__(
+        self,
+        info: ObjectInfo,
+        *,
+        fds: list[int] | None = None,
+        data: bytes | None = None,
+        unsealer: Unsealer | None = None,
+    ) -> None:
         self.info = info
         self._fds = fds or []
         self._data = data
+        self._unsealer = unsealer
         # Start offset of each segment, for bisecting a position to a segment.
         self._starts: list[int] = []
         pos = 0
@@ -59,7 +67,10 @@ class FsObjectReader:
             off = pos - seg_start
             want = min(n, seg_size - off)
             if want > 0:
-                got = os.pread(self._fds[i], want, off)
+                if self._unsealer is not None:
+                    got = self._unsealer.read(i, self._fds[i], seg_size, off, want)
+                else:
+                    got = os.pread(self._fds[i], want, off)
                 if len(got) < want:  # truncated file: report what we have
                     out.append(got)
                     break
@@ -82,12 +93,60 @@ class FsObjectReader:
         await self.close()
 
 
+class Unsealer:
+    """Reads plaintext out of sealed body files, opening only the chunks a range touches.
+
+    Checked at open: every file's header (as the cipher wants them: part order) and its
+    exact sealed length, so a truncated or padded file fails before anything is served.
+    """
+
+    def __init__(self, cipher: BodyCipher, fds: list[int], sizes: tuple[int, ...]) -> None:
+        self._cipher = cipher
+        self._headers = []
+        for fd, size in zip(fds, sizes, strict=True):
+            if os.fstat(fd).st_size != self.sealed_size(size):
+                raise IntegrityError("sealed body file has the wrong length")
+            self._headers.append(os.pread(fd, cipher.header_size, 0))
+        cipher.check_headers(self._headers)
+
+    def sealed_size(self, size: int) -> int:
+        c = self._cipher
+        return c.header_size + size + self._chunks(size) * c.tag_size
+
+    def _chunks(self, size: int) -> int:
+        return max(1, -(-size // self._cipher.chunk_size))
+
+    def read(self, segment: int, fd: int, size: int, off: int, want: int) -> bytes:
+        c = self._cipher
+        step = c.chunk_size + c.tag_size
+        first, last = off // c.chunk_size, (off + want - 1) // c.chunk_size
+        raw = os.pread(fd, (last - first + 1) * step, c.header_size + first * step)
+        final = self._chunks(size) - 1
+        out = []
+        for n in range(first, last + 1):
+            sealed = raw[(n - first) * step : (n - first + 1) * step]
+            plain = c.open(self._headers[segment], n, sealed, n == final)
+            expected = c.chunk_size if n < final else size - final * c.chunk_size
+            if len(plain) != expected:
+                raise IntegrityError("sealed chunk has the wrong length")
+            out.append(plain)
+        data = b"".join(out)
+        start = off - first * c.chunk_size
+        return data[start : start + want]
+
+
 def _close_all(fds: list[int]) -> None:
     for fd in fds:
         os.close(fd)
 
 
-def open_sync(env: Env, bucket: str, key: bytes, version_id: str | None = None) -> FsObjectReader:
+def open_sync(
+    env: Env,
+    bucket: str,
+    key: bytes,
+    version_id: str | None = None,
+    cipher_for: Callable[[ObjectInfo], BodyCipher | None] | None = None,
+) -> FsObjectReader:
     for _ in range(_OPEN_ATTEMPTS):
         with env.pool.conn() as c:
             row, versioned = resolve_sync(c, bucket, key, version_id)
@@ -103,9 +162,17 @@ def open_sync(env: Env, bucket: str, key: bytes, version_id: str | None = None) 
             _close_all(fds)
             raise
         info = row.info(versioned=versioned)
+        unsealer = None
+        try:
+            cipher = None if cipher_for is None else cipher_for(info)
+            if cipher is not None:
+                unsealer = Unsealer(cipher, fds, info.part_sizes or (info.size,))
+        except BaseException:
+            _close_all(fds)
+            raise
         if row.size > SMALL_BYTES:
-            return FsObjectReader(info, fds=fds)
-        reader = FsObjectReader(info, fds=fds)
+            return FsObjectReader(info, fds=fds, unsealer=unsealer)
+        reader = FsObjectReader(info, fds=fds, unsealer=unsealer)
         try:
             data = reader._pread(0, row.size)
         finally:

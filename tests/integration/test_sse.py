@@ -1,0 +1,294 @@
+"""Encryption at rest over HTTP: SSE-S3, SSE-KMS and SSE-C with boto3, the bytes on disk,
+ranges, part reads, multipart, copies between modes and bucket default encryption."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import ACCESS_KEY, SECRET_KEY, Server
+from tests.integration.helpers import client_error, signed
+
+MiB = 1024 * 1024
+CUSTOMER_KEY = bytes(range(32))
+OTHER_KEY = bytes(range(1, 33))
+ARN = "arn:aws:kms:us-east-1:000000000000:key/app"
+
+
+def b64key() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+@pytest.fixture(scope="module")
+def sse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    from smarts3.config.settings import Settings
+    from smarts3.pytest_plugin import serving
+
+    root = tmp_path_factory.mktemp("sse")
+    keys = root / "keys.json"
+    keys.write_text(json.dumps({"masterKeys": [{"id": "m1", "key": b64key()}],
+                                "kmsKeys": [{"id": "app", "key": b64key()}]}))
+    settings = Settings(data_dir=root / "data", access_key=ACCESS_KEY, secret_key=SECRET_KEY,
+                        sse_master_keys_file=keys, sse_c_allow_http=True)
+    with serving(settings) as url:
+        yield Server(url, root / "data")
+
+
+@pytest.fixture
+def c(sse_server: Server) -> Any:
+    return sse_server.client()
+
+
+@pytest.fixture
+def bkt(c: Any) -> str:
+    name = f"e-{uuid.uuid4().hex[:16]}"
+    c.create_bucket(Bucket=name)
+    return name
+
+
+def body(size: int, marker: bytes = b"") -> bytes:
+    data = marker + os.urandom(size - 2 * len(marker)) + marker
+    assert len(data) == size
+    return data
+
+
+def ssec(key: bytes = CUSTOMER_KEY, prefix: str = "SSECustomer") -> dict[str, str]:
+    return {
+        f"{prefix}Algorithm": "AES256", f"{prefix}Key": base64.b64encode(key).decode(),
+        f"{prefix}KeyMD5": base64.b64encode(hashlib.md5(key).digest()).decode()}
+
+
+def on_disk(data_dir: Path, needle: bytes) -> bool:
+    for folder, _, files in os.walk(data_dir):
+        for name in files:
+            path = Path(folder) / name
+            if path.suffix in (".db", ".db-wal", ".db-shm"):
+                continue
+            if needle in path.read_bytes():
+                return True
+    return False
+
+
+def test_sse_s3_put_get_range_and_the_bytes_on_disk(sse_server: Server, c: Any, bkt: str) -> None:
+    marker = b"PLAINTEXT-MARKER-" + uuid.uuid4().hex.encode()
+    data = body(300_000, marker)
+    put = c.put_object(Bucket=bkt, Key="k", Body=data, ServerSideEncryption="AES256")
+    assert put["ServerSideEncryption"] == "AES256"
+    assert put["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'  # SSE-S3 keeps the MD5 ETag
+    got = c.get_object(Bucket=bkt, Key="k")
+    assert got["ServerSideEncryption"] == "AES256" and got["ContentLength"] == len(data)
+    assert got["Body"].read() == data
+    # A range across a 64 KiB chunk boundary, and one inside the last chunk.
+    part = c.get_object(Bucket=bkt, Key="k", Range="bytes=65530-131080")
+    assert part["Body"].read() == data[65530:131081]
+    assert c.get_object(Bucket=bkt, Key="k", Range="bytes=-7")["Body"].read() == data[-7:]
+    assert c.head_object(Bucket=bkt, Key="k")["ServerSideEncryption"] == "AES256"
+    assert [o["Size"] for o in c.list_objects_v2(Bucket=bkt)["Contents"]] == [len(data)]
+    assert not on_disk(sse_server.data_dir, marker)
+    # The search would find a plain body: the marker is really absent, not unsearched.
+    c.put_object(Bucket=bkt, Key="plain", Body=data)
+    assert on_disk(sse_server.data_dir, marker)
+    assert "ServerSideEncryption" not in c.head_object(Bucket=bkt, Key="plain")
+
+
+def test_sse_kms_with_a_named_key_default_key_and_unknown_key(c: Any, bkt: str) -> None:
+    data = body(1000)
+    put = c.put_object(Bucket=bkt, Key="k", Body=data, ServerSideEncryption="aws:kms", SSEKMSKeyId="app",
+                       BucketKeyEnabled=True)
+    assert (put["ServerSideEncryption"], put["SSEKMSKeyId"], put["BucketKeyEnabled"]) == ("aws:kms", ARN, True)
+    assert put["ETag"] != f'"{hashlib.md5(data).hexdigest()}"'  # as AWS: not the MD5 of the plaintext
+    got = c.get_object(Bucket=bkt, Key="k")
+    assert (got["SSEKMSKeyId"], got["BucketKeyEnabled"], got["ETag"]) == (ARN, True, put["ETag"])
+    assert got["Body"].read() == data
+    by_arn = c.put_object(Bucket=bkt, Key="arn", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=ARN)
+    assert by_arn["SSEKMSKeyId"] == ARN
+    default = c.put_object(Bucket=bkt, Key="d", Body=b"x", ServerSideEncryption="aws:kms")
+    assert default["SSEKMSKeyId"].endswith(":alias/aws/s3")
+    context = base64.b64encode(json.dumps({"team": "a"}).encode()).decode()
+    with_context = c.put_object(Bucket=bkt, Key="ctx", Body=b"x", ServerSideEncryption="aws:kms",
+                                SSEKMSEncryptionContext=context)
+    assert with_context["SSEKMSEncryptionContext"] == context
+    with pytest.raises(ClientError) as err:
+        c.put_object(Bucket=bkt, Key="u", Body=b"", ServerSideEncryption="aws:kms", SSEKMSKeyId="nope")
+    assert client_error(err.value) == ("KMS.NotFoundException", 400)
+    with pytest.raises(ClientError) as err:
+        c.put_object(Bucket=bkt, Key="u", Body=b"", ServerSideEncryption="aws:kms",
+                     SSEKMSEncryptionContext="not base64 json")
+    assert client_error(err.value) == ("InvalidArgument", 400)
+    assert [o["Key"] for o in c.list_objects_v2(Bucket=bkt)["Contents"]] == ["arn", "ctx", "d", "k"]
+
+
+def test_sse_c_needs_the_right_key_on_every_read(c: Any, bkt: str) -> None:
+    data = body(200_000)
+    put = c.put_object(Bucket=bkt, Key="k", Body=data, **ssec())
+    md5 = base64.b64encode(hashlib.md5(CUSTOMER_KEY).digest()).decode()
+    assert (put["SSECustomerAlgorithm"], put["SSECustomerKeyMD5"]) == ("AES256", md5)
+    assert put["ETag"] != f'"{hashlib.md5(data).hexdigest()}"'
+    assert c.get_object(Bucket=bkt, Key="k", **ssec())["Body"].read() == data
+    ranged = c.get_object(Bucket=bkt, Key="k", Range="bytes=100000-100009", **ssec())
+    assert ranged["Body"].read() == data[100000:100010]
+    assert c.head_object(Bucket=bkt, Key="k", **ssec())["SSECustomerKeyMD5"] == md5
+    for call in (c.get_object, c.head_object):
+        with pytest.raises(ClientError) as err:
+            call(Bucket=bkt, Key="k")
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        with pytest.raises(ClientError) as err:
+            call(Bucket=bkt, Key="k", **ssec(OTHER_KEY))
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    with pytest.raises(ClientError) as err:
+        c.get_object(Bucket=bkt, Key="k")
+    assert client_error(err.value) == ("InvalidRequest", 400)
+
+
+def test_sse_c_header_errors(sse_server: Server, bkt: str) -> None:
+    url = f"{sse_server.url}/{bkt}/k"
+    key = base64.b64encode(CUSTOMER_KEY).decode()
+    md5 = base64.b64encode(hashlib.md5(CUSTOMER_KEY).digest()).decode()
+    h = "x-amz-server-side-encryption-customer-"
+    cases = [
+        ({h + "algorithm": "AES256", h + "key": key, h + "key-MD5": base64.b64encode(b"0" * 16).decode()},
+         "InvalidArgument"),
+        ({h + "algorithm": "AES128", h + "key": key, h + "key-MD5": md5}, "InvalidEncryptionAlgorithmError"),
+        ({h + "algorithm": "AES256", h + "key-MD5": md5}, "InvalidArgument"),
+        ({h + "algorithm": "AES256", h + "key": base64.b64encode(b"short").decode(), h + "key-MD5": md5},
+         "InvalidArgument"),
+        ({h + "algorithm": "AES256", h + "key": key, h + "key-MD5": md5,
+          "x-amz-server-side-encryption": "AES256"}, "InvalidArgument"),
+        ({"x-amz-server-side-encryption": "AES128"}, "InvalidArgument"),
+        ({"x-amz-server-side-encryption-aws-kms-key-id": "app"}, "InvalidArgument"),
+    ]
+    for headers, code in cases:
+        response = signed("PUT", url, body=b"data", headers=headers)
+        assert response.status_code == 400, (headers, response.text)
+        assert f"<Code>{code}</Code>" in response.text, (headers, response.text)
+    assert signed("GET", f"{sse_server.url}/{bkt}?list-type=2").text.count("<Key>") == 0
+
+
+def test_sse_c_over_plain_http_is_refused_by_default(s3: Any, bucket: str) -> None:
+    with pytest.raises(ClientError) as err:
+        s3.put_object(Bucket=bucket, Key="k", Body=b"", **ssec())
+    assert client_error(err.value) == ("InvalidRequest", 400)
+    assert "secure connection" in err.value.response["Error"]["Message"]
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+MODES: dict[str, dict[str, Any]] = {
+    "sse-s3": {"ServerSideEncryption": "AES256"},
+    "sse-kms": {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "app"},
+    "sse-c": ssec(),
+}
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_multipart_in_every_mode(c: Any, bkt: str, mode: str) -> None:
+    create = MODES[mode]
+    part_args = ssec() if mode == "sse-c" else {}
+    read_args = part_args
+    parts_data = [body(5 * MiB), body(5 * MiB), body(100_000)]
+    upload = c.create_multipart_upload(Bucket=bkt, Key="mp", **create)
+    etags = []
+    for n, data in enumerate(parts_data, 1):
+        answer = c.upload_part(Bucket=bkt, Key="mp", UploadId=upload["UploadId"], PartNumber=n, Body=data,
+                               **part_args)
+        md5 = f'"{hashlib.md5(data).hexdigest()}"'
+        assert (answer["ETag"] == md5) == (mode == "sse-s3")
+        etags.append(answer["ETag"])
+    listed = c.list_parts(Bucket=bkt, Key="mp", UploadId=upload["UploadId"])["Parts"]
+    assert [(p["ETag"], p["Size"]) for p in listed] == [(e, len(d)) for e, d in zip(etags, parts_data, strict=True)]
+    done = c.complete_multipart_upload(
+        Bucket=bkt, Key="mp", UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]})
+    assert done["ETag"].endswith('-3"')
+    whole = b"".join(parts_data)
+    got = c.get_object(Bucket=bkt, Key="mp", **read_args)
+    assert got["Body"].read() == whole
+    assert got["ContentLength"] == len(whole)
+    if mode != "sse-c":
+        assert got["ServerSideEncryption"] == create["ServerSideEncryption"]
+    across = c.get_object(Bucket=bkt, Key="mp", Range=f"bytes={5 * MiB - 10}-{5 * MiB + 9}", **read_args)
+    assert across["Body"].read() == whole[5 * MiB - 10 : 5 * MiB + 10]
+    second = c.get_object(Bucket=bkt, Key="mp", PartNumber=2, **read_args)
+    assert second["Body"].read() == parts_data[1] and second["PartsCount"] == 3
+    attrs = c.get_object_attributes(Bucket=bkt, Key="mp", ObjectAttributes=["ObjectSize", "ObjectParts", "ETag"])
+    assert attrs["ObjectSize"] == len(whole) and attrs["ObjectParts"]["TotalPartsCount"] == 3
+
+
+def test_sse_c_parts_must_bring_the_same_key(c: Any, bkt: str) -> None:
+    upload = c.create_multipart_upload(Bucket=bkt, Key="mp", **ssec())
+    for args, status in (({}, 400), (ssec(OTHER_KEY), 400)):
+        with pytest.raises(ClientError) as err:
+            c.upload_part(Bucket=bkt, Key="mp", UploadId=upload["UploadId"], PartNumber=1, Body=b"", **args)
+        assert client_error(err.value) == ("InvalidRequest", status)
+    c.upload_part(Bucket=bkt, Key="mp", UploadId=upload["UploadId"], PartNumber=1, Body=b"x", **ssec())
+
+
+def test_copies_between_modes(c: Any, bkt: str) -> None:
+    data = body(150_000)
+    c.put_object(Bucket=bkt, Key="c", Body=data, **ssec())
+    src = {"Bucket": bkt, "Key": "c"}
+    with pytest.raises(ClientError) as err:  # the source key is needed to read an SSE-C source
+        c.copy_object(Bucket=bkt, Key="s3", CopySource=src, ServerSideEncryption="AES256")
+    assert client_error(err.value) == ("InvalidRequest", 400)
+    to_s3 = c.copy_object(Bucket=bkt, Key="s3", CopySource=src, ServerSideEncryption="AES256",
+                          **ssec(prefix="CopySourceSSECustomer"))
+    assert to_s3["ServerSideEncryption"] == "AES256"
+    assert to_s3["CopyObjectResult"]["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+    to_kms = c.copy_object(Bucket=bkt, Key="kms", CopySource={"Bucket": bkt, "Key": "s3"},
+                           ServerSideEncryption="aws:kms", SSEKMSKeyId="app")
+    assert to_kms["SSEKMSKeyId"] == ARN
+    to_plain = c.copy_object(Bucket=bkt, Key="plain", CopySource={"Bucket": bkt, "Key": "kms"})
+    assert "ServerSideEncryption" not in to_plain
+    to_c = c.copy_object(Bucket=bkt, Key="c2", CopySource={"Bucket": bkt, "Key": "plain"}, **ssec(OTHER_KEY))
+    assert to_c["SSECustomerKeyMD5"] == base64.b64encode(hashlib.md5(OTHER_KEY).digest()).decode()
+    # In place: re-encrypting an object onto itself is a change, so it is allowed.
+    c.copy_object(Bucket=bkt, Key="plain", CopySource={"Bucket": bkt, "Key": "plain"}, ServerSideEncryption="AES256")
+    assert c.head_object(Bucket=bkt, Key="plain")["ServerSideEncryption"] == "AES256"
+    for key, args in (("s3", {}), ("kms", {}), ("plain", {}), ("c2", ssec(OTHER_KEY))):
+        assert c.get_object(Bucket=bkt, Key=key, **args)["Body"].read() == data, key
+    upload = c.create_multipart_upload(Bucket=bkt, Key="mp", ServerSideEncryption="AES256")
+    copied = c.upload_part_copy(Bucket=bkt, Key="mp", UploadId=upload["UploadId"], PartNumber=1,
+                                CopySource=src, CopySourceRange="bytes=10-99",
+                                **ssec(prefix="CopySourceSSECustomer"))
+    c.complete_multipart_upload(Bucket=bkt, Key="mp", UploadId=upload["UploadId"], MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": copied["CopyPartResult"]["ETag"]}]})
+    assert c.get_object(Bucket=bkt, Key="mp")["Body"].read() == data[10:100]
+
+
+def test_bucket_default_encryption(c: Any, bkt: str) -> None:
+    with pytest.raises(ClientError) as err:
+        c.get_bucket_encryption(Bucket=bkt)
+    assert client_error(err.value) == ("ServerSideEncryptionConfigurationNotFoundError", 404)
+    c.put_bucket_encryption(Bucket=bkt, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "app"},
+         "BucketKeyEnabled": True}]})
+    rule = c.get_bucket_encryption(Bucket=bkt)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule == {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "app"},
+                    "BucketKeyEnabled": True}
+    put = c.put_object(Bucket=bkt, Key="k", Body=b"by default")
+    assert (put["ServerSideEncryption"], put["SSEKMSKeyId"], put["BucketKeyEnabled"]) == ("aws:kms", ARN, True)
+    explicit = c.put_object(Bucket=bkt, Key="e", Body=b"x", ServerSideEncryption="AES256")
+    assert explicit["ServerSideEncryption"] == "AES256"
+    c.put_bucket_encryption(Bucket=bkt, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    assert c.put_object(Bucket=bkt, Key="k2", Body=b"x")["ServerSideEncryption"] == "AES256"
+    upload = c.create_multipart_upload(Bucket=bkt, Key="mp")
+    assert upload["ServerSideEncryption"] == "AES256"
+    with pytest.raises(ClientError) as err:
+        c.put_bucket_encryption(Bucket=bkt, ServerSideEncryptionConfiguration={"Rules": [
+            {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256", "KMSMasterKeyID": "app"}}]})
+    assert client_error(err.value) == ("InvalidArgument", 400)
+    c.delete_bucket_encryption(Bucket=bkt)
+    with pytest.raises(ClientError) as err:
+        c.get_bucket_encryption(Bucket=bkt)
+    assert client_error(err.value) == ("ServerSideEncryptionConfigurationNotFoundError", 404)
+    assert "ServerSideEncryption" not in c.put_object(Bucket=bkt, Key="k3", Body=b"x")
+    assert c.get_object(Bucket=bkt, Key="k")["Body"].read() == b"by default"
