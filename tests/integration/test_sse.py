@@ -292,3 +292,108 @@ def test_bucket_default_encryption(c: Any, bkt: str) -> None:
     assert client_error(err.value) == ("ServerSideEncryptionConfigurationNotFoundError", 404)
     assert "ServerSideEncryption" not in c.put_object(Bucket=bkt, Key="k3", Body=b"x")
     assert c.get_object(Bucket=bkt, Key="k")["Body"].read() == b"by default"
+
+
+# --- the AWS CLI ---------------------------------------------------------------------------------
+
+
+def test_aws_cli_cp_in_every_mode(sse_server: Server, bkt: str, tmp_path: Path) -> None:
+    from tests.integration.test_cli import aws
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "small").write_bytes(body(200_000))
+    (src / "large").write_bytes(body(6 * MiB))
+    config = tmp_path / "config"  # multipart from 5 MiB: "large" goes up in two parts
+    config.write_text("[default]\ns3 =\n  multipart_threshold = 5MB\n  multipart_chunksize = 5MB\n")
+    cust_key = "K" * 32  # the CLI takes the raw 32-byte key and encodes it itself
+    modes = {
+        "s3": (["--sse", "AES256"], []),
+        "kms": (["--sse", "aws:kms", "--sse-kms-key-id", "app"], []),
+        "c": (["--sse-c", "AES256", "--sse-c-key", cust_key], ["--sse-c", "AES256", "--sse-c-key", cust_key]),
+    }
+    c = sse_server.client()
+    for mode, (up, down) in modes.items():
+        aws(sse_server, "s3", "cp", "--recursive", str(src), f"s3://{bkt}/{mode}/", *up, config=config)
+        back = tmp_path / mode
+        aws(sse_server, "s3", "cp", "--recursive", f"s3://{bkt}/{mode}/", str(back), *down, config=config)
+        for name in ("small", "large"):
+            assert (back / name).read_bytes() == (src / name).read_bytes(), (mode, name)
+            if mode == "c":
+                head = c.head_object(Bucket=bkt, Key=f"c/{name}", SSECustomerAlgorithm="AES256",
+                                     SSECustomerKey=cust_key)
+                assert head["SSECustomerAlgorithm"] == "AES256"
+            else:
+                head = c.head_object(Bucket=bkt, Key=f"{mode}/{name}")
+                assert head["ServerSideEncryption"] == up[1]
+                assert head.get("SSEKMSKeyId") == (ARN if mode == "kms" else None)
+            assert head["ContentLength"] == (src / name).stat().st_size
+            assert head["ETag"].endswith('-2"') == (name == "large")
+    # A range read across the part boundary through s3api; a download without the SSE-C key is refused.
+    out = tmp_path / "range"
+    ranged = aws(sse_server, "s3api", "get-object", "--bucket", bkt, "--key", "c/large",
+                 "--range", f"bytes={5 * MiB - 50}-{5 * MiB + 50}", "--sse-customer-algorithm", "AES256",
+                 "--sse-customer-key", cust_key, str(out))
+    assert json.loads(ranged.stdout)["ContentLength"] == 101
+    assert out.read_bytes() == (src / "large").read_bytes()[5 * MiB - 50 : 5 * MiB + 51]
+    refused = aws(sse_server, "s3", "cp", f"s3://{bkt}/c/small", str(tmp_path / "x"), check=False)
+    assert refused.returncode != 0 and "400" in refused.stderr
+
+
+# --- integrity -----------------------------------------------------------------------------------
+
+
+def sealed_file(data_dir: Path, size: int) -> Path:
+    """The one body file of a sealed single-PUT object of `size` bytes (sizes in these tests are unique)."""
+    sealed = 16 + size + max(1, -(-size // 65536)) * 16
+    found = [Path(d) / n for d, _, files in os.walk(data_dir) for n in files
+             if (Path(d) / n).stat().st_size == sealed]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def flip(path: Path, offset: int) -> None:
+    with path.open("r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ 0x01]))
+
+
+def test_a_flipped_byte_on_disk_is_never_served(sse_server: Server, c: Any, bkt: str,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    import httpx
+
+    small, large = body(100_003), body(3 * MiB + 5)
+    c.put_object(Bucket=bkt, Key="small", Body=small, ServerSideEncryption="AES256")
+    c.put_object(Bucket=bkt, Key="large", Body=large, ServerSideEncryption="AES256")
+    flip(sealed_file(sse_server.data_dir, len(small)), 16 + 70_000)  # inside the second chunk
+    flip(sealed_file(sse_server.data_dir, len(large)), 16 + (2 * MiB + 300_000) // 65536 * (65536 + 16) + 99)
+    url = f"{sse_server.url}/{bkt}"
+    with caplog.at_level("ERROR", logger="smarts3"):
+        for target, headers in (("small", {}), ("large", {"range": f"bytes={2 * MiB + 290_000}-"})):
+            response = signed("GET", f"{url}/{target}", headers=headers)
+            assert response.status_code == 500, response.text
+            assert "<Code>InternalError</Code>" in response.text and "Traceback" not in response.text
+    assert "integrity error" in caplog.text
+    # Chunks are independent: what is intact is still served, ranges of both objects included.
+    assert c.get_object(Bucket=bkt, Key="small", Range="bytes=0-65535")["Body"].read() == small[:65536]
+    assert c.get_object(Bucket=bkt, Key="large", Range="bytes=0-999")["Body"].read() == large[:1000]
+    # A whole GET starts streaming before it reaches the bad chunk: the connection is cut there.
+    received = b""
+    request = httpx.Request("GET", f"{url}/large")
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    aws_request = AWSRequest(method="GET", url=f"{url}/large")
+    S3SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1").add_auth(aws_request)
+    request = httpx.Request("GET", f"{url}/large", headers=dict(aws_request.prepare().headers))
+    with httpx.Client(timeout=30) as client:
+        response = client.send(request, stream=True)
+        assert response.status_code == 200
+        with pytest.raises(httpx.HTTPError):
+            for chunk in response.iter_raw():
+                received += chunk
+    assert len(received) < len(large)
+    assert large.startswith(received)  # every byte that went out was right

@@ -51,6 +51,8 @@ class FsObjectReader:
             n = min(CHUNK_BYTES, end - pos)
             if self._data is not None:
                 chunk = self._data[pos : pos + n]
+            elif self._unsealer is not None and self._unsealer.in_memory:
+                chunk = self._pread(pos, n)  # small and sealed: opened chunk by chunk, on the loop
             else:
                 chunk = await anyio.to_thread.run_sync(self._pread, pos, n)
             if not chunk:
@@ -62,13 +64,15 @@ class FsObjectReader:
         """Read up to n bytes at object offset pos, across segment boundaries."""
         out: list[bytes] = []
         i = bisect.bisect_right(self._starts, pos) - 1
-        while n > 0 and i < len(self._fds):
+        in_memory = self._unsealer is not None and self._unsealer.in_memory
+        segments = len(self.info.part_sizes) if in_memory else len(self._fds)
+        while n > 0 and i < segments:
             seg_start, seg_size = self._starts[i], self.info.part_sizes[i]
             off = pos - seg_start
             want = min(n, seg_size - off)
             if want > 0:
                 if self._unsealer is not None:
-                    got = self._unsealer.read(i, self._fds[i], seg_size, off, want)
+                    got = self._unsealer.read(i, self._fds[i] if self._fds else -1, seg_size, off, want)
                 else:
                     got = os.pread(self._fds[i], want, off)
                 if len(got) < want:  # truncated file: report what we have
@@ -100,14 +104,22 @@ class Unsealer:
     exact sealed length, so a truncated or padded file fails before anything is served.
     """
 
-    def __init__(self, cipher: BodyCipher, fds: list[int], sizes: tuple[int, ...]) -> None:
+    def __init__(self, cipher: BodyCipher, fds: list[int], sizes: tuple[int, ...], *, load: bool = False) -> None:
         self._cipher = cipher
         self._headers = []
+        # load: the sealed files are read whole now (small objects), and chunks are opened as read.
+        self._files: list[bytes] | None = [] if load else None
         for fd, size in zip(fds, sizes, strict=True):
             if os.fstat(fd).st_size != self.sealed_size(size):
                 raise IntegrityError("sealed body file has the wrong length")
+            if self._files is not None:
+                self._files.append(os.pread(fd, self.sealed_size(size), 0))
             self._headers.append(os.pread(fd, cipher.header_size, 0))
         cipher.check_headers(self._headers)
+
+    @property
+    def in_memory(self) -> bool:
+        return self._files is not None
 
     def sealed_size(self, size: int) -> int:
         c = self._cipher
@@ -120,7 +132,8 @@ class Unsealer:
         c = self._cipher
         step = c.chunk_size + c.tag_size
         first, last = off // c.chunk_size, (off + want - 1) // c.chunk_size
-        raw = os.pread(fd, (last - first + 1) * step, c.header_size + first * step)
+        offset, length = c.header_size + first * step, (last - first + 1) * step
+        raw = os.pread(fd, length, offset) if self._files is None else self._files[segment][offset : offset + length]
         final = self._chunks(size) - 1
         out = []
         for n in range(first, last + 1):
@@ -166,10 +179,15 @@ def open_sync(
         try:
             cipher = None if cipher_for is None else cipher_for(info)
             if cipher is not None:
-                unsealer = Unsealer(cipher, fds, info.part_sizes or (info.size,))
+                small = row.size <= SMALL_BYTES
+                unsealer = Unsealer(cipher, fds, info.part_sizes or (info.size,), load=small)
         except BaseException:
             _close_all(fds)
             raise
+        if unsealer is not None and unsealer.in_memory:
+            # Read whole, opened per range: a bad chunk fails only the reads that touch it.
+            _close_all(fds)
+            return FsObjectReader(info, unsealer=unsealer)
         if row.size > SMALL_BYTES:
             return FsObjectReader(info, fds=fds, unsealer=unsealer)
         reader = FsObjectReader(info, fds=fds, unsealer=unsealer)
