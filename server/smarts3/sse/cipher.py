@@ -38,11 +38,11 @@ class ChunkCipher:
             raise ValueError("too many chunks in one body file")
         return header[8:16] + index.to_bytes(4, "big"), _AAD.pack(self._object_id, header, index, last)
 
-    def seal(self, header: bytes, index: int, data: bytes, last: bool) -> bytes:
+    def seal(self, header: bytes, index: int, data: bytes | memoryview, last: bool) -> bytes:
         nonce, aad = self._nonce_aad(header, index, last)
         return self._aead.encrypt(nonce, data, aad)
 
-    def open(self, header: bytes, index: int, data: bytes, last: bool) -> bytes:
+    def open(self, header: bytes, index: int, data: bytes | memoryview, last: bool) -> bytes:
         nonce, aad = self._nonce_aad(header, index, last)
         try:
             return self._aead.decrypt(nonce, data, aad)

@@ -60,10 +60,25 @@ class TempBody:
             self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         for chunk in chunks[hashed:]:
             self.hasher.update(chunk)
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if self.sealer is not None:
-            data = self.sealer.feed(data)
-        self._write(data)
+            self._write_pieces([piece for chunk in chunks for piece in self.sealer.feed(chunk)])
+            return
+        self._write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+    def _write_pieces(self, pieces: list[bytes]) -> None:
+        assert self._fd is not None
+        views = [memoryview(p) for p in pieces if p]
+        total = sum(len(v) for v in views)
+        while views:
+            n = os.writev(self._fd, views[:512])
+            done = 0
+            while done < len(views) and n >= len(views[done]):
+                n -= len(views[done])
+                done += 1
+            views = views[done:]
+            if views and n:
+                views[0] = views[0][n:]
+        self._written(total)
 
     def _write(self, data: bytes) -> None:
         assert self._fd is not None
@@ -71,7 +86,11 @@ class TempBody:
         while view:
             n = os.write(self._fd, view)
             view = view[n:]
-        self._unsynced += len(data)
+        self._written(len(data))
+
+    def _written(self, n: int) -> None:
+        assert self._fd is not None
+        self._unsynced += n
         if self.env.fsync and self._unsynced >= EARLY_SYNC_BYTES and (self._sync is None or self._sync.done()):
             # Flush what is written so far while the rest still arrives: the fsync at seal()
             # then finds little left to write, instead of the whole body (disk and network
@@ -98,7 +117,7 @@ class TempBody:
         if self._fd is None:
             self.append([], 0)  # an empty body is still a file
         if self.sealer is not None:
-            self._write(self.sealer.finish())
+            self._write_pieces(self.sealer.finish())
         assert self._fd is not None
         try:
             self._wait_sync()
@@ -133,7 +152,8 @@ class Sealer:
     """Plaintext in, the sealed body file out: header, then chunks sealed by a BodyCipher.
 
     Up to one chunk of plaintext is held back, so the chunk sealed as last is known to be
-    the last one when finish() seals it (an empty body gets one empty last chunk).
+    the last one when finish() seals it (an empty body gets one empty last chunk). Pieces
+    come out as a list for writev: no large buffer is built (fresh ones cost page faults).
     """
 
     def __init__(self, cipher: BodyCipher, part_number: int) -> None:
@@ -143,24 +163,34 @@ class Sealer:
         self._index = 0
         self._started = False
 
-    def feed(self, data: bytes) -> bytes:
-        buf = self._held + data if self._held else data
-        size = self._cipher.chunk_size
-        full = (len(buf) - 1) // size if buf else 0  # keep 1..size bytes for finish()
+    def _seal(self, data: bytes | memoryview, last: bool) -> bytes:
+        sealed = self._cipher.seal(self._header, self._index, data, last)
+        self._index += 1
+        return sealed
+
+    def feed(self, data: bytes) -> list[bytes]:
         out = [] if self._started else [self._header]
         self._started = True
-        for n in range(full):
-            out.append(self._cipher.seal(self._header, self._index, buf[n * size : (n + 1) * size], False))
-            self._index += 1
-        self._held = buf[full * size :]
-        return b"".join(out)
+        size = self._cipher.chunk_size
+        view = memoryview(data)
+        if self._held:
+            need = size - len(self._held)
+            if len(view) <= need:  # still not more than one chunk: keep holding
+                self._held += data
+                return out
+            out.append(self._seal(self._held + view[:need], False))
+            view = view[need:]
+        full = (len(view) - 1) // size if len(view) else 0  # keep 1..size bytes for finish()
+        out.extend(self._seal(view[n * size : (n + 1) * size], False) for n in range(full))
+        self._held = bytes(view[full * size :])
+        return out
 
-    def finish(self) -> bytes:
-        head = b"" if self._started else self._header
+    def finish(self) -> list[bytes]:
+        out = [] if self._started else [self._header]
         self._started = True
-        last = self._cipher.seal(self._header, self._index, self._held, True)
+        out.append(self._seal(self._held, True))
         self._held = b""
-        return head + last
+        return out
 
 
 class BufferedBodyWriter:

@@ -109,6 +109,7 @@ class Unsealer:
         self._headers = []
         # load: the sealed files are read whole now (small objects), and chunks are opened as read.
         self._files: list[bytes] | None = [] if load else None
+        self._scratch = bytearray()
         for fd, size in zip(fds, sizes, strict=True):
             if os.fstat(fd).st_size != self.sealed_size(size):
                 raise IntegrityError("sealed body file has the wrong length")
@@ -133,19 +134,24 @@ class Unsealer:
         step = c.chunk_size + c.tag_size
         first, last = off // c.chunk_size, (off + want - 1) // c.chunk_size
         offset, length = c.header_size + first * step, (last - first + 1) * step
-        raw = os.pread(fd, length, offset) if self._files is None else self._files[segment][offset : offset + length]
+        if self._files is not None:
+            raw = memoryview(self._files[segment])[offset : offset + length]
+        else:
+            # Into a buffer kept for the reader: no fresh megabyte (page faults) per read.
+            if len(self._scratch) < length:
+                self._scratch = bytearray(length)
+            raw = memoryview(self._scratch)[: os.preadv(fd, [memoryview(self._scratch)[:length]], offset)]
         final = self._chunks(size) - 1
         out = []
         for n in range(first, last + 1):
-            sealed = raw[(n - first) * step : (n - first + 1) * step]
-            plain = c.open(self._headers[segment], n, sealed, n == final)
+            plain = c.open(self._headers[segment], n, raw[(n - first) * step : (n - first + 1) * step], n == final)
             expected = c.chunk_size if n < final else size - final * c.chunk_size
             if len(plain) != expected:
                 raise IntegrityError("sealed chunk has the wrong length")
             out.append(plain)
-        data = b"".join(out)
+        data = out[0] if len(out) == 1 else b"".join(out)
         start = off - first * c.chunk_size
-        return data[start : start + want]
+        return data if start == 0 and want == len(data) else data[start : start + want]
 
 
 def _close_all(fds: list[int]) -> None:
