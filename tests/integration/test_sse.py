@@ -218,8 +218,13 @@ def test_multipart_in_every_mode(c: Any, bkt: str, mode: str) -> None:
     assert across["Body"].read() == whole[5 * MiB - 10 : 5 * MiB + 10]
     second = c.get_object(Bucket=bkt, Key="mp", PartNumber=2, **read_args)
     assert second["Body"].read() == parts_data[1] and second["PartsCount"] == 3
-    attrs = c.get_object_attributes(Bucket=bkt, Key="mp", ObjectAttributes=["ObjectSize", "ObjectParts", "ETag"])
+    attrs = c.get_object_attributes(Bucket=bkt, Key="mp", ObjectAttributes=["ObjectSize", "ObjectParts", "ETag"],
+                                    **read_args)
     assert attrs["ObjectSize"] == len(whole) and attrs["ObjectParts"]["TotalPartsCount"] == 3
+    if mode == "sse-c":  # as HEAD: the customer key is needed for the metadata too
+        with pytest.raises(ClientError) as err:
+            c.get_object_attributes(Bucket=bkt, Key="mp", ObjectAttributes=["ObjectSize"])
+        assert client_error(err.value) == ("InvalidRequest", 400)
 
 
 def test_sse_c_parts_must_bring_the_same_key(c: Any, bkt: str) -> None:
@@ -261,6 +266,23 @@ def test_copies_between_modes(c: Any, bkt: str) -> None:
     c.complete_multipart_upload(Bucket=bkt, Key="mp", UploadId=upload["UploadId"], MultipartUpload={
         "Parts": [{"PartNumber": 1, "ETag": copied["CopyPartResult"]["ETag"]}]})
     assert c.get_object(Bucket=bkt, Key="mp")["Body"].read() == data[10:100]
+
+
+def test_server_wide_forced_encryption(tmp_path: Path) -> None:
+    from smarts3.config.settings import Settings
+    from smarts3.pytest_plugin import serving
+
+    settings = Settings(data_dir=tmp_path / "data", access_key=ACCESS_KEY, secret_key=SECRET_KEY,
+                        sse_master_key="m:" + b64key(), sse_force=True)
+    with serving(settings) as url:
+        c = Server(url, tmp_path / "data").client()
+        c.create_bucket(Bucket="forced")
+        put = c.put_object(Bucket="forced", Key="k", Body=b"no headers")
+        assert put["ServerSideEncryption"] == "AES256"
+        kms = c.put_object(Bucket="forced", Key="kms", Body=b"x", ServerSideEncryption="aws:kms")
+        assert kms["ServerSideEncryption"] == "aws:kms"  # what the request asks for still wins
+        assert c.get_object(Bucket="forced", Key="k")["Body"].read() == b"no headers"
+        assert not on_disk(tmp_path / "data", b"no headers")
 
 
 def test_bucket_default_encryption(c: Any, bkt: str) -> None:
