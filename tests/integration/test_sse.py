@@ -120,6 +120,7 @@ def test_sse_kms_with_a_named_key_default_key_and_unknown_key(c: Any, bkt: str) 
     with pytest.raises(ClientError) as err:
         c.put_object(Bucket=bkt, Key="u", Body=b"", ServerSideEncryption="aws:kms", SSEKMSKeyId="nope")
     assert client_error(err.value) == ("KMS.NotFoundException", 400)
+    assert err.value.response["Error"]["Message"] == "Invalid keyId nope"  # as AWS words it
     with pytest.raises(ClientError) as err:
         c.put_object(Bucket=bkt, Key="u", Body=b"", ServerSideEncryption="aws:kms",
                      SSEKMSEncryptionContext="not base64 json")

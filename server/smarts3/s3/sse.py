@@ -106,7 +106,7 @@ def _kms_name(policy: SsePolicy, key_id: str) -> str:
     if tail in ("alias/aws/s3", "aws/s3"):
         return rec.DEFAULT_KMS
     if name not in policy.keyring.kms:
-        raise S3Error("KMS.NotFoundException", f"Invalid keyId '{key_id}'", status=400)
+        raise S3Error("KMS.NotFoundException", f"Invalid keyId {key_id}", status=400)
     return name
 
 
