@@ -420,3 +420,16 @@ def test_a_flipped_byte_on_disk_is_never_served(sse_server: Server, c: Any, bkt:
                 received += chunk
     assert len(received) < len(large)
     assert large.startswith(received)  # every byte that went out was right
+
+
+def test_versions_keep_their_own_encryption(c: Any, bkt: str) -> None:
+    c.put_bucket_versioning(Bucket=bkt, VersioningConfiguration={"Status": "Enabled"})
+    v1 = c.put_object(Bucket=bkt, Key="k", Body=b"first", **ssec())["VersionId"]
+    v2 = c.put_object(Bucket=bkt, Key="k", Body=b"second", ServerSideEncryption="aws:kms", SSEKMSKeyId="app")
+    assert c.get_object(Bucket=bkt, Key="k")["Body"].read() == b"second"
+    assert c.get_object(Bucket=bkt, Key="k", VersionId=v1, **ssec())["Body"].read() == b"first"
+    with pytest.raises(ClientError) as err:
+        c.get_object(Bucket=bkt, Key="k", VersionId=v1)
+    assert client_error(err.value) == ("InvalidRequest", 400)
+    listed = c.list_object_versions(Bucket=bkt)["Versions"]
+    assert sorted(v["Size"] for v in listed) == [5, 6] and v2["SSEKMSKeyId"] == ARN
