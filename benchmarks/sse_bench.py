@@ -46,7 +46,7 @@ async def _encrypt_by_default(conn: Connection, bucket: str) -> None:
 def _compare(plain: Result, sealed: Result) -> None:
     if plain.throughput > 0 and sealed.throughput > 0:
         ratio = sealed.throughput / plain.throughput
-        sealed.note = f"{ratio:.2f}x plain ({(1 - ratio) * 100:+.0f} % overhead)".replace("+-", "-")
+        sealed.note = f"{ratio:.2f}x plain throughput ({(1 / ratio - 1) * 100:+.0f} % time per byte or op)"
 
 
 async def run_sse(client: S3Client, cfg: Config, mon: ServerMonitor) -> list[Result]:
