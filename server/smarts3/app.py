@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -28,10 +29,14 @@ from smarts3.s3.context import Limits
 from smarts3.s3.dispatch import S3App, new_request_id
 from smarts3.s3.errors import S3Error
 from smarts3.s3.handlers.cors import CorsPolicy  # CORS
+from smarts3.sse import keys as sse_keys
+from smarts3.sse.policy import SsePolicy
 from smarts3.storage.fs import FilesystemStore, system_dir
 from smarts3.sweeper import SweepLock, run_sweeper
 from smarts3.sync import DeclaredSync
 from smarts3.tls import HttpsRedirect
+
+log = logging.getLogger("smarts3")
 
 
 def root_credential(settings: Settings) -> RootCredential:
@@ -73,6 +78,13 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
         settings.bucket_logging_flush_interval,
         settings.bucket_logging_flush_records,
     )
+    master_key = settings.sse_master_key.get_secret_value() if settings.sse_master_key else None
+    keyring = sse_keys.load(settings.sse_master_keys_file, master_key, system_dir(settings.data_dir))
+    if keyring.generated:
+        log.warning(
+            "encryption at rest: the master key was generated into the data directory; it protects "
+            "copied body files, not a copied data directory (set encryption.masterKeysFile)"
+        )
     s3 = S3App(
         store,
         authorizer,
@@ -87,6 +99,7 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
             max_header_bytes=settings.max_header_bytes,
         ),
         cors_policy=CorsPolicy(store, declared.cors_for, settings.cors),  # CORS
+        sse=SsePolicy(keyring, force=settings.sse_force, allow_http_sse_c=settings.sse_c_allow_http),
     )
 
     async def health(_: Request) -> Response:

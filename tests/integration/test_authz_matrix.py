@@ -145,6 +145,8 @@ _LIFECYCLE = ("<LifecycleConfiguration><Rule><ID>r</ID><Filter><Prefix>never/</P
 _LOCK = "<ObjectLockConfiguration><ObjectLockEnabled>Off</ObjectLockEnabled></ObjectLockConfiguration>"
 _RETENTION = "<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>2099-01-01T00:00:00Z</RetainUntilDate></Retention>"
 _HOLD = "<LegalHold><Status>ON</Status></LegalHold>"
+_SSE = ("<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256"
+        "</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>")
 _VERSIONING = "<VersioningConfiguration><Status>Off</Status></VersioningConfiguration>"
 _DELETE = f"<Delete><Object><Key>{SCRATCH}</Key></Object></Delete>"
 
@@ -204,6 +206,9 @@ ROWS = [
     Row(Op.GET_BUCKET_LOGGING, lambda k, u: _req("GET", f"/{k.bucket}?logging")),
     # An empty status: allowed callers switch logging off (it was never on).
     Row(Op.PUT_BUCKET_LOGGING, lambda k, u: _xml_req("PUT", f"/{k.bucket}?logging", "<BucketLoggingStatus/>")),
+    Row(Op.GET_BUCKET_ENCRYPTION, lambda k, u: _req("GET", f"/{k.bucket}?encryption")),
+    Row(Op.PUT_BUCKET_ENCRYPTION, lambda k, u: _xml_req("PUT", f"/{k.bucket}?encryption", _SSE)),
+    Row(Op.DELETE_BUCKET_ENCRYPTION, lambda k, u: _req("DELETE", f"/{k.bucket}?encryption")),
     Row(Op.GET_OBJECT, lambda k, u: _req("GET", f"/{k.bucket}/{OBJ}")),
     Row(Op.HEAD_OBJECT, lambda k, u: _req("HEAD", f"/{k.bucket}/{OBJ}")),
     Row(Op.GET_OBJECT_ATTRIBUTES,

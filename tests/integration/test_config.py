@@ -147,6 +147,10 @@ ENV_VALUES: dict[str, tuple[str, object]] = {
     "metrics_enabled": ("false", False),
     "metrics_bearer_token": ("scrape-token", "scrape-token"),
     "metrics_port": ("9191", 9191),
+    "sse_master_keys_file": ("/keys/sse.json", Path("/keys/sse.json")),
+    "sse_master_key": ("k1:" + "A" * 43 + "=", "k1:" + "A" * 43 + "="),
+    "sse_force": ("true", True),
+    "sse_c_allow_http": ("true", True),
 }
 # Settings that are only valid together with another one.
 COMPANIONS = {"tls_cert_file": {"tls_key_file": "/k.pem"}, "tls_key_file": {"tls_cert_file": "/c.pem"}}

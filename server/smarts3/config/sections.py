@@ -65,11 +65,17 @@ SECTIONS: dict[str, dict[str, str]] = {
         "backupCount": "log_backup_count",
     },
     "metrics": {"enabled": "metrics_enabled", "bearerToken": "metrics_bearer_token", "port": "metrics_port"},
+    "encryption": {
+        "masterKeysFile": "sse_master_keys_file",
+        "masterKey": "sse_master_key",
+        "force": "sse_force",
+        "allowSseCOverHttp": "sse_c_allow_http",
+    },
 }
 FIELD_PATH: dict[str, str] = {
     field: f"{section}.{key}" for section, keys in SECTIONS.items() for key, field in keys.items()
 }
-SECRET_FIELDS = frozenset({"secret_key", "metrics_bearer_token"})
+SECRET_FIELDS = frozenset({"secret_key", "metrics_bearer_token", "sse_master_key"})
 
 
 class ConfigFileError(ValueError):

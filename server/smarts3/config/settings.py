@@ -127,6 +127,16 @@ class Settings(BaseSettings):
     # The ops listener on `host`: /_metrics, /_health and /_ready only, never S3, outside the S3
     # connection cap; what probes and Prometheus use. None ("off") disables it.
     metrics_port: int | None = Field(default=9090, ge=1, le=65535)
+    # Encryption at rest (docs/security.md). Master keys (and named SSE-KMS keys) from a JSON file,
+    # and/or "<id>:<base64 32 bytes>" master keys (comma-separated, oldest first) from the
+    # environment; the last one wraps new data keys. With neither, one is generated into the data
+    # directory at first start.
+    sse_master_keys_file: Path | None = None
+    sse_master_key: SecretStr | None = Field(default=None, min_length=1)
+    # Encrypt (SSE-S3) every write that asks for no encryption and whose bucket has no default.
+    sse_force: bool = False
+    # Development only: accept SSE-C over plain HTTP (AWS refuses it: the key travels in clear).
+    sse_c_allow_http: bool = False
 
     @classmethod
     def settings_customise_sources(

@@ -13,6 +13,7 @@ from smarts3.auth.query import Query
 from smarts3.auth.types import AuthResult
 from smarts3.s3.errors import S3Error
 from smarts3.s3.operations import Op
+from smarts3.sse.policy import SsePolicy
 from smarts3.storage.base import Store
 
 
@@ -44,6 +45,8 @@ class Ctx:
     limits: Limits
     owner_id: str
     access: Decision  # what authorization decided (handlers re-check public reads against it)
+    sse: SsePolicy | None = None  # None: encryption at rest is not configured (NotImplemented)
+    secure: bool = False  # the request came over TLS
 
     @property
     def bucket_name(self) -> str:

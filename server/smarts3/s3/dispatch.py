@@ -28,6 +28,7 @@ from smarts3.s3.handlers import (
     attributes,
     buckets,
     cors,  # CORS
+    encryption,
     lifecycle,
     listing,
     logging_config,
@@ -42,6 +43,7 @@ from smarts3.s3.handlers import (
 from smarts3.s3.headers import refuse_encryption_on_read
 from smarts3.s3.operations import Op, Unclassified, classify
 from smarts3.s3.responses import ObjectStream
+from smarts3.sse.policy import SsePolicy
 from smarts3.storage.base import Store
 
 log = logging.getLogger("smarts3.s3")
@@ -106,6 +108,9 @@ HANDLERS: dict[Op, Handler] = {
     Op.DELETE_BUCKET_LIFECYCLE: lifecycle.delete_bucket_lifecycle,
     Op.GET_BUCKET_LOGGING: logging_config.get_bucket_logging,
     Op.PUT_BUCKET_LOGGING: logging_config.put_bucket_logging,
+    Op.GET_BUCKET_ENCRYPTION: encryption.get_bucket_encryption,
+    Op.PUT_BUCKET_ENCRYPTION: encryption.put_bucket_encryption,
+    Op.DELETE_BUCKET_ENCRYPTION: encryption.delete_bucket_encryption,
     # Op.CORS_PREFLIGHT is answered by S3App.cors before authentication (it is never signed).
 }
 
@@ -139,7 +144,9 @@ class S3App:
         extra_base_domains: tuple[str, ...] = (),
         limits: Limits,
         cors_policy: cors.CorsPolicy | None = None,  # CORS
+        sse: SsePolicy | None = None,
     ) -> None:
+        self.sse = sse
         self.store = store
         self.authorizer = authorizer
         self.region = region
@@ -210,6 +217,8 @@ class S3App:
                 self.limits,
                 self.owner_id,
                 decision,
+                sse=self.sse,
+                secure=scope.get("scheme") == "https",
             )
             response = await handler(ctx)
             await response(scope, receive, send_with_id)

@@ -30,8 +30,6 @@ STORAGE_CLASSES = frozenset(
 
 def refuse_unsupported(headers: Mapping[str, str]) -> None:
     """Headers that ask for features smarts3 does not have must not be ignored."""
-    if "x-amz-server-side-encryption" in headers or any(h.startswith("x-amz-server-side-encryption-") for h in headers):
-        raise not_implemented("Server-side encryption")
     if "x-amz-website-redirect-location" in headers:
         raise not_implemented("Website redirects")
 
