@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -60,7 +59,7 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
         region=settings.region,
         base_domain=settings.base_domain,
         extra_base_domains=tuple(settings.extra_base_domains),
-        owner_id=hashlib.sha256(cred.access_key.encode()).hexdigest(),
+        owner_id=root.id,
         limits=Limits(
             max_object_size=settings.max_object_size,
             max_part_size=min(settings.max_object_size, 5 * 1024**3),
