@@ -210,6 +210,9 @@ def plan(buckets: Iterable[BucketObject], credentials: Iterable[CredentialObject
                 access_key_id=pair.access_key_id,
                 secret_access_key=SecretStr(pair.secret_access_key),
                 grants=grants,
+                # One identity for both keys of a rotation: the buckets it owns stay its own.
+                identity=name if entry_name != name else None,
+                create_buckets=cred.spec.create_buckets,
             )
             for entry_name, pair in pairs
         )

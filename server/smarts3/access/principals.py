@@ -48,10 +48,11 @@ class Principal:
     grants: tuple[Grant, ...] = ()
     create_buckets: bool = False  # may create buckets it will own (declared `createBuckets`)
     email: str | None = None  # lets ACL grants name it by email address
+    identity: str | None = None  # who it acts as (declared `identity`); default: its name
 
     @property
     def id(self) -> str:
-        return canonical_id(ROOT_NAME if self.root else self.name)
+        return canonical_id(ROOT_NAME if self.root else self.identity or self.name)
 
     def may(self, action: Action, bucket: str | None) -> bool:
         if self.root:
