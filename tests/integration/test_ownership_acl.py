@@ -255,9 +255,14 @@ def test_bucket_owner_enforced_disables_acls(env: tuple[str, Path]) -> None:
     fails(lambda: alice.create_bucket(Bucket="alice-enforced", ObjectOwnership="BucketOwnerEnforced",
                                       ACL="public-read"), "InvalidBucketAclWithObjectOwnership", 400)
     alice.create_bucket(Bucket="alice-enforced", GrantWrite=f'id="{who["bob"]}"')
-    alice.put_bucket_ownership_controls(Bucket="alice-enforced", OwnershipControls={
-        "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
-    # ACLs no longer count: bob's WRITE grant is gone, and the ACL shows the owner alone.
+    enforced = {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    # Not while the bucket's ACL grants someone else: that access would vanish silently.
+    fails(lambda: alice.put_bucket_ownership_controls(Bucket="alice-enforced", OwnershipControls=enforced),
+          "InvalidBucketAclWithObjectOwnership", 400)
+    alice.put_bucket_acl(Bucket="alice-enforced", ACL="private")
+    alice.put_bucket_ownership_controls(Bucket="alice-enforced", OwnershipControls=enforced)
+    alice.put_bucket_acl(Bucket="alice-enforced", ACL="bucket-owner-full-control")  # the one ACL accepted
+    # ACLs no longer count, and the ACL shows the owner alone.
     denied(lambda: bob.put_object(Bucket="alice-enforced", Key="b", Body=b"b"))
     assert grants(alice.get_bucket_acl(Bucket="alice-enforced")) == {(who["alice"], "FULL_CONTROL")}
     for call in (lambda: alice.put_object(Bucket="alice-enforced", Key="k", Body=b"x", ACL="public-read"),
@@ -272,7 +277,8 @@ def test_bucket_owner_enforced_disables_acls(env: tuple[str, Path]) -> None:
     assert grants(alice.get_object_acl(Bucket="alice-enforced", Key="k")) == {(who["alice"], "FULL_CONTROL")}
     alice.delete_bucket_ownership_controls(Bucket="alice-enforced")
     fails(lambda: alice.get_bucket_ownership_controls(Bucket="alice-enforced"), "OwnershipControlsNotFoundError", 404)
-    bob.put_object(Bucket="alice-enforced", Key="b", Body=b"b")  # the stored grant counts again
+    alice.put_bucket_acl(Bucket="alice-enforced", GrantWrite=f'id="{who["bob"]}"')  # ACLs count again
+    bob.put_object(Bucket="alice-enforced", Key="b", Body=b"b")
     denied(lambda: bob.get_bucket_ownership_controls(Bucket="alice-enforced"))  # the owner's alone
 
 

@@ -29,7 +29,7 @@ from smarts3.storage.base import StorageError, Store
 
 __all__ = ["ACL_KEY", "OWNER_KEY", "Allowed", "Authorizer", "Decision"]
 
-# Operations whose handlers show or compare the bucket owner: the state is read for them.
+# Operations whose handlers show the bucket owner or read its ACL: the state is read for them.
 _SHOWS_OWNER = frozenset(
     {
         Op.LIST_OBJECTS,
@@ -41,6 +41,7 @@ _SHOWS_OWNER = frozenset(
         Op.PUT_BUCKET_ACL,
         Op.GET_OBJECT_ACL,
         Op.PUT_OBJECT_ACL,
+        Op.PUT_BUCKET_OWNERSHIP_CONTROLS,
     }
 )
 

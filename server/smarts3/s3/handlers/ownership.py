@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from smarts3.access.ownership import MODES, OWNERSHIP
+from smarts3.access.ownership import ENFORCED, MODES, OWNERSHIP
 from smarts3.s3 import xml
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
@@ -36,6 +36,14 @@ async def put_bucket_ownership_controls(ctx: Ctx) -> Response:
     mode = (xml.child_text(rules[0], "ObjectOwnership") or "").strip()
     if mode not in MODES:
         raise S3Error("MalformedXML")
+    state = ctx.access.bucket
+    if mode == ENFORCED and state is not None and any(g.grantee != state.owner for g in state.grants()):
+        # S3 refuses to switch ACLs off while the bucket's ACL still grants someone else: that
+        # access would vanish silently. Reset the ACL (private) first.
+        raise S3Error(
+            "InvalidBucketAclWithObjectOwnership",
+            "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+        )
     await ctx.store.update_bucket_extra(ctx.bucket_name, {OWNERSHIP: mode})
     return empty(200)
 
