@@ -83,6 +83,13 @@ def test_bad_grant_headers(headers: dict[str, str], code: str) -> None:
     assert (err.value.code, err.value.status) == (code, 400)
 
 
+def test_at_most_100_grants() -> None:
+    assert requested({"x-amz-grant-read": ", ".join([f'id="{BOB.id}"'] * 100)}, DIRECTORY) is not None
+    with pytest.raises(S3Error) as err:
+        requested({"x-amz-grant-read": ", ".join([f'id="{BOB.id}"'] * 101)}, DIRECTORY)
+    assert err.value.code == "MalformedACLError"
+
+
 def test_policy_documents() -> None:
     body = (
         '<AccessControlPolicy xmlns="http://s3.amazonaws.com/doc/2006-03-01/" '

@@ -24,6 +24,7 @@ GRANT_HEADERS = {
 }
 _XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 _XSI = f'xmlns:xsi="{_XSI_NS}"'
+MAX_GRANTS = 100  # S3's limit per ACL; it also bounds what each object stores
 _GRANTEE_ITEM = re.compile(r'\s*(id|uri|emailAddress)\s*=\s*(?:"([^"]*)"|([^",\s]*))\s*(?:,|$)')
 
 
@@ -69,6 +70,8 @@ def requested(headers: Mapping[str, str], directory: Directory) -> str | None:
         if header in headers
         for kind, value in _grantee_items(header, headers[header])
     ]
+    if len(grants) > MAX_GRANTS:
+        raise _malformed()
     return dump(grants) if has_grant_headers(headers) else None
 
 
@@ -142,6 +145,8 @@ def parse_policy(body: bytes, directory: Directory) -> tuple[Grant, ...]:
                 grants.append(Grant(_grantee(kind, value, directory), permission))
                 break
         else:
+            raise _malformed()
+        if len(grants) > MAX_GRANTS:
             raise _malformed()
     return tuple(grants)
 
