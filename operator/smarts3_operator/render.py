@@ -240,6 +240,9 @@ def plan(
                 access_key_id=pair.access_key_id,
                 secret_access_key=SecretStr(pair.secret_access_key),
                 grants=bucket_grants,
+                # One identity for both keys of a rotation: the buckets it owns stay its own.
+                identity=name if entry_name != name else None,
+                create_buckets=cred.spec.create_buckets,
             )
             for entry_name, pair in pairs
         )

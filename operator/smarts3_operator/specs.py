@@ -90,6 +90,8 @@ class CredentialSpec(_Spec):
         default=parse_duration(DEFAULT_PREVIOUS_KEY_TTL), alias="previousKeyTTL"
     )
     """After a rotation, how long the previous key keeps working (its grants unchanged)."""
+    create_buckets: bool = Field(default=False, alias="createBuckets")
+    """The key may create buckets, which it then owns (docs/access.md)."""
 
     @field_validator("previous_key_ttl", mode="before")
     @classmethod

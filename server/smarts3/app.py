@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -52,8 +51,8 @@ def _ignore_count(_: int) -> None:
 def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ignore_count) -> ObservedApp:
     cred = root_credential(settings)
     lifecycle.set_day_seconds(settings.lifecycle_day_seconds)
-    owner_id = hashlib.sha256(cred.access_key.encode()).hexdigest()
     root = Principal("root", cred.access_key, cred.secret_key, root=True)
+    owner_id = root.id
     store = FilesystemStore(settings.data_dir, fsync=settings.fsync is Fsync.ALWAYS)
     principals = Principals([root])
     observability = ObservabilitySettings.from_flat(settings)

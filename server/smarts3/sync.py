@@ -92,6 +92,9 @@ def principals_for(config: DeclaredConfig, secrets: dict[str, str], root: Princi
             c.access_key_id,
             secrets[c.access_key_id],
             grants=tuple(grant(g.bucket, g.access.value) for g in c.grants),
+            create_buckets=c.create_buckets,
+            email=c.email,
+            identity=c.identity,
         )
         for c in config.credentials
         if c.access_key_id != root.access_key

@@ -24,7 +24,9 @@ def test_example_in_docs_parses(tmp_path: Path) -> None:
     example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
     config, secrets = parse(example, tmp_path)
     assert [b.name for b in config.buckets] == ["app-uploads", "public-assets", "scratch"]
-    assert set(secrets) == {"WEBAPP0000000000001", "TEAMTOOLS000000001"}
+    assert set(secrets) == {"WEBAPP0000000000001", "TEAMTOOLS000000001", "ALICE00000000000001"}
+    assert [(c.name, c.create_buckets, c.email) for c in config.credentials if c.create_buckets] == [
+        ("alice", True, "alice@example.com")]
     # copied as it is into an empty directory, it passes the start-up checks: no file it needs is missing
     (tmp_path / "declared.yaml").write_text(example)
     assert declared_problems(tmp_path / "declared.yaml") == []
@@ -55,6 +57,14 @@ def test_secret_file_is_read_relative_to_the_declared_file(tmp_path: Path) -> No
          "credentials[0].secretAccessKey = ********: Input should be a valid string"),
         ("buckets: [{name: dup}, {name: dup}]", "bucket names must be unique"),
         ("bucketz: []", "bucketz = []: unknown key; allowed: generation, buckets, credentials, deletions"),
+                ("credentials: [{name: a, accessKeyId: AKIA1, secretAccessKey: s},"
+         " {name: a, accessKeyId: AKIA2, secretAccessKey: s}]", "credential names must be unique"),
+        ("credentials: [{name: a, accessKeyId: AKIA1, secretAccessKey: s, email: x@example.com},"
+         " {name: b, accessKeyId: AKIA2, secretAccessKey: s, email: X@example.com}]",
+         "email 'X@example.com' is given to two identities"),
+        ('credentials: [{name: "a\\u0000", accessKeyId: AKIA1, secretAccessKey: s}]', "credentials[0].name"),
+        ("credentials: [{name: a, accessKeyId: AKIA1, secretAccessKey: s, createBuckets: maybe}]",
+         "credentials[0].createBuckets = 'maybe'"),
     ],
 )
 def test_errors_name_the_key_the_value_and_what_is_allowed(text: str, line: str, tmp_path: Path) -> None:

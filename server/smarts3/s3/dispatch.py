@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from smarts3.access.authorize import Authorizer, check_expected_owner
+from smarts3.access.authorize import Authorizer
 from smarts3.auth.types import AuthError, AuthResult, RequestView
 from smarts3.auth.verify import authenticate, unverified
 from smarts3.s3 import addressing
@@ -36,6 +36,7 @@ from smarts3.s3.handlers import (
     objectlock,
     objects_read,
     objects_write,
+    ownership,
     service,
     tagging,
     versions,
@@ -100,6 +101,9 @@ HANDLERS: dict[Op, Handler] = {
     Op.PUT_BUCKET_ACL: acl.put_bucket_acl,
     Op.GET_OBJECT_ACL: acl.get_object_acl,
     Op.PUT_OBJECT_ACL: acl.put_object_acl,
+    Op.GET_BUCKET_OWNERSHIP_CONTROLS: ownership.get_bucket_ownership_controls,
+    Op.PUT_BUCKET_OWNERSHIP_CONTROLS: ownership.put_bucket_ownership_controls,
+    Op.DELETE_BUCKET_OWNERSHIP_CONTROLS: ownership.delete_bucket_ownership_controls,
     Op.GET_BUCKET_CORS: cors.get_bucket_cors,  # CORS
     Op.PUT_BUCKET_CORS: cors.put_bucket_cors,  # CORS
     Op.DELETE_BUCKET_CORS: cors.delete_bucket_cors,  # CORS
@@ -196,7 +200,6 @@ class S3App:
             auth = self._authenticate(view, bucket if target.vhost else None, scope)
             scope["state"]["access_key"] = scope["state"].get("access_key") or auth.access_key
             decision = await self.authorizer.check(auth.access_key, op, bucket, key, headers)
-            check_expected_owner(headers, bucket, self.owner_id)
             if op in (Op.GET_OBJECT, Op.HEAD_OBJECT):
                 refuse_encryption_on_read(headers)
             handler = HANDLERS.get(op)

@@ -96,7 +96,7 @@ async def copy_object(ctx: Ctx) -> Response:
             f"The specified copy source is larger than the maximum allowable size for a copy source: {MAX_COPY_SOURCE}",
         )
     same = (src_bucket, src_key, source.version_id) == (ctx.bucket, ctx.key, None)
-    extra = object_extra(ctx.headers)
+    extra = object_extra(ctx.headers, ctx.access.object_extra)
     if same and metadata_directive == "COPY" and not extra and not algorithm and not sse.requested(ctx.headers):
         raise S3Error(
             "InvalidRequest",
