@@ -12,7 +12,7 @@ import itertools
 import logging
 import os
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
@@ -22,6 +22,7 @@ from smarts3.auth.types import AuthError, AuthResult, RequestView
 from smarts3.auth.verify import authenticate, unverified
 from smarts3.s3 import addressing
 from smarts3.s3.context import ClientGone, Ctx, Limits
+from smarts3.s3.drain import BodyTracker
 from smarts3.s3.errors import S3Error, from_exception, not_implemented
 from smarts3.s3.handlers import (
     acl,
@@ -166,12 +167,16 @@ class S3App:
         scope.setdefault("state", {})["request_id"] = request_id
         extra = [(b"x-amz-request-id", request_id.encode()), (b"x-amz-id-2", request_id.encode())]
         started = False
+        body = receive = BodyTracker(receive)
+        headers: Mapping[str, str] = {}
 
         async def send_with_id(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
                 message["headers"] = [*message.get("headers", []), *extra]
+                if message["status"] >= 400:
+                    await body.drain_if_small(headers)  # see drain.py: the client can then read this answer
             await send(message)
 
         bucket = key = None
