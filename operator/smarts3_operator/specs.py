@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from smarts3.config.declared import CorsRule, DeletionPolicy
+from smarts3.config.declared import CorsRule, DeletionPolicy, PublicAccessBlock
 
 GROUP = "smarts3.io"
 VERSION = "v1alpha1"
@@ -45,6 +45,8 @@ class BucketSpec(_Spec):
     public_read: bool = Field(default=False, alias="publicRead")
     cors: list[CorsRule] = Field(default_factory=list)
     deletion_policy: DeletionPolicy = Field(default=DeletionPolicy.RETAIN, alias="deletionPolicy")
+    policy: dict[str, Any] | None = None  # validated by the server when it applies the file
+    public_access_block: PublicAccessBlock | None = Field(default=None, alias="publicAccessBlock")
 
 
 class BucketRef(_Spec):

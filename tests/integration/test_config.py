@@ -116,6 +116,7 @@ ENV_VALUES: dict[str, tuple[str, object]] = {
     "secret_key": ("env-secret-0001", "env-secret-0001"),
     "declared": ("/etc/smarts3/declared.yaml", Path("/etc/smarts3/declared.yaml")),
     "declared_optional": ("true", True),
+    "public_access_block": ("BlockPublicAcls,IgnorePublicAcls", "BlockPublicAcls,IgnorePublicAcls"),
     "banner_secrets": ("false", False),
     "tls_cert_file": ("/tls/cert.pem", Path("/tls/cert.pem")),
     "tls_key_file": ("/tls/key.pem", Path("/tls/key.pem")),
@@ -220,7 +221,7 @@ def test_show_says_where_the_root_key_comes_from(tmp_path: Path) -> None:
     assert out.startswith(f"# root key: generated file {data / '.smarts3' / 'root-credentials.json'}\n"), out
     assert yaml.safe_load(out)["auth"] == {"mode": "sigv4", "accessKey": generated.access_key,
                                            "secretKey": "********", "declared": None,
-                                           "declaredOptional": False}
+                                           "declaredOptional": False, "publicAccessBlock": "none"}
     assert generated.secret_key not in out
 
     env = {"SMARTS3_AUTH__ACCESS_KEY": "ENVROOTKEY1", "SMARTS3_AUTH__SECRET_KEY": "env-secret-value-1"}

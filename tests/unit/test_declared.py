@@ -48,7 +48,8 @@ def test_secret_file_is_read_relative_to_the_declared_file(tmp_path: Path) -> No
     [
         ("buckets: [{name: Bad_Name}]", "buckets[0].name = 'Bad_Name': invalid bucket name 'Bad_Name'"),
         ("buckets: [{name: ok-bucket, colour: red}]",
-         "buckets[0].colour = 'red': unknown key; allowed: name, publicRead, cors, deletionPolicy"),
+         "buckets[0].colour = 'red': unknown key; allowed: name, publicRead, cors, deletionPolicy, policy, "
+         "publicAccessBlock"),
         ("credentials: [{name: a, accessKeyId: AKIA1, secretAccessKey: s, grants: [{bucket: b, access: all}]}]",
          "credentials[0].grants[0].access = 'all': Input should be 'read', 'write', 'readwrite' or 'admin'"),
         ("credentials: [{name: a, accessKeyId: AKIA1, secretAccessKey: 1234, grants: []}]",

@@ -32,6 +32,7 @@ SECTIONS: dict[str, dict[str, str]] = {
         "secretKey": "secret_key",
         "declared": "declared",
         "declaredOptional": "declared_optional",
+        "publicAccessBlock": "public_access_block",
     },
     "tls": {
         "certFile": "tls_cert_file",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from starlette.types import Receive
 
-from smarts3.access.authorize import Decision
+from smarts3.access.authorize import Authorizer, Decision
 from smarts3.access.principals import Principal
 from smarts3.auth.query import Query
 from smarts3.auth.types import AuthResult
@@ -44,6 +44,8 @@ class Ctx:
     limits: Limits
     owner_id: str
     access: Decision  # what authorization decided (handlers re-check public reads against it)
+    # Policy handlers read the server-wide public access block; PostObject authorizes its form here.
+    authorizer: Authorizer | None = None
 
     @property
     def bucket_name(self) -> str:

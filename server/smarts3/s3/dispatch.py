@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from smarts3.access.authorize import Authorizer, check_expected_owner
+from smarts3.access.facts import RequestFacts
 from smarts3.auth.types import AuthError, AuthResult, RequestView
 from smarts3.auth.verify import authenticate, unverified
 from smarts3.s3 import addressing
@@ -32,6 +33,7 @@ from smarts3.s3.handlers import (
     multipart,
     objects_read,
     objects_write,
+    policy,
     service,
     tagging,
     versions,
@@ -92,6 +94,13 @@ HANDLERS: dict[Op, Handler] = {
     Op.GET_BUCKET_CORS: cors.get_bucket_cors,  # CORS
     Op.PUT_BUCKET_CORS: cors.put_bucket_cors,  # CORS
     Op.DELETE_BUCKET_CORS: cors.delete_bucket_cors,  # CORS
+    Op.GET_BUCKET_POLICY: policy.get_bucket_policy,
+    Op.PUT_BUCKET_POLICY: policy.put_bucket_policy,
+    Op.DELETE_BUCKET_POLICY: policy.delete_bucket_policy,
+    Op.GET_BUCKET_POLICY_STATUS: policy.get_bucket_policy_status,
+    Op.GET_PUBLIC_ACCESS_BLOCK: policy.get_public_access_block,
+    Op.PUT_PUBLIC_ACCESS_BLOCK: policy.put_public_access_block,
+    Op.DELETE_PUBLIC_ACCESS_BLOCK: policy.delete_public_access_block,
     # Op.CORS_PREFLIGHT is answered by S3App.cors before authentication (it is never signed).
 }
 
@@ -174,7 +183,9 @@ class S3App:
             extra += await self.cors.actual_headers(bucket, scope["method"], headers)  # CORS: sent on errors too
             auth = self._authenticate(view, bucket if target.vhost else None, scope)
             scope["state"]["access_key"] = scope["state"].get("access_key") or auth.access_key
-            decision = await self.authorizer.check(auth.access_key, op, bucket, key, headers)
+            client = scope.get("client") or (None,)
+            facts = RequestFacts(client[0], scope.get("scheme") == "https", auth.signature_version, query, headers)
+            decision = await self.authorizer.check(auth.access_key, op, bucket, key, headers, facts)
             check_expected_owner(headers, bucket, self.owner_id)
             if op in (Op.GET_OBJECT, Op.HEAD_OBJECT):
                 refuse_encryption_on_read(headers)
@@ -196,6 +207,7 @@ class S3App:
                 self.limits,
                 self.owner_id,
                 decision,
+                self.authorizer,
             )
             response = await handler(ctx)
             await response(scope, receive, send_with_id)
