@@ -157,6 +157,17 @@ def _copy(kind: Kind, source: Kind | None, **headers: str) -> Request:
     return _req("PUT", f"/{kind.bucket}/{SCRATCH}", x_amz_copy_source=f"/{src.bucket}/{OBJ}", **headers)
 
 
+def _form(kind: Kind, **fields: str) -> Request:
+    """A browser form upload of SCRATCH, unsigned: the request's own signature (if any) speaks for it."""
+    parts = [f'--XyZ\r\nContent-Disposition: form-data; name="{n}"\r\n\r\n{v}\r\n' for n, v in
+             {"key": SCRATCH, **fields}.items()]
+    file = '--XyZ\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\nx\r\n--XyZ--\r\n'
+    headers = {"content-type": "multipart/form-data; boundary=XyZ"}
+    if "acl" in fields:
+        headers["x-amz-acl"] = fields["acl"]  # sent twice, so expected_allowed sees the widening ACL
+    return Request("POST", f"/{kind.bucket}", headers, ("".join(parts) + file).encode())
+
+
 def _part_copy(kind: Kind, upload: str, source: Kind | None) -> Request:
     src = source or kind
     return _req("PUT", f"/{kind.bucket}/{OBJ}?partNumber=2&uploadId={upload}", x_amz_copy_source=f"{src.bucket}/{OBJ}")
@@ -203,6 +214,8 @@ ROWS = [
         "acl-public-read"),
     Row(Op.PUT_OBJECT, lambda k, u: _req("PUT", f"/{k.bucket}/{SCRATCH}", b"x", x_amz_acl="authenticated-read"),
         "acl-authenticated-read"),
+    Row(Op.POST_OBJECT, lambda k, u: _form(k)),
+    Row(Op.POST_OBJECT, lambda k, u: _form(k, acl="public-read"), "acl-public-read"),
     Row(Op.COPY_OBJECT, lambda k, u: _copy(k, None)),
     Row(Op.COPY_OBJECT, lambda k, u: _copy(k, None, x_amz_tagging_directive="REPLACE"), "replace-tags"),
     Row(Op.COPY_OBJECT, lambda k, u: _copy(k, ELSEWHERE), "from-elsewhere", ELSEWHERE),

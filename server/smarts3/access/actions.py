@@ -93,6 +93,7 @@ ACCESS: dict[Op, Access] = {
     Op.GET_OBJECT: Access(Action.READ, Public.OBJECT),
     Op.HEAD_OBJECT: Access(Action.READ, Public.OBJECT),
     Op.PUT_OBJECT: Access(Action.WRITE, extra=(Extra.WIDENING_ACL,)),
+    Op.POST_OBJECT: Access(Action.WRITE, extra=(Extra.WIDENING_ACL,)),  # the form's acl field, as x-amz-acl
     Op.COPY_OBJECT: Access(Action.WRITE, extra=(Extra.COPY_SOURCE, Extra.COPY_SOURCE_TAGS, Extra.WIDENING_ACL)),
     Op.DELETE_OBJECT: _WRITE,
     Op.GET_OBJECT_TAGGING: _READ,
@@ -146,7 +147,6 @@ ACCESS: dict[Op, Access] = {
     Op.BUCKET_METRICS: _ADMIN,
     Op.BUCKET_INTELLIGENT_TIERING: _ADMIN,
     Op.BUCKET_METADATA: _ADMIN,
-    Op.POST_OBJECT: _WRITE,
     Op.GET_OBJECT_ATTRIBUTES: Access(Action.READ, Public.OBJECT),  # what HeadObject shows, and more
     Op.GET_OBJECT_LEGAL_HOLD: _READ,
     Op.PUT_OBJECT_LEGAL_HOLD: _WRITE,

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from smarts3.access.authorize import Authorizer, check_expected_owner
+from smarts3.access.authorize import Authorizer, Decision, check_expected_owner
 from smarts3.access.facts import RequestFacts
 from smarts3.auth.types import AuthError, AuthResult, RequestView
 from smarts3.auth.verify import authenticate, unverified
@@ -34,6 +34,7 @@ from smarts3.s3.handlers import (
     objects_read,
     objects_write,
     policy,
+    post_object,
     service,
     tagging,
     versions,
@@ -101,6 +102,7 @@ HANDLERS: dict[Op, Handler] = {
     Op.GET_PUBLIC_ACCESS_BLOCK: policy.get_public_access_block,
     Op.PUT_PUBLIC_ACCESS_BLOCK: policy.put_public_access_block,
     Op.DELETE_PUBLIC_ACCESS_BLOCK: policy.delete_public_access_block,
+    Op.POST_OBJECT: post_object.post_object,  # authorizes the form's signer itself, once the form is read
     # Op.CORS_PREFLIGHT is answered by S3App.cors before authentication (it is never signed).
 }
 
@@ -185,7 +187,10 @@ class S3App:
             scope["state"]["access_key"] = scope["state"].get("access_key") or auth.access_key
             client = scope.get("client") or (None,)
             facts = RequestFacts(client[0], scope.get("scheme") == "https", auth.signature_version, query, headers)
-            decision = await self.authorizer.check(auth.access_key, op, bucket, key, headers, facts)
+            if op is Op.POST_OBJECT and auth.access_key is None:
+                decision = Decision(None)  # the credentials are in the form, which the handler reads
+            else:
+                decision = await self.authorizer.check(auth.access_key, op, bucket, key, headers, facts)
             check_expected_owner(headers, bucket, self.owner_id)
             if op in (Op.GET_OBJECT, Op.HEAD_OBJECT):
                 refuse_encryption_on_read(headers)
@@ -208,6 +213,7 @@ class S3App:
                 self.owner_id,
                 decision,
                 self.authorizer,
+                facts,
             )
             response = await handler(ctx)
             await response(scope, receive, send_with_id)
