@@ -326,8 +326,6 @@ UNSERVED = [
     ("GET", "", "website", "GetBucketWebsite"),
     ("PUT", "", "website", "PutBucketWebsite"),
     ("DELETE", "", "website", "DeleteBucketWebsite"),
-    ("GET", "", "policy", "GetBucketPolicy"),
-    ("PUT", "", "policy", "PutBucketPolicy"),
     ("GET", "", "lifecycle", "GetBucketLifecycleConfiguration"),
     ("PUT", "", "lifecycle", "PutBucketLifecycleConfiguration"),
     ("GET", "", "encryption", "GetBucketEncryption"),
@@ -339,7 +337,6 @@ UNSERVED = [
     ("PUT", "/k", "retention", "PutObjectRetention"),
     ("POST", "/k", "restore", "RestoreObject"),
     ("POST", "/k", "select&select-type=2", "SelectObjectContent"),
-    ("POST", "", "", "PostObject"),
 ]
 
 
@@ -360,8 +357,7 @@ def test_unserved_sub_resources_are_not_implemented(server: Any, s3: Any, bucket
 
 
 def test_boto3_sees_not_implemented(s3: Any, bucket: str) -> None:
-    for call in (lambda: s3.get_bucket_policy(Bucket=bucket),
-                 lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket),
+    for call in (lambda: s3.get_bucket_lifecycle_configuration(Bucket=bucket),
                  lambda: s3.get_bucket_encryption(Bucket=bucket)):
         with pytest.raises(ClientError) as exc:
             call()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import enum
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from smarts3.access import pab
 from smarts3.access.acl import PUBLIC, grants_read
 from smarts3.access.actions import KNOWN_IAM_ACTIONS, Need, Public, needs
-from smarts3.access.facts import RequestFacts, condition_values
+from smarts3.access.facts import Lazy, RequestFacts, condition_values
 from smarts3.access.policy import Caller, Policy, Verdict, parse, resource_arn
 from smarts3.access.policy_conditions import PolicyError
 from smarts3.access.principals import Principal, Principals
@@ -26,6 +27,11 @@ OWNER_KEY = "owner"
 POLICY_KEY = "policy"  # a bucket's policy document, as PutBucketPolicy stored it (bucket `extra`)
 # Canned ACLs that open a resource beyond its owner: what BlockPublicAcls refuses.
 PUBLIC_CANNED = PUBLIC | {"authenticated-read"}
+
+# How long a worker trusts what it read of a bucket's policy and public access block. Changes made
+# through this process apply at once (forget); another worker's apply within this time (as AWS's own
+# policy changes, eventually).
+ACCESS_TTL = 1.0
 
 log = logging.getLogger("smarts3.access")
 
@@ -87,6 +93,8 @@ class Authorizer:
         self.anonymous_is_root = anonymous_is_root
         self.public_access_block = public_access_block  # server-wide; a bucket may add its own
         self._policies: dict[tuple[str, str], Policy | None] = {}  # (bucket, text) -> parsed
+        # bucket -> (read at, its extra or None when it does not exist): one SQLite read per second, not per request
+        self._extras: dict[str, tuple[float, Mapping[str, str] | None]] = {}
 
     def root(self) -> Principal:
         return next(p for p in self.principals.all() if p.root)
@@ -121,11 +129,28 @@ class Authorizer:
                 gated.add((need.bucket, need.key))
         return Decision(principal, frozenset(gated))
 
+    def forget(self, bucket: str) -> None:
+        """A bucket's policy or block changed here: the next request reads it again."""
+        self._extras.pop(bucket, None)
+
+    async def _bucket_extra(self, bucket: str) -> Mapping[str, str] | None:
+        now = time.monotonic()
+        cached = self._extras.get(bucket)
+        if cached is not None and now - cached[0] < ACCESS_TTL:
+            return cached[1]
+        try:
+            extra: Mapping[str, str] | None = (await self.store.get_bucket(bucket)).extra
+        except StorageError:
+            extra = None
+        if len(self._extras) > 4096:
+            self._extras.clear()
+        self._extras[bucket] = (now, extra)
+        return extra
+
     async def block_for(self, bucket: str) -> pab.Block:
         """The public access block in force for a bucket: the server's, plus the bucket's own."""
-        try:
-            extra = (await self.store.get_bucket(bucket)).extra
-        except StorageError:
+        extra = await self._bucket_extra(bucket)
+        if extra is None:
             return self.public_access_block
         return self.public_access_block | (pab.stored(extra) or pab.NONE)
 
@@ -156,9 +181,8 @@ class Authorizer:
             return Allowed.YES
         if need.bucket is None:
             return await self._allows(principal, need, pab.NONE)
-        try:
-            extra = (await self.store.get_bucket(need.bucket)).extra
-        except StorageError:
+        extra = await self._bucket_extra(need.bucket)
+        if extra is None:
             return await self._allows(principal, need, self.public_access_block)
         block = self.public_access_block | (pab.stored(extra) or pab.NONE)
         verdict = None
@@ -188,11 +212,10 @@ class Authorizer:
                 tags = (await self.store.head_object(need.bucket, need.key)).meta.tags
             except StorageError:
                 tags = None
-        who = caller(principal)
-        values = condition_values(
-            facts, principal.name if principal else None, canonical_id(principal) if principal else None, tags
-        )
-        return policy.evaluate(who, need.iam, resource_arn(need.bucket, need.key), values)
+        name = principal.name if principal else None
+        userid = canonical_id(principal) if principal else None
+        values = Lazy(lambda: condition_values(facts, name, userid, tags))
+        return policy.evaluate(caller(principal), need.iam, resource_arn(need.bucket, need.key), values)
 
     async def _allows(self, principal: Principal | None, need: Need, block: pab.Block) -> Allowed:
         if principal is not None and principal.may(need.action, need.bucket):

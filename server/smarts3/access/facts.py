@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -82,3 +82,25 @@ def condition_values(
     for k, v in (existing_tags or {}).items():
         out[normalise_key("s3:ExistingObjectTag/" + k)] = [v]
     return out
+
+
+class Lazy(Mapping[str, Sequence[str]]):
+    """Condition values built on first use: most statements are decided before their conditions."""
+
+    def __init__(self, build: Callable[[], dict[str, list[str]]]) -> None:
+        self._build = build
+        self._values: dict[str, list[str]] | None = None
+
+    def _get(self) -> dict[str, list[str]]:
+        if self._values is None:
+            self._values = self._build()
+        return self._values
+
+    def __getitem__(self, key: str) -> Sequence[str]:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import astuple, dataclass, fields
+from functools import lru_cache
 
 from smarts3.s3 import xml
 from smarts3.s3.errors import S3Error
@@ -25,7 +26,14 @@ class Block:
     restrict_public_buckets: bool = False  # a public policy allows only the owner and granted credentials
 
     def __or__(self, other: Block) -> Block:
-        return Block(*(a or b for a, b in zip(astuple(self), astuple(other), strict=True)))
+        if other == NONE:  # the common case, per request: no bucket configuration
+            return self
+        return Block(
+            self.block_public_acls or other.block_public_acls,
+            self.ignore_public_acls or other.ignore_public_acls,
+            self.block_public_policy or other.block_public_policy,
+            self.restrict_public_buckets or other.restrict_public_buckets,
+        )
 
 
 NONE = Block()
@@ -53,8 +61,11 @@ def _flag(name: str) -> str:
 
 def stored(extra: Mapping[str, str]) -> Block | None:
     text = extra.get(PAB_KEY)
-    if text is None:
-        return None
+    return None if text is None else _loads(text)
+
+
+@lru_cache(maxsize=1024)
+def _loads(text: str) -> Block:
     try:
         return Block(**{k: bool(v) for k, v in json.loads(text).items()})
     except (ValueError, TypeError):

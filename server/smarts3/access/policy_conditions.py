@@ -12,6 +12,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 class PolicyError(ValueError):
@@ -29,6 +30,7 @@ def normalise_key(key: str) -> str:
     return head.lower() + slash + tail
 
 
+@lru_cache(maxsize=4096)
 def _like(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
     parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.compile("".join(parts), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
@@ -57,6 +59,7 @@ def parse_date(text: str) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
+@lru_cache(maxsize=1024)
 def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     try:
         return ipaddress.ip_network(text, strict=False)

@@ -22,6 +22,12 @@ async def _server_block(ctx: Ctx) -> pab.Block:
     return ctx.authorizer.public_access_block if ctx.authorizer is not None else pab.NONE
 
 
+async def _update(ctx: Ctx, changes: dict[str, str | None]) -> None:
+    await ctx.store.update_bucket_extra(ctx.bucket_name, changes)
+    if ctx.authorizer is not None:
+        ctx.authorizer.forget(ctx.bucket_name)
+
+
 async def put_bucket_policy(ctx: Ctx) -> Response:
     try:
         body = await xml.read_capped(aiter(BodyDecoder(ctx.raw_body(), ctx.auth)), MAX_POLICY_BYTES)
@@ -37,7 +43,7 @@ async def put_bucket_policy(ctx: Ctx) -> Response:
     block = await _server_block(ctx) | (pab.stored(info.extra) or pab.NONE)
     if block.block_public_policy and policy.public:
         raise S3Error("AccessDenied")  # AWS refuses a public policy under BlockPublicPolicy, even for the owner
-    await ctx.store.update_bucket_extra(ctx.bucket_name, {POLICY_KEY: policy.text})
+    await _update(ctx, {POLICY_KEY: policy.text})
     return empty(204)
 
 
@@ -51,7 +57,7 @@ async def get_bucket_policy(ctx: Ctx) -> Response:
 async def delete_bucket_policy(ctx: Ctx) -> Response:
     # S3 answers 204 whether or not there was a policy.
     await ctx.store.get_bucket(ctx.bucket_name)
-    await ctx.store.update_bucket_extra(ctx.bucket_name, {POLICY_KEY: None})
+    await _update(ctx, {POLICY_KEY: None})
     return empty(204)
 
 
@@ -69,7 +75,7 @@ async def get_bucket_policy_status(ctx: Ctx) -> Response:
 async def put_public_access_block(ctx: Ctx) -> Response:
     block = pab.parse_xml(await read_xml(ctx))
     await ctx.store.get_bucket(ctx.bucket_name)
-    await ctx.store.update_bucket_extra(ctx.bucket_name, {pab.PAB_KEY: pab.dumps(block)})
+    await _update(ctx, {pab.PAB_KEY: pab.dumps(block)})
     return empty(200)
 
 
@@ -82,7 +88,7 @@ async def get_public_access_block(ctx: Ctx) -> Response:
 
 async def delete_public_access_block(ctx: Ctx) -> Response:
     await ctx.store.get_bucket(ctx.bucket_name)
-    await ctx.store.update_bucket_extra(ctx.bucket_name, {pab.PAB_KEY: None})
+    await _update(ctx, {pab.PAB_KEY: None})
     return empty(204)
 
 

@@ -24,6 +24,7 @@ from smarts3 import checksums
 from smarts3.access.facts import RequestFacts
 from smarts3.auth.chunked import BodyDecoder
 from smarts3.auth.post import form_signer
+from smarts3.auth.types import AuthError
 from smarts3.s3 import post_policy, xml
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
@@ -140,7 +141,12 @@ async def _begin(ctx: Ctx, fields: dict[str, str], filename: str, stack: AsyncEx
     if raw_key is None:
         raise S3Error("InvalidArgument", "Bucket POST must contain a field named 'key'.  If it is specified, please "
                       "check the order of the fields.", fields={"ArgumentName": "key"})
-    access_key, version = form_signer(fields, ctx.authorizer.principals)
+    try:
+        access_key, version = form_signer(fields, ctx.authorizer.principals)
+    except AuthError:
+        if not ctx.authorizer.anonymous_is_root:
+            raise
+        access_key, version = None, 0  # --auth none: any signature, or none, acts as root
     if access_key is None and ctx.auth.access_key is not None:
         # An unsigned form in a request signed in its headers: the request's signer acts.
         access_key, version = ctx.auth.access_key, ctx.auth.signature_version
@@ -193,6 +199,10 @@ async def post_object(ctx: Ctx) -> Response:
                 if kind == "begin":
                     name, filename, value, in_file = None, "", bytearray(), False
                 elif kind == "header":
+                    if upload is None:  # headers count too: a flood of empty fields is no cheaper
+                        pre_data += len(data)
+                        if pre_data > MAX_PRE_DATA:
+                            raise S3Error("MaxPostPreDataLengthExceeded")
                     header, _, header_value = data.partition(b"\0")
                     if header == b"content-disposition":
                         _, params = parse_options_header(header_value)
