@@ -350,3 +350,13 @@ def test_server_wide_block(tmp_path_factory: pytest.TempPathFactory) -> None:
         _pab(wide, "pm-wide")
         with pytest.raises(ClientError):
             wide.root.put_object(Bucket="pm-wide", Key="k", Body=b"x", ACL="public-read")
+
+
+def test_a_recreated_bucket_does_not_inherit_the_old_policy(srv: Srv) -> None:
+    bucket = f"pm-{uuid.uuid4().hex[:12]}"
+    srv.root.create_bucket(Bucket=bucket)
+    srv.root.put_bucket_policy(Bucket=bucket, Policy=fill(doc(allow(action="s3:ListBucket", resource="B")), bucket))
+    assert srv.send("anon", "GET", f"/{bucket}").status_code == 200
+    srv.root.delete_bucket(Bucket=bucket)
+    srv.root.create_bucket(Bucket=bucket)
+    assert srv.send("anon", "GET", f"/{bucket}").status_code == 403

@@ -116,6 +116,8 @@ class Authorizer:
         if access_key is None and self.anonymous_is_root:
             return Decision(self.root())
         principal = self.principals.get(access_key)
+        if op is Op.CREATE_BUCKET and bucket is not None:
+            self.forget(bucket)  # a bucket of that name deleted a moment ago took its policy with it
         if bucket is not None and headers.get("x-amz-acl") in PUBLIC_CANNED:
             await self.refuse_public_acl(bucket)
         gated: set[tuple[str, str]] = set()
