@@ -21,11 +21,9 @@ from pydantic import ValidationError
 
 from smarts3 import cors  # CORS
 from smarts3.access import pab
-from smarts3.access.actions import KNOWN_IAM_ACTIONS
 from smarts3.access.authorize import POLICY_KEY
-from smarts3.access.policy import parse as parse_policy
-from smarts3.access.policy_conditions import PolicyError
 from smarts3.access.principals import Principal, Principals, grant
+from smarts3.config.checks import policy_problems
 from smarts3.config.declared import DeclaredBucket, DeclaredConfig, DeletionPolicy
 from smarts3.storage.base import BucketAlreadyExists, BucketNotEmpty, NoSuchBucket, Store
 
@@ -60,12 +58,9 @@ def parse(text: str, base: Path) -> tuple[DeclaredConfig, dict[str, str]]:
         config = DeclaredConfig.model_validate(data)
     except (yaml.YAMLError, ValidationError) as exc:
         raise DeclaredError(str(exc)) from None
-    for bucket in config.buckets:
-        if bucket.policy is not None:
-            try:
-                parse_policy(policy_text(bucket), bucket.name, KNOWN_IAM_ACTIONS)
-            except PolicyError as exc:
-                raise DeclaredError(f"bucket {bucket.name}: invalid policy: {exc}") from None
+    problems = policy_problems(config)
+    if problems:
+        raise DeclaredError("; ".join(problems))
     secrets: dict[str, str] = {}
     for cred in config.credentials:
         if cred.secret_access_key is not None:
