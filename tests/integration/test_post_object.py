@@ -255,3 +255,31 @@ def test_large_upload_is_streamed(subprocess_server: tuple[Any, str]) -> None:
     growth = peak.peak - peak.baseline
     print(f"peak RSS growth for a {size >> 20} MiB POST: {growth >> 20} MiB")
     assert growth < 64 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "code"),
+    [
+        ({"acl": "not-a-canned-acl"}, 400, "InvalidArgument"),
+        ({"tagging": "<Tagging><TagSet><Tag><Key>k</Key></Tag></TagSet></Tagging>"}, 400, "MalformedXML"),
+        ({"x-amz-storage-class": "FANCY"}, 400, "InvalidStorageClass"),
+        ({"x-amz-checksum-md7": "x"}, 400, "InvalidRequest"),
+    ],
+)
+def test_bad_metadata_is_refused_before_storing(s3: Any, bucket: str, fields: dict[str, str], status: int,
+                                                code: str) -> None:
+    post = _presign(s3, bucket, "meta", fields, [{k: v} for k, v in fields.items()])
+    response = _post(post["url"], post["fields"])
+    assert (response.status_code, error_code(response)) == (status, code), response.text
+    _absent(s3, bucket, "meta")
+
+
+def test_policy_sees_the_form_tags(server: Server, s3: Any, bucket: str) -> None:
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/*",
+        "Condition": {"StringEquals": {"s3:RequestObjectTag/team": "red"}}}]}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    url = f"{server.url}/{bucket}"
+    red = "<Tagging><TagSet><Tag><Key>team</Key><Value>red</Value></Tag></TagSet></Tagging>"
+    assert _post(url, {"key": "tagged", "tagging": red}).status_code == 204
+    assert _post(url, {"key": "untagged"}).status_code == 403

@@ -33,7 +33,7 @@ from smarts3.s3.handlers.writes import new_meta, refuse_unsupported, result_head
 from smarts3.s3.headers import MAX_OBJECT_TAGS, validate_tags
 from smarts3.s3.operations import Op
 from smarts3.s3.responses import empty, xml_response
-from smarts3.storage.base import ObjectWriter
+from smarts3.storage.base import ObjectMeta, ObjectWriter
 
 MAX_PRE_DATA = 20 * 1024  # S3: the fields before the file, together
 _SUCCESS_STATUSES = {"200": 200, "201": 201, "204": 204}
@@ -133,9 +133,12 @@ def _checksum_fields(fields: Mapping[str, str]) -> dict[str, str]:
     return sums
 
 
-async def _begin(ctx: Ctx, fields: dict[str, str], filename: str, stack: AsyncExitStack) -> tuple[Ctx, _Upload, int]:
-    """Authenticate, check the policy, authorize: then open the writer. Returns the request as a
-    PutObject would have been, the upload, and the policy's minimum length."""
+async def _begin(
+    ctx: Ctx, fields: dict[str, str], filename: str, stack: AsyncExitStack
+) -> tuple[Ctx, _Upload, int, ObjectMeta]:
+    """Authenticate, check the policy, authorize, validate the metadata: then open the writer.
+    Returns the request as a PutObject would have been, the upload, the policy's minimum
+    length and the object's metadata (checksums still to come)."""
     assert ctx.authorizer is not None
     raw_key = fields.get("key")
     if raw_key is None:
@@ -166,12 +169,17 @@ async def _begin(ctx: Ctx, fields: dict[str, str], filename: str, stack: AsyncEx
         headers["x-amz-acl"] = fields["acl"]
     headers |= {name: value for name, value in fields.items() if name.startswith("x-amz-meta-")}
     refuse_unsupported({**headers, **{n: v for n, v in fields.items() if n.startswith("x-amz-server-side")}})
-    facts = dataclasses.replace(ctx.facts or RequestFacts(), signature_version=version, query={}, headers=headers)
+    tags = validate_tags(parse_tag_set(fields["tagging"].encode()), MAX_OBJECT_TAGS) if "tagging" in fields else {}
+    # A policy sees the form's tags as s3:RequestObjectTag/<key>, as it sees a PutObject's x-amz-tagging.
+    seen = {**headers, "x-amz-tagging": urlencode(tags)} if tags else headers
+    facts = dataclasses.replace(ctx.facts or RequestFacts(), signature_version=version, query={}, headers=seen)
     decision = await ctx.authorizer.check(access_key, Op.POST_OBJECT, ctx.bucket, key, headers, facts)
     put = replace(ctx, key=key, headers=headers, principal=decision.principal, access=decision)
+    meta = replace(new_meta(put), tags=tags)  # a bad acl, storage class or metadata: refused before any byte
+    sums = _checksum_fields(fields)
     writer = await stack.enter_async_context(ctx.store.object_writer(ctx.bucket_name, key))
     low, high = policy.length_range if policy is not None and policy.length_range else (0, ctx.limits.max_object_size)
-    return put, _Upload(writer, min(high, ctx.limits.max_object_size), _checksum_fields(fields)), low
+    return put, _Upload(writer, min(high, ctx.limits.max_object_size), sums), low, meta
 
 
 async def post_object(ctx: Ctx) -> Response:
@@ -183,6 +191,7 @@ async def post_object(ctx: Ctx) -> Response:
     value = bytearray()
     upload: _Upload | None = None
     put: Ctx | None = None
+    meta: ObjectMeta | None = None
     minimum = 0
     in_file = False
     files = 0
@@ -216,7 +225,7 @@ async def post_object(ctx: Ctx) -> Response:
                         if files > 1:
                             raise S3Error("IncorrectNumberOfFilesInPostRequest")
                         in_file = True
-                        put, upload, minimum = await _begin(ctx, fields, filename, stack)
+                        put, upload, minimum, meta = await _begin(ctx, fields, filename, stack)
                 elif kind == "data":
                     if in_file and upload is not None:
                         await upload.write(data)
@@ -236,15 +245,12 @@ async def post_object(ctx: Ctx) -> Response:
             form.events.clear()
         if not done:
             raise _malformed() if files else S3Error("IncorrectNumberOfFilesInPostRequest")
-        if upload is None or put is None:
+        if upload is None or put is None or meta is None:
             raise S3Error("IncorrectNumberOfFilesInPostRequest")
         await upload.writer.flush()
         if upload.size < minimum:
             raise S3Error("EntityTooSmall", fields={"ProposedSize": str(upload.size), "MinSizeAllowed": str(minimum)})
         sums = upload.verified_sums()
-        meta = new_meta(put)
-        if "tagging" in fields:
-            meta = replace(meta, tags=validate_tags(parse_tag_set(fields["tagging"].encode()), MAX_OBJECT_TAGS))
         meta = replace(meta, checksums=sums, checksum_type="FULL_OBJECT" if sums else None)
         info = await upload.writer.commit(meta)
     return _success(put, ctx.headers.get("host", ""), fields, info.etag, sums, meta.checksum_type, info.version_id)
