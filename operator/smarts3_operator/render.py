@@ -166,6 +166,8 @@ def declared_bucket(name: str, spec: BucketSpec) -> DeclaredBucket:
         public_read=spec.public_read,
         cors=list(spec.cors),
         deletion_policy=spec.deletion_policy,
+        policy=spec.policy,
+        public_access_block=spec.public_access_block,
     )
 
 

@@ -16,6 +16,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from smarts3.access import pab
 from smarts3.access.authorize import Authorizer
 from smarts3.access.principals import Principal, Principals
 from smarts3.accesslog_delivery import Delivery
@@ -69,7 +70,13 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
         optional=settings.declared_optional,
         pushed=pushed,
     )
-    authorizer = Authorizer(principals, store, declared.public, anonymous_is_root=settings.auth is AuthMode.NONE)
+    authorizer = Authorizer(
+        principals,
+        store,
+        declared.public,
+        anonymous_is_root=settings.auth is AuthMode.NONE,
+        public_access_block=pab.from_setting(settings.public_access_block),
+    )
     delivery = Delivery(
         store,
         owner_id,

@@ -204,6 +204,17 @@ def _copy(kind: Kind, source: Kind | None, **headers: str) -> Request:
     return _req("PUT", f"/{kind.bucket}/{SCRATCH}", x_amz_copy_source=f"/{src.bucket}/{OBJ}", **headers)
 
 
+def _form(kind: Kind, **fields: str) -> Request:
+    """A browser form upload of SCRATCH, unsigned: the request's own signature (if any) speaks for it."""
+    parts = [f'--XyZ\r\nContent-Disposition: form-data; name="{n}"\r\n\r\n{v}\r\n' for n, v in
+             {"key": SCRATCH, **fields}.items()]
+    file = '--XyZ\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\nx\r\n--XyZ--\r\n'
+    headers = {"content-type": "multipart/form-data; boundary=XyZ"}
+    if "acl" in fields:
+        headers["x-amz-acl"] = fields["acl"]  # sent twice, so expected_allowed sees the widening ACL
+    return Request("POST", f"/{kind.bucket}", headers, ("".join(parts) + file).encode())
+
+
 def _part_copy(kind: Kind, upload: str, source: Kind | None) -> Request:
     src = source or kind
     return _req("PUT", f"/{kind.bucket}/{OBJ}?partNumber=2&uploadId={upload}", x_amz_copy_source=f"{src.bucket}/{OBJ}")
@@ -253,6 +264,14 @@ ROWS = [
     Row(Op.PUT_BUCKET_OWNERSHIP_CONTROLS,
         lambda k, u: _xml_req("PUT", f"/{k.bucket}?ownershipControls", "<OwnershipControls/>")),
     Row(Op.DELETE_BUCKET_OWNERSHIP_CONTROLS, lambda k, u: _req("DELETE", f"/{k.bucket}?ownershipControls")),
+    # Invalid documents: allowed callers get 400 MalformedPolicy / MalformedXML, the buckets stay as they are.
+    Row(Op.GET_BUCKET_POLICY, lambda k, u: _req("GET", f"/{k.bucket}?policy")),
+    Row(Op.PUT_BUCKET_POLICY, lambda k, u: _req("PUT", f"/{k.bucket}?policy", b'{"Statement": []}')),
+    Row(Op.DELETE_BUCKET_POLICY, lambda k, u: _req("DELETE", f"/{k.bucket}?policy")),
+    Row(Op.GET_BUCKET_POLICY_STATUS, lambda k, u: _req("GET", f"/{k.bucket}?policyStatus")),
+    Row(Op.GET_PUBLIC_ACCESS_BLOCK, lambda k, u: _req("GET", f"/{k.bucket}?publicAccessBlock")),
+    Row(Op.PUT_PUBLIC_ACCESS_BLOCK, lambda k, u: _xml_req("PUT", f"/{k.bucket}?publicAccessBlock", "<Nope/>")),
+    Row(Op.DELETE_PUBLIC_ACCESS_BLOCK, lambda k, u: _req("DELETE", f"/{k.bucket}?publicAccessBlock")),
     Row(Op.GET_OBJECT, lambda k, u: _req("GET", f"/{k.bucket}/{OBJ}")),
     Row(Op.HEAD_OBJECT, lambda k, u: _req("HEAD", f"/{k.bucket}/{OBJ}")),
     Row(Op.GET_OBJECT_ATTRIBUTES,
@@ -263,6 +282,8 @@ ROWS = [
         "acl-public-read"),
     Row(Op.PUT_OBJECT, lambda k, u: _req("PUT", f"/{k.bucket}/{SCRATCH}", b"x", x_amz_acl="authenticated-read"),
         "acl-authenticated-read"),
+    Row(Op.POST_OBJECT, lambda k, u: _form(k)),
+    Row(Op.POST_OBJECT, lambda k, u: _form(k, acl="public-read"), "acl-public-read"),
     Row(Op.COPY_OBJECT, lambda k, u: _copy(k, None)),
     Row(Op.COPY_OBJECT, lambda k, u: _copy(k, None, x_amz_tagging_directive="REPLACE"), "replace-tags"),
     Row(Op.COPY_OBJECT, lambda k, u: _copy(k, ELSEWHERE), "from-elsewhere", ELSEWHERE),

@@ -118,6 +118,7 @@ ENV_VALUES: dict[str, tuple[str, object]] = {
     "declared": ("/etc/smarts3/declared.yaml", Path("/etc/smarts3/declared.yaml")),
     "declared_optional": ("true", True),
     "declared_token_file": ("/etc/smarts3/push/token", Path("/etc/smarts3/push/token")),
+    "public_access_block": ("BlockPublicAcls,IgnorePublicAcls", "BlockPublicAcls,IgnorePublicAcls"),
     "banner_secrets": ("false", False),
     "tls_cert_file": ("/tls/cert.pem", Path("/tls/cert.pem")),
     "tls_key_file": ("/tls/key.pem", Path("/tls/key.pem")),
@@ -230,7 +231,8 @@ def test_show_says_where_the_root_key_comes_from(tmp_path: Path) -> None:
     assert out.startswith(f"# root key: generated file {data / '.smarts3' / 'root-credentials.json'}\n"), out
     assert yaml.safe_load(out)["auth"] == {"mode": "sigv4", "accessKey": generated.access_key,
                                            "secretKey": "********", "declared": None,
-                                           "declaredOptional": False, "declaredTokenFile": None}
+                                           "declaredOptional": False, "declaredTokenFile": None,
+                                           "publicAccessBlock": "none"}
     assert generated.secret_key not in out
 
     env = {"SMARTS3_AUTH__ACCESS_KEY": "ENVROOTKEY1", "SMARTS3_AUTH__SECRET_KEY": "env-secret-value-1"}

@@ -50,7 +50,8 @@ def test_secret_file_is_read_relative_to_the_declared_file(tmp_path: Path) -> No
     [
         ("buckets: [{name: Bad_Name}]", "buckets[0].name = 'Bad_Name': invalid bucket name 'Bad_Name'"),
         ("buckets: [{name: ok-bucket, colour: red}]",
-         "buckets[0].colour = 'red': unknown key; allowed: name, publicRead, cors, deletionPolicy"),
+         "buckets[0].colour = 'red': unknown key; allowed: name, publicRead, cors, deletionPolicy, policy, "
+         "publicAccessBlock"),
         ("credentials: [{name: a, accessKeyId: AKIA1, secretAccessKey: s, grants: [{bucket: b, access: all}]}]",
          "credentials[0].grants[0].access = 'all': Input should be 'read', 'write', 'readwrite' or 'admin'"),
         ("credentials: [{name: a, accessKeyId: AKIA1, secretAccessKey: 1234, grants: []}]",
@@ -93,3 +94,18 @@ def test_invalid_files_are_rejected(bad: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["my-bucket", "a.b.c", "abc"])
 def test_valid_bucket_names(name: str) -> None:
     assert bucket_name_problem(name) is None
+
+
+def test_an_invalid_declared_policy_is_refused_with_the_reason(tmp_path: Path) -> None:
+    from smarts3.config.checks import declared_problems
+    from smarts3.sync import DeclaredError
+
+    text = ('buckets: [{name: site, policy: {Version: "2012-10-17", Statement: [{Effect: Allow, Principal: "*",'
+            ' Action: "s3:GetObject", Resource: "arn:aws:s3:::elsewhere/*"}]}}]')
+    with pytest.raises(DeclaredError, match=r"buckets\[0\]\.policy: invalid policy for bucket site: .*resource"):
+        parse(text, tmp_path)
+    (tmp_path / "d.yaml").write_text(text)
+    assert declared_problems(tmp_path / "d.yaml", setting=None) == [
+        f"{tmp_path / 'd.yaml'}: buckets[0].policy: invalid policy for bucket site: Policy has invalid resource"
+    ]
+    parse(text.replace("elsewhere", "site"), tmp_path)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import enum
+import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from smarts3.access import grants
-from smarts3.access.actions import Action, Need, Public, needs
+from smarts3.access import grants, pab
+from smarts3.access.actions import KNOWN_IAM_ACTIONS, Action, Need, Public, needs
+from smarts3.access.facts import Lazy, RequestFacts, condition_values
 from smarts3.access.ownership import (
     ACL_KEY,
     BUCKET_ACL,
@@ -21,13 +24,26 @@ from smarts3.access.ownership import (
     bucket_state,
     new_object_extra,
 )
+from smarts3.access.policy import Caller, Policy, Verdict, parse, resource_arn
+from smarts3.access.policy_conditions import PolicyError
 from smarts3.access.principals import ANONYMOUS_ID, ROOT_NAME, Principal, Principals, canonical_id
 from smarts3.s3 import copysource
 from smarts3.s3.errors import S3Error
 from smarts3.s3.operations import Op
 from smarts3.storage.base import StorageError, Store
 
-__all__ = ["ACL_KEY", "OWNER_KEY", "Allowed", "Authorizer", "Decision"]
+__all__ = ["ACL_KEY", "OWNER_KEY", "POLICY_KEY", "Allowed", "Authorizer", "Decision"]
+
+POLICY_KEY = "policy"  # a bucket's policy document, as PutBucketPolicy stored it (bucket `extra`)
+# Canned ACLs that open a resource beyond its owner: what BlockPublicAcls refuses.
+PUBLIC_CANNED = frozenset({"public-read", "public-read-write", "authenticated-read"})
+
+# How long a worker trusts what it read of a bucket's policy and public access block. Changes made
+# through this process apply at once (forget); another worker's apply within this time (as AWS's own
+# policy changes, eventually).
+ACCESS_TTL = 1.0
+
+log = logging.getLogger("smarts3.access")
 
 # Operations whose handlers show the bucket owner or read its ACL: the state is read for them.
 _SHOWS_OWNER = frozenset(
@@ -77,6 +93,13 @@ class Decision:
         return self.principal.id if self.principal is not None else ANONYMOUS_ID
 
 
+def caller(principal: Principal | None) -> Caller:
+    """Who a bucket policy sees: a credential by its canonical id or access key, and its name."""
+    if principal is None:
+        return Caller()
+    return Caller(frozenset({principal.id, principal.access_key}), principal.name, principal.root)
+
+
 class Authorizer:
     def __init__(
         self,
@@ -85,11 +108,16 @@ class Authorizer:
         declared_public: Callable[[], frozenset[str]],
         *,
         anonymous_is_root: bool = False,
+        public_access_block: pab.Block = pab.NONE,
     ) -> None:
         self.principals = principals
         self.store = store
         self.declared_public = declared_public
         self.anonymous_is_root = anonymous_is_root
+        self.public_access_block = public_access_block  # server-wide; a bucket may add its own
+        self._policies: dict[tuple[str, str], Policy | None] = {}  # (bucket, text) -> parsed
+        # bucket -> (read at, its extra or None when it does not exist): one SQLite read per second, not per request
+        self._extras: dict[str, tuple[float, Mapping[str, str] | None]] = {}
 
     def root(self) -> Principal:
         return next(p for p in self.principals.all() if p.root)
@@ -101,6 +129,7 @@ class Authorizer:
         bucket: str | None,
         key: str | None,
         headers: Mapping[str, str],
+        facts: RequestFacts | None = None,
     ) -> Decision:
         """Who acts (None: anonymous), or AccessDenied unless every resource the request
         touches (actions.needs) is allowed. Refusals carry no detail: which resource failed, or
@@ -110,15 +139,21 @@ class Authorizer:
 
         Allowed means: a declared grant (or root), ownership of the bucket (or of the object),
         or the bucket's or object's ACL (access/ownership.py says which permission each
-        operation needs)."""
+        operation needs), or the bucket policy; an explicit Deny in the policy wins over all
+        but root (_decide)."""
         if access_key is None and self.anonymous_is_root:
             principal: Principal | None = self.root()
         else:
             principal = self.principals.get(access_key)
+        if op is Op.CREATE_BUCKET and bucket is not None:
+            self.forget(bucket)  # a bucket of that name deleted a moment ago took its policy with it
+        if bucket is not None and headers.get("x-amz-acl") in PUBLIC_CANNED:
+            await self.refuse_public_acl(bucket)
         states = _States(self)
+        facts = facts or RequestFacts(headers=headers)
         gated: set[tuple[str, str]] = set()
         for index, need in enumerate(needs(op, bucket, key, headers)):
-            allowed = await self._allows(principal, op, need, index == 0, states, headers)
+            allowed = await self._decide(principal, op, need, index == 0, states, headers, facts)
             if allowed is Allowed.NO:
                 if bucket is not None and op is not Op.CREATE_BUCKET:
                     await self.store.get_bucket(bucket)  # raises NoSuchBucket before any refusal
@@ -135,6 +170,104 @@ class Authorizer:
                 extra = new_object_extra(state, writer, headers, self.principals)
         return Decision(principal, frozenset(gated), state, extra, self.principals)
 
+    def forget(self, bucket: str) -> None:
+        """A bucket's policy or block changed here: the next request reads it again."""
+        self._extras.pop(bucket, None)
+
+    async def _bucket_extra(self, bucket: str) -> Mapping[str, str] | None:
+        now = time.monotonic()
+        cached = self._extras.get(bucket)
+        if cached is not None and now - cached[0] < ACCESS_TTL:
+            return cached[1]
+        try:
+            extra: Mapping[str, str] | None = (await self.store.get_bucket(bucket)).extra
+        except StorageError:
+            extra = None
+        if len(self._extras) > 4096:
+            self._extras.clear()
+        self._extras[bucket] = (now, extra)
+        return extra
+
+    async def block_for(self, bucket: str) -> pab.Block:
+        """The public access block in force for a bucket: the server's, plus the bucket's own."""
+        extra = await self._bucket_extra(bucket)
+        if extra is None:
+            return self.public_access_block
+        return self.public_access_block | (pab.stored(extra) or pab.NONE)
+
+    async def refuse_public_acl(self, bucket: str) -> None:
+        """BlockPublicAcls: a request that sets a public ACL is refused, whoever sends it (as AWS)."""
+        if (await self.block_for(bucket)).block_public_acls:
+            raise S3Error("AccessDenied")
+
+    def policy_of(self, bucket: str, extra: Mapping[str, str]) -> Policy | None:
+        text = extra.get(POLICY_KEY)
+        if text is None:
+            return None
+        cache_key = (bucket, text)
+        if cache_key not in self._policies:
+            if len(self._policies) > 256:
+                self._policies.clear()
+            try:
+                self._policies[cache_key] = parse(text, bucket, KNOWN_IAM_ACTIONS)
+            except PolicyError as exc:  # stored through PutBucketPolicy, so valid; fail closed if not
+                log.error("bucket %s has an unreadable policy, denying what it would decide: %s", bucket, exc)
+                self._policies[cache_key] = None
+        return self._policies[cache_key]
+
+    async def _decide(
+        self,
+        principal: Principal | None,
+        op: Op,
+        need: Need,
+        own: bool,
+        states: _States,
+        headers: Mapping[str, str],
+        facts: RequestFacts,
+    ) -> Allowed:
+        """AWS's order: root is never refused; an explicit Deny in the bucket policy wins over
+        everything else; then an Allow from a grant, an ACL, the policy or ownership; else no."""
+        if principal is not None and principal.root:
+            return Allowed.YES
+        if need.bucket is None:
+            return await self._allows(principal, op, need, own, states, headers, pab.NONE)
+        extra = await self._bucket_extra(need.bucket)
+        if extra is None:
+            return await self._allows(principal, op, need, own, states, headers, self.public_access_block)
+        block = self.public_access_block | (pab.stored(extra) or pab.NONE)
+        verdict = None
+        if POLICY_KEY in extra:
+            policy = self.policy_of(need.bucket, extra)
+            if policy is None:
+                return Allowed.NO
+            verdict = await self._evaluate(policy, principal, need, facts)
+            if verdict is Verdict.DENY:
+                return Allowed.NO
+            if verdict is Verdict.ALLOW and policy.public and block.restrict_public_buckets:
+                # RestrictPublicBuckets: a public policy speaks only for the owner and granted credentials.
+                state = await states.get(need.bucket)
+                trusted = principal is not None and (
+                    principal.reaches(need.bucket) or (state is not None and state.owner == principal.id)
+                )
+                verdict = verdict if trusted else None
+        allowed = await self._allows(principal, op, need, own, states, headers, block)
+        return Allowed.YES if allowed is Allowed.NO and verdict is Verdict.ALLOW else allowed
+
+    async def _evaluate(
+        self, policy: Policy, principal: Principal | None, need: Need, facts: RequestFacts
+    ) -> Verdict | None:
+        assert need.bucket is not None
+        tags: Mapping[str, str] | None = None
+        if need.key is not None and policy.uses_existing_tags:
+            try:
+                tags = (await self.store.head_object(need.bucket, need.key)).meta.tags
+            except StorageError:
+                tags = None
+        name = principal.name if principal else None
+        userid = principal.id if principal else None
+        values = Lazy(lambda: condition_values(facts, name, userid, tags))
+        return policy.evaluate(caller(principal), need.iam, resource_arn(need.bucket, need.key), values)
+
     async def _allows(
         self,
         principal: Principal | None,
@@ -143,6 +276,7 @@ class Authorizer:
         own: bool,
         states: _States,
         headers: Mapping[str, str],
+        block: pab.Block,
     ) -> Allowed:
         if principal is not None and principal.may(need.action, need.bucket):
             return Allowed.YES
@@ -158,18 +292,25 @@ class Authorizer:
             return Allowed.YES  # the owner has full control of its bucket and what is in it
         if need.public is not Public.NO and need.bucket in self.declared_public():
             return Allowed.YES  # our own setting: every object and the listing, never tagging or ACLs
+        public = not block.ignore_public_acls  # IgnorePublicAcls: grants to the groups do not count
         if not own:
-            return await self._allows_extra(principal, op, need, state, headers)
+            return await self._allows_extra(principal, op, need, state, headers, public)
         if op in BUCKET_ACL:
             permission = BUCKET_ACL[op]
-            groups = permission != grants.READ or need.public is Public.BUCKET
+            groups = public and (permission != grants.READ or need.public is Public.BUCKET)
             return Allowed.YES if grants.permits(state.grants(), permission, who, groups=groups) else Allowed.NO
         if op in OBJECT_ACL and need.key is not None:
-            return await self._object_allows(who, need, OBJECT_ACL[op], state)
+            return await self._object_allows(who, need, OBJECT_ACL[op], state, public)
         return Allowed.NO
 
     async def _allows_extra(
-        self, principal: Principal | None, op: Op, need: Need, state: BucketState, headers: Mapping[str, str]
+        self,
+        principal: Principal | None,
+        op: Op,
+        need: Need,
+        state: BucketState,
+        headers: Mapping[str, str],
+        public: bool,
     ) -> Allowed:
         who = principal.id if principal is not None else None
         if need.action is Action.ADMIN:
@@ -182,10 +323,12 @@ class Authorizer:
             )
             return Allowed.YES if who is not None and mine and op is not Op.CREATE_BUCKET else Allowed.NO
         if need.action is Action.READ and need.key is not None and need.public is Public.OBJECT:
-            return await self._object_allows(who, need, grants.READ, state)  # a copy source
+            return await self._object_allows(who, need, grants.READ, state, public)  # a copy source
         return Allowed.NO  # a copy source's tags: its owner's (or a grant's) alone
 
-    async def _object_allows(self, who: str | None, need: Need, permission: str, state: BucketState) -> Allowed:
+    async def _object_allows(
+        self, who: str | None, need: Need, permission: str, state: BucketState, public: bool
+    ) -> Allowed:
         assert need.bucket is not None and need.key is not None
         try:
             extra = (await self.store.head_object(need.bucket, need.key)).meta.extra
@@ -193,7 +336,7 @@ class Authorizer:
             return Allowed.NO  # a missing key is refused like a private one: no existence leak
         owned = who is not None and who == state.object_owner(extra)
         # S3: an object's ACL alone decides who reads it; the bucket's ACL governs listing.
-        groups = permission != grants.READ or need.public is Public.OBJECT
+        groups = public and (permission != grants.READ or need.public is Public.OBJECT)
         if not owned and not grants.permits(state.object_grants(extra), permission, who, groups=groups):
             return Allowed.NO
         return Allowed.BY_OBJECT_ACL if permission == grants.READ else Allowed.YES

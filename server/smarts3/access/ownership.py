@@ -68,7 +68,7 @@ OBJECT_ACL: dict[Op, str] = {
     Op.PUT_OBJECT_ACL: grants.WRITE_ACP,
 }
 # Operations that create an object: its owner and ACL are settled at authorization.
-CREATES_OBJECT = frozenset({Op.PUT_OBJECT, Op.COPY_OBJECT, Op.CREATE_MULTIPART_UPLOAD})
+CREATES_OBJECT = frozenset({Op.PUT_OBJECT, Op.COPY_OBJECT, Op.CREATE_MULTIPART_UPLOAD, Op.POST_OBJECT})
 
 
 @dataclass(frozen=True, slots=True)

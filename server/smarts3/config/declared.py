@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -68,11 +69,21 @@ class CorsRule(_Model):
         return value
 
 
+class PublicAccessBlock(_Model):
+    block_public_acls: bool = Field(default=False, alias="blockPublicAcls")
+    ignore_public_acls: bool = Field(default=False, alias="ignorePublicAcls")
+    block_public_policy: bool = Field(default=False, alias="blockPublicPolicy")
+    restrict_public_buckets: bool = Field(default=False, alias="restrictPublicBuckets")
+
+
 class DeclaredBucket(_Model):
     name: str
     public_read: bool = Field(default=False, alias="publicRead")
     cors: list[CorsRule] = Field(default_factory=list)
     deletion_policy: DeletionPolicy = Field(default=DeletionPolicy.RETAIN, alias="deletionPolicy")
+    # A bucket policy document (the JSON of PutBucketPolicy, as an object); the server validates it on apply.
+    policy: dict[str, Any] | None = None
+    public_access_block: PublicAccessBlock | None = Field(default=None, alias="publicAccessBlock")
 
     @field_validator("name")
     @classmethod

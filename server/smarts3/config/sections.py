@@ -34,6 +34,7 @@ SECTIONS: dict[str, dict[str, str]] = {
         "declared": "declared",
         "declaredOptional": "declared_optional",
         "declaredTokenFile": "declared_token_file",
+        "publicAccessBlock": "public_access_block",
     },
     "tls": {
         "certFile": "tls_cert_file",

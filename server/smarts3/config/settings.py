@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     # declared rules. Same rule shape as the declared file; from the environment as JSON, e.g.
     # SMARTS3_CORS='[{"allowedOrigins": ["https://*.example.com"], "allowedMethods": ["GET", "PUT"]}]'
     cors: list[CorsRule] = Field(default_factory=list)
+    # Public access block for every bucket (a bucket's own PutPublicAccessBlock adds to it, never lifts it):
+    # "none", "all", or a comma-separated list of BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy,
+    # RestrictPublicBuckets.
+    public_access_block: str = "none"
     # Logging: text or JSON lines, to stderr or to `log_file` rotated at `log_max_bytes`.
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
@@ -187,6 +191,14 @@ class Settings(BaseSettings):
             return None
         if value is True:
             raise ValueError("a port number, or off")
+        return value
+
+    @field_validator("public_access_block")
+    @classmethod
+    def _block_flags(cls, value: str) -> str:
+        from smarts3.access.pab import from_setting  # here: settings stay importable without the server
+
+        from_setting(value)  # raises ValueError naming the unknown flag
         return value
 
     @field_validator("extra_base_domains", mode="before")

@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from smarts3.access.authorize import Authorizer
+from smarts3.access.authorize import Authorizer, Decision
+from smarts3.access.facts import RequestFacts
 from smarts3.auth.types import AuthError, AuthResult, RequestView
 from smarts3.auth.verify import authenticate, unverified
 from smarts3.s3 import addressing
@@ -38,6 +39,8 @@ from smarts3.s3.handlers import (
     objects_read,
     objects_write,
     ownership,
+    policy,
+    post_object,
     service,
     tagging,
     versions,
@@ -116,6 +119,14 @@ HANDLERS: dict[Op, Handler] = {
     Op.GET_BUCKET_ENCRYPTION: encryption.get_bucket_encryption,
     Op.PUT_BUCKET_ENCRYPTION: encryption.put_bucket_encryption,
     Op.DELETE_BUCKET_ENCRYPTION: encryption.delete_bucket_encryption,
+    Op.GET_BUCKET_POLICY: policy.get_bucket_policy,
+    Op.PUT_BUCKET_POLICY: policy.put_bucket_policy,
+    Op.DELETE_BUCKET_POLICY: policy.delete_bucket_policy,
+    Op.GET_BUCKET_POLICY_STATUS: policy.get_bucket_policy_status,
+    Op.GET_PUBLIC_ACCESS_BLOCK: policy.get_public_access_block,
+    Op.PUT_PUBLIC_ACCESS_BLOCK: policy.put_public_access_block,
+    Op.DELETE_PUBLIC_ACCESS_BLOCK: policy.delete_public_access_block,
+    Op.POST_OBJECT: post_object.post_object,  # authorizes the form's signer itself, once the form is read
     # Op.CORS_PREFLIGHT is answered by S3App.cors before authentication (it is never signed).
 }
 
@@ -204,7 +215,12 @@ class S3App:
             extra += await self.cors.actual_headers(bucket, scope["method"], headers)  # CORS: sent on errors too
             auth = self._authenticate(view, bucket if target.vhost else None, scope)
             scope["state"]["access_key"] = scope["state"].get("access_key") or auth.access_key
-            decision = await self.authorizer.check(auth.access_key, op, bucket, key, headers)
+            client = scope.get("client") or (None,)
+            facts = RequestFacts(client[0], scope.get("scheme") == "https", auth.signature_version, query, headers)
+            if op is Op.POST_OBJECT and auth.access_key is None:
+                decision = Decision(None)  # the credentials are in the form, which the handler reads
+            else:
+                decision = await self.authorizer.check(auth.access_key, op, bucket, key, headers, facts)
             if op in (Op.GET_OBJECT, Op.HEAD_OBJECT):
                 refuse_encryption_on_read(headers)
             handler = HANDLERS.get(op)
@@ -225,6 +241,8 @@ class S3App:
                 self.limits,
                 self.owner_id,
                 decision,
+                authorizer=self.authorizer,
+                facts=facts,
                 sse=self.sse,
                 secure=scope.get("scheme") == "https",
             )

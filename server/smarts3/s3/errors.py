@@ -54,6 +54,17 @@ _CATALOGUE: dict[str, tuple[int, str]] = {
     "InvalidURI": (400, "Couldn't parse the specified URI."),
     "InvalidLocationConstraint": (400, "The specified location-constraint is not valid"),
     "KeyTooLongError": (400, "Your key is too long"),
+    "MalformedPolicy": (400, "Policies must be valid JSON and the first byte must be '{'"),
+    "MalformedPOSTRequest": (400, "The body of your POST request is not well-formed multipart/form-data."),
+    "MaxPostPreDataLengthExceeded": (
+        400,
+        "Your POST request fields preceding the upload file were too large.",
+    ),
+    "IncorrectNumberOfFilesInPostRequest": (400, "POST requires exactly one file upload per request."),
+    "InvalidPolicyDocument": (
+        400,
+        "The content of the form does not meet the conditions specified in the policy document.",
+    ),
     "MalformedXML": (
         400,
         "The XML you provided was not well-formed or did not validate against our published schema",
@@ -64,6 +75,8 @@ _CATALOGUE: dict[str, tuple[int, str]] = {
     "MissingRequestBodyError": (400, "Request Body is empty"),
     "MissingSecurityHeader": (400, "Your request is missing a required header."),
     "NoSuchBucket": (404, "The specified bucket does not exist"),
+    "NoSuchBucketPolicy": (404, "The bucket policy does not exist"),
+    "NoSuchPublicAccessBlockConfiguration": (404, "The public access block configuration was not found"),
     "NoSuchCORSConfiguration": (404, "The CORS configuration does not exist"),
     "NoSuchKey": (404, "The specified key does not exist."),
     "NoSuchTagSet": (404, "The TagSet does not exist"),
