@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the client matrix (tests/clients) needs on a fresh Debian machine:
-#   - rclone and s3cmd from Debian (apt-get, as root or through passwordless sudo),
+#   - rclone, s3cmd and chromium (the browser form upload test) from Debian (apt-get, as root or
+#     through passwordless sudo),
 #   - the AWS SDK for JavaScript v3 from tests/clients/js/package-lock.json (npm ci).
 # The Python clients (boto3, awscli, minio, s3fs) come from the project's pip extras.
 # Idempotent and quiet: tools already present are left alone; prints one line per client.
@@ -9,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for tool in rclone s3cmd; do
+for tool in rclone s3cmd chromium; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -41,4 +42,5 @@ fi
 
 echo "get-clients: $(rclone version | head -n1)"
 echo "get-clients: $(s3cmd --version)"
+echo "get-clients: $(chromium --version 2>/dev/null | head -n1)"
 echo "get-clients: node $(node --version), @aws-sdk/client-s3 $(node -p "require('./$js/node_modules/@aws-sdk/client-s3/package.json').version")"

@@ -39,7 +39,7 @@ KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
 
-GROUPS = ("small", "list", "large", "multipart", "big", "versions")
+GROUPS = ("small", "list", "large", "multipart", "big", "versions", "sse")
 
 
 # --------------------------------------------------------------------------- results
@@ -708,6 +708,12 @@ async def run_versions(client: S3Client, cfg: Config, mon: ServerMonitor) -> lis
     return await run(client, cfg, mon)
 
 
+async def run_sse(client: S3Client, cfg: Config, mon: ServerMonitor) -> list[Result]:
+    from sse_bench import run_sse as run  # its own module, built on this one
+
+    return await run(client, cfg, mon)
+
+
 RUNNERS: dict[str, Callable[[S3Client, Config, ServerMonitor], Awaitable[list[Result]]]] = {
     "small": run_small,
     "list": run_list,
@@ -715,4 +721,5 @@ RUNNERS: dict[str, Callable[[S3Client, Config, ServerMonitor], Awaitable[list[Re
     "multipart": run_multipart,
     "big": run_big,
     "versions": run_versions,
+    "sse": run_sse,
 }

@@ -166,6 +166,8 @@ def declared_bucket(name: str, spec: BucketSpec) -> DeclaredBucket:
         public_read=spec.public_read,
         cors=list(spec.cors),
         deletion_policy=spec.deletion_policy,
+        policy=spec.policy,
+        public_access_block=spec.public_access_block,
     )
 
 
@@ -240,6 +242,9 @@ def plan(
                 access_key_id=pair.access_key_id,
                 secret_access_key=SecretStr(pair.secret_access_key),
                 grants=bucket_grants,
+                # One identity for both keys of a rotation: the buckets it owns stay its own.
+                identity=name if entry_name != name else None,
+                create_buckets=cred.spec.create_buckets,
             )
             for entry_name, pair in pairs
         )

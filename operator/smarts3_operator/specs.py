@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from smarts3.config.declared import CorsRule, DeletionPolicy
+from smarts3.config.declared import CorsRule, DeletionPolicy, PublicAccessBlock
 
 GROUP = "smarts3.io"
 VERSION = "v1beta1"
@@ -48,6 +48,8 @@ class BucketSpec(_Spec):
     deletion_policy: DeletionPolicy = Field(default=DeletionPolicy.RETAIN, alias="deletionPolicy")
     force_delete: bool = Field(default=False, alias="forceDelete")
     """With Delete: the server empties the bucket when the S3Bucket is deleted."""
+    policy: dict[str, Any] | None = None  # validated by the server when it applies the file
+    public_access_block: PublicAccessBlock | None = Field(default=None, alias="publicAccessBlock")
 
 
 class BucketRef(_Spec):
@@ -90,6 +92,8 @@ class CredentialSpec(_Spec):
         default=parse_duration(DEFAULT_PREVIOUS_KEY_TTL), alias="previousKeyTTL"
     )
     """After a rotation, how long the previous key keeps working (its grants unchanged)."""
+    create_buckets: bool = Field(default=False, alias="createBuckets")
+    """The key may create buckets, which it then owns (docs/access.md)."""
 
     @field_validator("previous_key_ttl", mode="before")
     @classmethod

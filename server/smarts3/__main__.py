@@ -22,6 +22,7 @@ from smarts3.config import checks
 from smarts3.config.sections import ConfigFileError, env_names, to_sections
 from smarts3.config.settings import AuthMode, Settings
 from smarts3.rootcred import RootCredential
+from smarts3.sse import keys as sse_keys
 
 
 def _workers(text: str) -> int | str:
@@ -109,6 +110,8 @@ def _file_problems(settings: Settings) -> list[str]:
     problems = checks.tls_problems(settings.tls_cert_file, settings.tls_key_file)
     if settings.declared is not None and not (settings.declared_optional and not settings.declared.exists()):
         problems += checks.declared_problems(settings.declared)
+    master_key = settings.sse_master_key.get_secret_value() if settings.sse_master_key else None
+    problems += sse_keys.problems(settings.sse_master_keys_file, master_key)
     return problems
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -16,20 +16,27 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from smarts3.access import pab
 from smarts3.access.authorize import Authorizer
 from smarts3.access.principals import Principal, Principals
+from smarts3.accesslog_delivery import Delivery
 from smarts3.config.settings import AuthMode, Fsync, Settings
 from smarts3.declared_push import PUSHED_FILE, DeclaredPush
+from smarts3.lifecycle import rules as lifecycle
 from smarts3.observability import Metrics, ObservabilitySettings, ObservedApp, install_observability
 from smarts3.rootcred import RootCredential, load_or_create
 from smarts3.s3.context import Limits
 from smarts3.s3.dispatch import S3App, new_request_id
 from smarts3.s3.errors import S3Error
 from smarts3.s3.handlers.cors import CorsPolicy  # CORS
+from smarts3.sse import keys as sse_keys
+from smarts3.sse.policy import SsePolicy
 from smarts3.storage.fs import FilesystemStore, system_dir
 from smarts3.sweeper import SweepLock, run_sweeper
 from smarts3.sync import DeclaredSync
 from smarts3.tls import HttpsRedirect
+
+log = logging.getLogger("smarts3")
 
 
 def root_credential(settings: Settings) -> RootCredential:
@@ -44,7 +51,9 @@ def _ignore_count(_: int) -> None:
 
 def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ignore_count) -> ObservedApp:
     cred = root_credential(settings)
+    lifecycle.set_day_seconds(settings.lifecycle_day_seconds)
     root = Principal("root", cred.access_key, cred.secret_key, root=True)
+    owner_id = root.id
     store = FilesystemStore(settings.data_dir, fsync=settings.fsync is Fsync.ALWAYS)
     principals = Principals([root])
     observability = ObservabilitySettings.from_flat(settings)
@@ -61,14 +70,34 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
         optional=settings.declared_optional,
         pushed=pushed,
     )
-    authorizer = Authorizer(principals, store, declared.public, anonymous_is_root=settings.auth is AuthMode.NONE)
+    authorizer = Authorizer(
+        principals,
+        store,
+        declared.public,
+        anonymous_is_root=settings.auth is AuthMode.NONE,
+        public_access_block=pab.from_setting(settings.public_access_block),
+    )
+    delivery = Delivery(
+        store,
+        owner_id,
+        settings.region,
+        settings.bucket_logging_flush_interval,
+        settings.bucket_logging_flush_records,
+    )
+    master_key = settings.sse_master_key.get_secret_value() if settings.sse_master_key else None
+    keyring = sse_keys.load(settings.sse_master_keys_file, master_key, system_dir(settings.data_dir))
+    if keyring.generated:
+        log.warning(
+            "encryption at rest: the master key was generated into the data directory; it protects "
+            "copied body files, not a copied data directory (set encryption.masterKeysFile)"
+        )
     s3 = S3App(
         store,
         authorizer,
         region=settings.region,
         base_domain=settings.base_domain,
         extra_base_domains=tuple(settings.extra_base_domains),
-        owner_id=hashlib.sha256(cred.access_key.encode()).hexdigest(),
+        owner_id=owner_id,
         limits=Limits(
             max_object_size=settings.max_object_size,
             max_part_size=min(settings.max_object_size, 5 * 1024**3),
@@ -76,6 +105,7 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
             max_header_bytes=settings.max_header_bytes,
         ),
         cors_policy=CorsPolicy(store, declared.cors_for, settings.cors),  # CORS
+        sse=SsePolicy(keyring, force=settings.sse_force, allow_http_sse_c=settings.sse_c_allow_http),
     )
 
     async def health(_: Request) -> Response:
@@ -106,10 +136,14 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
                 settings.multipart_expire_after,
                 settings.multipart_sweep_interval,
                 sweeper_counter,
+                settings.lifecycle_sweep_interval,
             )
+            tg.start_soon(delivery.run)
             try:
                 yield
             finally:
+                with anyio.move_on_after(10, shield=True):  # deliver the last access log records
+                    await delivery.flush()
                 tg.cancel_scope.cancel()
                 await store.close()
 
@@ -130,6 +164,7 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
     observed = install_observability(app, observability, metrics=metrics)
     if settings.declared_token_file is not None and pushed is not None:
         observed.ops = DeclaredPush(declared, settings.declared_token_file, pushed).wrap(observed.ops)
+    observed.attach_delivery(delivery)
     return observed
 
 

@@ -73,6 +73,7 @@ def serving(settings: Settings) -> Iterator[str]:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
+    from smarts3 import connlimit
     from smarts3.app import create_app
     from smarts3.storage.fs import recover
     from smarts3.storage.fs.owner import DataDirLock
@@ -87,6 +88,10 @@ def serving(settings: Settings) -> Iterator[str]:
         config = Config()
         config.bind = [f"fd://{sock.detach()}"]  # Hypercorn owns the descriptor from here
         config.accesslog = None
+        # The HTTP/1.1 protocol `smarts3 serve` runs (connection cap, head timeout, `100 Continue` only
+        # once authorized), so tests and users' fixtures meet the server that ships.
+        connlimit.install(settings.max_connections)
+        connlimit.set_request_head_timeout(config, settings.request_head_timeout)
         loop = asyncio.new_event_loop()
         stop = asyncio.Event()
 

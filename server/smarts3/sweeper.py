@@ -1,4 +1,4 @@
-"""Abort multipart uploads that have been idle too long, in exactly one worker.
+"""Abort multipart uploads that have been idle too long, and apply lifecycle rules, in exactly one worker.
 
 The worker that holds an exclusive flock on `<system dir>/sweeper.lock` runs the
 sweep; the others retry the lock each interval, so the sweep survives the
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import anyio
 
+from smarts3.lifecycle.execute import sweep_lifecycle
 from smarts3.storage.base import NoSuchUpload, Store, UploadInfo
 
 log = logging.getLogger("smarts3.sweeper")
@@ -89,19 +90,47 @@ async def sweep(store: Store, expire_after: float, now: float | None = None,
 
 
 async def run_sweeper(
-    store: Store, lock: SweepLock, expire_after: float, interval: float, on_aborted: Callable[[int], None]
+    store: Store,
+    lock: SweepLock,
+    expire_after: float,
+    interval: float,
+    on_aborted: Callable[[int], None],
+    lifecycle_interval: float | None = None,
 ) -> None:
+    """The multipart sweep every `interval` seconds and, when `lifecycle_interval` is given, a
+    lifecycle pass (lifecycle/execute.py) every `lifecycle_interval`, by the lock's holder only."""
+    next_multipart = next_lifecycle = time.monotonic()
     try:
         while True:
             if lock.try_acquire():
-                try:
-                    count = await sweep(store, expire_after)
-                except Exception:
-                    log.exception("multipart sweep failed")
-                else:
-                    if count:
-                        log.info("multipart sweep aborted %d idle upload(s)", count)
-                    on_aborted(count)
-            await anyio.sleep(interval)
+                if time.monotonic() >= next_multipart:
+                    next_multipart = time.monotonic() + interval
+                    await _multipart_pass(store, expire_after, on_aborted)
+                if lifecycle_interval is not None and time.monotonic() >= next_lifecycle:
+                    next_lifecycle = time.monotonic() + lifecycle_interval
+                    await _lifecycle_pass(store)
+            wake = min(next_multipart, next_lifecycle if lifecycle_interval is not None else next_multipart)
+            await anyio.sleep(max(0.0, wake - time.monotonic()) or min(interval, lifecycle_interval or interval))
     finally:
         lock.release()
+
+
+async def _multipart_pass(store: Store, expire_after: float, on_aborted: Callable[[int], None]) -> None:
+    try:
+        count = await sweep(store, expire_after)
+    except Exception:
+        log.exception("multipart sweep failed")
+    else:
+        if count:
+            log.info("multipart sweep aborted %d idle upload(s)", count)
+        on_aborted(count)
+
+
+async def _lifecycle_pass(store: Store) -> None:
+    try:
+        counts = await sweep_lifecycle(store)
+    except Exception:
+        log.exception("lifecycle pass failed")
+    else:
+        if counts.total():
+            log.info("lifecycle pass: %s", counts)

@@ -13,8 +13,9 @@ whichever source is newest, never going back to a lower generation.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +24,11 @@ import yaml
 from pydantic import ValidationError
 
 from smarts3 import cors  # CORS
+from smarts3.access import pab
+from smarts3.access.authorize import POLICY_KEY
 from smarts3.access.principals import Principal, Principals, grant
-from smarts3.config.declared import DeclaredConfig, DeletionPolicy
+from smarts3.config.checks import policy_problems
+from smarts3.config.declared import DeclaredBucket, DeclaredConfig, DeletionPolicy
 from smarts3.storage.base import BucketAlreadyExists, BucketNotEmpty, NoSuchBucket, Store
 
 log = logging.getLogger("smarts3.declared")
@@ -32,6 +36,9 @@ log = logging.getLogger("smarts3.declared")
 # Marks in a bucket's `extra`: declared by the file, and deletable when dropped from it.
 DECLARED_KEY = "declared"
 DELETE_KEY = "declared-delete"
+# Marks: the bucket's policy / public access block came from the file (removed when the file drops it).
+POLICY_DECLARED_KEY = "declared-policy"
+PAB_DECLARED_KEY = "declared-public-access-block"
 
 # Per-bucket outcomes of an apply, as GET /_declared/status reports them.
 PRESENT = "Present"
@@ -68,6 +75,9 @@ def parse(text: str, base: Path) -> tuple[DeclaredConfig, dict[str, str]]:
         config = DeclaredConfig.model_validate(data)
     except (yaml.YAMLError, ValidationError) as exc:
         raise DeclaredError(str(exc)) from None
+    problems = policy_problems(config)
+    if problems:
+        raise DeclaredError("; ".join(problems))
     secrets: dict[str, str] = {}
     for cred in config.credentials:
         if cred.secret_access_key is not None:
@@ -85,6 +95,25 @@ def parse(text: str, base: Path) -> tuple[DeclaredConfig, dict[str, str]]:
     return config, secrets
 
 
+def policy_text(bucket: DeclaredBucket) -> str:
+    return json.dumps(bucket.policy, separators=(",", ":"))
+
+
+def _declared_access(bucket: DeclaredBucket, extra: Mapping[str, str]) -> dict[str, str | None]:
+    """The policy and public access block the file gives a bucket; what it no longer gives is removed."""
+    changes: dict[str, str | None] = {}
+    if bucket.policy is not None:
+        changes.update({POLICY_KEY: policy_text(bucket), POLICY_DECLARED_KEY: "1"})
+    elif extra.get(POLICY_DECLARED_KEY):
+        changes.update({POLICY_KEY: None, POLICY_DECLARED_KEY: None})
+    if bucket.public_access_block is not None:
+        block = pab.Block(**bucket.public_access_block.model_dump(by_alias=False))
+        changes.update({pab.PAB_KEY: pab.dumps(block), PAB_DECLARED_KEY: "1"})
+    elif extra.get(PAB_DECLARED_KEY):
+        changes.update({pab.PAB_KEY: None, PAB_DECLARED_KEY: None})
+    return changes
+
+
 def principals_for(config: DeclaredConfig, secrets: dict[str, str], root: Principal) -> list[Principal]:
     declared = [
         Principal(
@@ -92,6 +121,9 @@ def principals_for(config: DeclaredConfig, secrets: dict[str, str], root: Princi
             c.access_key_id,
             secrets[c.access_key_id],
             grants=tuple(grant(g.bucket, g.access.value) for g in c.grants),
+            create_buckets=c.create_buckets,
+            email=c.email,
+            identity=c.identity,
         )
         for c in config.credentials
         if c.access_key_id != root.access_key
@@ -244,6 +276,7 @@ class DeclaredSync:
             changes = {
                 DECLARED_KEY: "1",
                 DELETE_KEY: "1" if bucket.deletion_policy is DeletionPolicy.DELETE else None,
+                **_declared_access(bucket, info.extra),
             }
             if any(info.extra.get(k) != v for k, v in changes.items()):
                 await self.store.update_bucket_extra(bucket.name, changes)

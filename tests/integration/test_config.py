@@ -118,6 +118,7 @@ ENV_VALUES: dict[str, tuple[str, object]] = {
     "declared": ("/etc/smarts3/declared.yaml", Path("/etc/smarts3/declared.yaml")),
     "declared_optional": ("true", True),
     "declared_token_file": ("/etc/smarts3/push/token", Path("/etc/smarts3/push/token")),
+    "public_access_block": ("BlockPublicAcls,IgnorePublicAcls", "BlockPublicAcls,IgnorePublicAcls"),
     "banner_secrets": ("false", False),
     "tls_cert_file": ("/tls/cert.pem", Path("/tls/cert.pem")),
     "tls_key_file": ("/tls/key.pem", Path("/tls/key.pem")),
@@ -133,6 +134,10 @@ ENV_VALUES: dict[str, tuple[str, object]] = {
     "shutdown_grace_period": ("3", 3),
     "multipart_expire_after": ("600", 600),
     "multipart_sweep_interval": ("60", 60),
+    "lifecycle_day_seconds": ("1.5", 1.5),
+    "lifecycle_sweep_interval": ("30", 30),
+    "bucket_logging_flush_interval": ("7", 7),
+    "bucket_logging_flush_records": ("50", 50),
     "cors": ('[{"allowedOrigins": ["*"], "allowedMethods": ["GET"]}]', ["*"]),
     "log_format": ("json", "json"),
     "log_level": ("debug", "debug"),
@@ -143,6 +148,10 @@ ENV_VALUES: dict[str, tuple[str, object]] = {
     "metrics_enabled": ("false", False),
     "metrics_bearer_token": ("scrape-token", "scrape-token"),
     "metrics_port": ("9191", 9191),
+    "sse_master_keys_file": ("/keys/sse.json", Path("/keys/sse.json")),
+    "sse_master_key": ("k1:" + "A" * 43 + "=", "k1:" + "A" * 43 + "="),
+    "sse_force": ("true", True),
+    "sse_c_allow_http": ("true", True),
 }
 # Settings that are only valid together with another one.
 COMPANIONS = {"tls_cert_file": {"tls_key_file": "/k.pem"}, "tls_key_file": {"tls_cert_file": "/c.pem"}}
@@ -222,7 +231,8 @@ def test_show_says_where_the_root_key_comes_from(tmp_path: Path) -> None:
     assert out.startswith(f"# root key: generated file {data / '.smarts3' / 'root-credentials.json'}\n"), out
     assert yaml.safe_load(out)["auth"] == {"mode": "sigv4", "accessKey": generated.access_key,
                                            "secretKey": "********", "declared": None,
-                                           "declaredOptional": False, "declaredTokenFile": None}
+                                           "declaredOptional": False, "declaredTokenFile": None,
+                                           "publicAccessBlock": "none"}
     assert generated.secret_key not in out
 
     env = {"SMARTS3_AUTH__ACCESS_KEY": "ENVROOTKEY1", "SMARTS3_AUTH__SECRET_KEY": "env-secret-value-1"}

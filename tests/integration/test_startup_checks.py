@@ -112,7 +112,7 @@ def test_declared_check(tmp_path: Path) -> None:
     declared.write_text("buckets:\n  - name: ok-bucket\n    colour: red\n")
     line = one_line_exit_2(smarts3("declared", "check", str(declared)))
     assert line == (f"smarts3: {declared}: buckets[0].colour = 'red': unknown key; "
-                    "allowed: name, publicRead, cors, deletionPolicy")
+                    "allowed: name, publicRead, cors, deletionPolicy, policy, publicAccessBlock")
     declared.write_text("buckets:\n  - name: ok-bucket\n")
     done = smarts3("declared", "check", str(declared))
     assert (done.returncode, done.stdout) == (0, f"{declared}: OK\n"), done.stderr

@@ -166,6 +166,17 @@ def test_credential_writes_app_secret_and_declared_entry(api: Api, namespace: st
     wait_event(api, namespace, "KeyGenerated")
 
 
+def test_create_buckets_reaches_the_declared_entry(api: Api, namespace: str) -> None:
+    api.create("s3buckets", namespace, "maker-data", {})
+    spec = {"secretName": "maker-s3", "buckets": [{"name": "maker-data", "access": "read"}], "createBuckets": True}
+    api.create("s3credentials", namespace, "maker", spec)
+    wait_ready(api, "s3credentials", namespace, "maker", reason="SecretWritten")
+    assert credential_entry(api, namespace, "maker").create_buckets is True
+    api.create("s3credentials", namespace, "plain", {**spec, "secretName": "plain-s3", "createBuckets": False})
+    wait_ready(api, "s3credentials", namespace, "plain", reason="SecretWritten")
+    assert credential_entry(api, namespace, "plain").create_buckets is False
+
+
 def test_key_survives_updates_and_rotates_on_annotation(api: Api, namespace: str) -> None:
     api.create("s3buckets", namespace, "rot-a", {})
     api.create("s3buckets", namespace, "rot-b", {})

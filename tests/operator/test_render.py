@@ -202,8 +202,21 @@ def test_plan_declares_the_previous_key_with_the_same_grants() -> None:
     assert (current.name, current.access_key_id) == ("a/app", KEYS.access_key_id)
     assert (previous.name, previous.access_key_id) == ("a/app@previous", OLD.access_key_id)
     assert previous.grants == current.grants
+    # One identity for both keys: the buckets the credential owns stay its own during the overlap.
+    assert (current.identity, previous.identity) == (None, "a/app")
     # Read back from the file the server gets: both pairs, so a reconcile sees no change.
     assert keys.same_keys(keys_from_declared(load_declared(dump_declared(result.config)), "a", "app"))
+
+
+def test_plan_passes_create_buckets_to_every_key_of_the_credential() -> None:
+    spec = parse_credential({"secretName": "s", "buckets": [{"name": "data", "access": "read"}],
+                             "createBuckets": True})
+    keys = KeySet(KEYS, OLD, NOW + MINUTE)
+    result = plan([bucket("a", "data")], [CredentialObject(namespace="a", name="app", spec=spec, keys=keys)])
+    assert [c.create_buckets for c in result.config.credentials] == [True, True]
+    plain = plan([bucket("a", "data")], [cred("a", "app", ("data", "read"))])
+    assert [c.create_buckets for c in plain.config.credentials] == [False]
+    assert "createBuckets: true" in dump_declared(result.config)
 
 
 def test_previous_key_ttl_is_a_duration() -> None:

@@ -50,11 +50,11 @@ def test_public_read_by_object_acl_is_gated_and_rechecked() -> None:
     store = _Store({("pub", "k"): "public-read"})
     decision = _check(store, None, Op.GET_OBJECT, "k", {})
     assert decision.acl_gated == {("pub", "k")}
-    assert decision.still_readable("pub", "k", "public-read")
+    assert decision.still_readable("pub", "k", {ACL_KEY: "public-read"})
     # Overwritten as private between the check and the read: the new version is not served.
-    assert not decision.still_readable("pub", "k", "private")
-    assert not decision.still_readable("pub", "k", None)
-    assert not decision.still_readable("pub", "k", "authenticated-read")  # anonymous
+    assert not decision.still_readable("pub", "k", {ACL_KEY: "private"})
+    assert not decision.still_readable("pub", "k", {})
+    assert not decision.still_readable("pub", "k", {ACL_KEY: "authenticated-read"})  # anonymous
 
 
 def test_copy_source_read_by_object_acl_is_gated() -> None:
@@ -67,13 +67,13 @@ def test_copy_source_read_by_object_acl_is_gated() -> None:
     )
     decision = anyio.run(lambda: authorizer.check("WKEY", Op.COPY_OBJECT, "mine", "dst", headers))
     assert decision.acl_gated == {("pub", "src")}
-    assert decision.still_readable("pub", "src", "authenticated-read")  # signed
-    assert not decision.still_readable("pub", "src", "private")
+    assert decision.still_readable("pub", "src", {ACL_KEY: "authenticated-read"})  # signed
+    assert not decision.still_readable("pub", "src", {ACL_KEY: "private"})
 
 
 def test_grants_and_declared_public_buckets_are_not_gated() -> None:
     store = _Store({("pub", "k"): "private"})
-    assert Decision(READER).still_readable("pub", "k", "private")
+    assert Decision(READER).still_readable("pub", "k", {ACL_KEY: "private"})
     authorizer = Authorizer(Principals([READER]), store, lambda: frozenset({"pub"}))  # type: ignore[arg-type]
     decision = anyio.run(lambda: authorizer.check(None, Op.GET_OBJECT, "pub", "k", {}))
     assert decision.acl_gated == frozenset()  # publicRead: true covers every object, whatever its ACL

@@ -1,39 +1,50 @@
-"""Canned ACLs: the ones smarts3 stores and honours, and their S3 XML rendering."""
+"""ACLs on the wire: x-amz-acl and x-amz-grant-* headers, AccessControlPolicy documents, rendering.
+
+What the grants mean lives in grants.py; who may change them in authorize.py.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from typing import Protocol
 
+from smarts3.access.grants import CANNED, GROUPS, PERMISSIONS, Grant, dump
 from smarts3.s3 import xml
 from smarts3.s3.errors import S3Error, not_implemented
 
-CANNED = frozenset(
-    {
-        "private",
-        "public-read",
-        "public-read-write",
-        "authenticated-read",
-        "bucket-owner-read",
-        "bucket-owner-full-control",
-    }
-)
-PUBLIC = frozenset({"public-read", "public-read-write"})
-# The canned ACLs that grant nobody beyond the owner; any other value may widen access.
+# The canned ACLs that grant nobody beyond the owners; any other ACL may widen access.
 NARROW = frozenset({"private", "bucket-owner-read", "bucket-owner-full-control"})
-ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
-AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
-_XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+GRANT_HEADERS = {
+    "x-amz-grant-read": "READ",
+    "x-amz-grant-write": "WRITE",
+    "x-amz-grant-read-acp": "READ_ACP",
+    "x-amz-grant-write-acp": "WRITE_ACP",
+    "x-amz-grant-full-control": "FULL_CONTROL",
+}
+_XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+_XSI = f'xmlns:xsi="{_XSI_NS}"'
+MAX_GRANTS = 100  # S3's limit per ACL; it also bounds what each object stores
+_GRANTEE_ITEM = re.compile(r'\s*(id|uri|emailAddress)\s*=\s*(?:"([^"]*)"|([^",\s]*))\s*(?:,|$)')
+
+
+class Directory(Protocol):
+    """Who a grant may name (principals.Principals)."""
+
+    def known_id(self, canonical: str) -> bool: ...
+
+    def id_for_email(self, email: str) -> str | None: ...
 
 
 def canned_from_headers(headers: Mapping[str, str]) -> str | None:
-    """The canned ACL a request sets; grant headers are refused, never ignored."""
-    if any(name.startswith("x-amz-grant-") for name in headers):
-        raise not_implemented("ACL grant headers (x-amz-grant-*)")
+    """The canned ACL a request sets (x-amz-acl), validated."""
     value = headers.get("x-amz-acl")
     if value is None:
         return None
+    if has_grant_headers(headers):
+        raise S3Error("InvalidRequest", "Specifying both Canned ACLs and Header Grants is not allowed")
     if value not in CANNED:
-        if value in ("aws-exec-read", "log-delivery-write"):
+        if value == "aws-exec-read":
             raise not_implemented(f"The canned ACL {value}")
         raise S3Error(
             "InvalidArgument",
@@ -43,34 +54,120 @@ def canned_from_headers(headers: Mapping[str, str]) -> str | None:
     return value
 
 
+def has_grant_headers(headers: Mapping[str, str]) -> bool:
+    return any(name in GRANT_HEADERS for name in headers)
+
+
+def requested(headers: Mapping[str, str], directory: Directory) -> str | None:
+    """The stored form of the ACL a request's headers set: a canned name, a JSON grant list
+    (x-amz-grant-*), or None when it sets none."""
+    canned = canned_from_headers(headers)
+    if canned is not None:
+        return canned
+    grants = [
+        Grant(_grantee(kind, value, directory), permission)
+        for header, permission in GRANT_HEADERS.items()
+        if header in headers
+        for kind, value in _grantee_items(header, headers[header])
+    ]
+    if len(grants) > MAX_GRANTS:
+        raise _malformed()
+    return dump(grants) if has_grant_headers(headers) else None
+
+
 def widens(headers: Mapping[str, str]) -> bool:
-    """Whether the request's x-amz-acl may open the resource to others (unknown values count)."""
+    """Whether the request's ACL may open the resource to others (unknown values and every
+    x-amz-grant-* header count)."""
     value = headers.get("x-amz-acl")
-    return value is not None and value not in NARROW
+    return (value is not None and value not in NARROW) or has_grant_headers(headers)
 
 
-def grants_read(canned: str | None, signed: bool) -> bool:
-    """Whether a stored canned ACL lets someone without a grant read (or list)."""
-    return canned in PUBLIC or (canned == "authenticated-read" and signed)
+def _grantee_items(header: str, value: str) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(value):
+        match = _GRANTEE_ITEM.match(value, pos)
+        if match is None or match.end() == pos:
+            raise S3Error("InvalidArgument", f"Invalid {header} header.", fields={"ArgumentName": header})
+        items.append((match.group(1), match.group(2) if match.group(2) is not None else match.group(3)))
+        pos = match.end()
+    if not items:
+        raise S3Error("InvalidArgument", f"Invalid {header} header.", fields={"ArgumentName": header})
+    return items
 
 
-def policy_xml(owner_id: str, canned: str) -> bytes:
+def _grantee(kind: str, value: str, directory: Directory) -> str:
+    value = value.strip()
+    if kind == "id":
+        if not directory.known_id(value):
+            raise S3Error(
+                "InvalidArgument", "Invalid id", fields={"ArgumentName": "CanonicalUser/ID", "ArgumentValue": value}
+            )
+        return value
+    if kind == "uri":
+        if value not in GROUPS:
+            raise S3Error(
+                "InvalidArgument", "Invalid group uri", fields={"ArgumentName": "Group/URI", "ArgumentValue": value}
+            )
+        return value
+    canonical = directory.id_for_email(value)
+    if canonical is None:
+        raise S3Error(
+            "UnresolvableGrantByEmailAddress",
+            "The email address you provided does not match any account on record.",
+            fields={"EmailAddress": value},
+        )
+    return canonical
+
+
+def parse_policy(body: bytes, directory: Directory) -> tuple[Grant, ...]:
+    """The grants of an AccessControlPolicy document (its Owner is informational, as in S3)."""
+    root = xml.parse(body)
+    if xml.local(root.tag) != "AccessControlPolicy":
+        raise _malformed()
+    acl = xml.child(root, "AccessControlList")
+    if acl is None:
+        raise _malformed()
+    grants = []
+    for element in xml.children(acl, "Grant"):
+        grantee = xml.child(element, "Grantee")
+        permission = (xml.child_text(element, "Permission") or "").strip()
+        if grantee is None or permission not in PERMISSIONS:
+            raise _malformed()
+        declared = grantee.get(f"{{{_XSI_NS}}}type", "")
+        for kind, tag, xsi_type in (
+            ("id", "ID", "CanonicalUser"),
+            ("uri", "URI", "Group"),
+            ("emailAddress", "EmailAddress", "AmazonCustomerByEmail"),
+        ):
+            value = xml.child_text(grantee, tag)
+            if value is not None and declared in ("", xsi_type):
+                grants.append(Grant(_grantee(kind, value, directory), permission))
+                break
+        else:
+            raise _malformed()
+        if len(grants) > MAX_GRANTS:
+            raise _malformed()
+    return tuple(grants)
+
+
+def _malformed() -> S3Error:
+    return S3Error(
+        "MalformedACLError", "The XML you provided was not well-formed or did not validate against our published schema"
+    )
+
+
+def policy_xml(owner_id: str, grants: tuple[Grant, ...]) -> bytes:
     # No DisplayName: S3 stopped returning it (November 2025), in every region. Every grant names
     # its grantee by ID or URI, so clients that sort or compare grants can always do so.
     owner = [xml.el("ID", owner_id)]
-    grants = [_grant(f'<Grantee {_XSI} xsi:type="CanonicalUser">{"".join(owner)}</Grantee>', "FULL_CONTROL")]
-    if canned in PUBLIC:
-        grants.append(_group(ALL_USERS, "READ"))
-    if canned == "public-read-write":
-        grants.append(_group(ALL_USERS, "WRITE"))
-    if canned == "authenticated-read":
-        grants.append(_group(AUTHENTICATED_USERS, "READ"))
-    return xml.document("AccessControlPolicy", [xml.node("Owner", owner), xml.node("AccessControlList", grants)])
+    items = [_grant(g) for g in grants]
+    return xml.document("AccessControlPolicy", [xml.node("Owner", owner), xml.node("AccessControlList", items)])
 
 
-def _group(uri: str, permission: str) -> str:
-    return _grant(f'<Grantee {_XSI} xsi:type="Group">{xml.el("URI", uri)}</Grantee>', permission)
-
-
-def _grant(grantee: str, permission: str) -> str:
-    return f"<Grant>{grantee}{xml.el('Permission', permission)}</Grant>"
+def _grant(grant: Grant) -> str:
+    if grant.group:
+        grantee = f'<Grantee {_XSI} xsi:type="Group">{xml.el("URI", grant.grantee)}</Grantee>'
+    else:
+        grantee = f'<Grantee {_XSI} xsi:type="CanonicalUser">{xml.el("ID", grant.grantee)}</Grantee>'
+    return f"<Grant>{grantee}{xml.el('Permission', grant.permission)}</Grant>"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from smarts3.access.acl import widens
 from smarts3.s3 import copysource
@@ -58,6 +58,7 @@ class Need:
     bucket: str | None
     key: str | None
     public: Public = Public.NO
+    iam: str = field(default="", compare=False)  # the IAM action a bucket policy sees (IAM_ACTIONS)
 
 
 _READ, _LIST, _WRITE, _ADMIN = Access(Action.READ), Access(Action.LIST), Access(Action.WRITE), Access(Action.ADMIN)
@@ -88,10 +89,16 @@ ACCESS: dict[Op, Access] = {
     Op.GET_BUCKET_CORS: _ADMIN,
     Op.PUT_BUCKET_CORS: _ADMIN,
     Op.DELETE_BUCKET_CORS: _ADMIN,
+    Op.GET_BUCKET_LIFECYCLE: _ADMIN,
+    Op.PUT_BUCKET_LIFECYCLE: _ADMIN,
+    Op.DELETE_BUCKET_LIFECYCLE: _ADMIN,
+    Op.GET_BUCKET_LOGGING: _ADMIN,
+    Op.PUT_BUCKET_LOGGING: _ADMIN,
     # objects
     Op.GET_OBJECT: Access(Action.READ, Public.OBJECT),
     Op.HEAD_OBJECT: Access(Action.READ, Public.OBJECT),
     Op.PUT_OBJECT: Access(Action.WRITE, extra=(Extra.WIDENING_ACL,)),
+    Op.POST_OBJECT: Access(Action.WRITE, extra=(Extra.WIDENING_ACL,)),  # the form's acl field, as x-amz-acl
     Op.COPY_OBJECT: Access(Action.WRITE, extra=(Extra.COPY_SOURCE, Extra.COPY_SOURCE_TAGS, Extra.WIDENING_ACL)),
     Op.DELETE_OBJECT: _WRITE,
     Op.GET_OBJECT_TAGGING: _READ,
@@ -112,14 +119,9 @@ ACCESS: dict[Op, Access] = {
     Op.PUT_BUCKET_POLICY: _ADMIN,
     Op.DELETE_BUCKET_POLICY: _ADMIN,
     Op.GET_BUCKET_POLICY_STATUS: _ADMIN,
-    Op.GET_BUCKET_LIFECYCLE: _ADMIN,
-    Op.PUT_BUCKET_LIFECYCLE: _ADMIN,
-    Op.DELETE_BUCKET_LIFECYCLE: _ADMIN,
     Op.GET_BUCKET_WEBSITE: _ADMIN,
     Op.PUT_BUCKET_WEBSITE: _ADMIN,
     Op.DELETE_BUCKET_WEBSITE: _ADMIN,
-    Op.GET_BUCKET_LOGGING: _ADMIN,
-    Op.PUT_BUCKET_LOGGING: _ADMIN,
     Op.GET_BUCKET_NOTIFICATION: _ADMIN,
     Op.PUT_BUCKET_NOTIFICATION: _ADMIN,
     Op.GET_BUCKET_ENCRYPTION: _ADMIN,
@@ -145,7 +147,6 @@ ACCESS: dict[Op, Access] = {
     Op.BUCKET_METRICS: _ADMIN,
     Op.BUCKET_INTELLIGENT_TIERING: _ADMIN,
     Op.BUCKET_METADATA: _ADMIN,
-    Op.POST_OBJECT: _WRITE,
     Op.GET_OBJECT_ATTRIBUTES: Access(Action.READ, Public.OBJECT),  # what HeadObject shows, and more
     Op.GET_OBJECT_LEGAL_HOLD: _READ,
     Op.PUT_OBJECT_LEGAL_HOLD: _WRITE,
@@ -167,16 +168,138 @@ def needs(op: Op, bucket: str | None, key: str | None, headers: Mapping[str, str
     An Op without a row needs admin on its bucket: closed by default.
     """
     access = ACCESS.get(op, _ADMIN)
-    yield Need(access.action, bucket, key, access.public)
+    yield Need(access.action, bucket, key, access.public, IAM_ACTIONS.get(op, ""))
     for extra in access.extra:
         if extra is Extra.COPY_SOURCE:
             source = copysource.parse(headers)
-            yield Need(Action.READ, source.bucket, source.key, Public.OBJECT)
+            yield Need(Action.READ, source.bucket, source.key, Public.OBJECT, "s3:GetObject")
         elif extra is Extra.COPY_SOURCE_TAGS and headers.get("x-amz-tagging-directive", "").upper() != "REPLACE":
             source = copysource.parse(headers)
-            yield Need(Action.READ, source.bucket, source.key)
+            yield Need(Action.READ, source.bucket, source.key, iam="s3:GetObjectTagging")
         elif extra is Extra.WIDENING_ACL and widens(headers):
-            yield Need(Action.ADMIN, bucket, key)
+            yield Need(Action.ADMIN, bucket, key, iam="s3:PutBucketAcl" if key is None else "s3:PutObjectAcl")
+
+
+# Op -> the IAM action (AWS's "Actions, resources, and condition keys for Amazon S3") a bucket
+# policy is asked about. Several operations share one action, as in AWS (HeadObject is
+# s3:GetObject, every multipart step s3:PutObject, DeleteBucketCors s3:PutBucketCORS).
+IAM_ACTIONS: dict[Op, str] = {
+    Op.LIST_BUCKETS: "s3:ListAllMyBuckets",
+    Op.CREATE_BUCKET: "s3:CreateBucket",
+    Op.HEAD_BUCKET: "s3:ListBucket",
+    Op.DELETE_BUCKET: "s3:DeleteBucket",
+    Op.GET_BUCKET_LOCATION: "s3:GetBucketLocation",
+    Op.GET_BUCKET_VERSIONING: "s3:GetBucketVersioning",
+    Op.PUT_BUCKET_VERSIONING: "s3:PutBucketVersioning",
+    Op.GET_BUCKET_TAGGING: "s3:GetBucketTagging",
+    Op.PUT_BUCKET_TAGGING: "s3:PutBucketTagging",
+    Op.DELETE_BUCKET_TAGGING: "s3:PutBucketTagging",
+    Op.LIST_OBJECTS: "s3:ListBucket",
+    Op.LIST_OBJECTS_V2: "s3:ListBucket",
+    Op.LIST_OBJECT_VERSIONS: "s3:ListBucketVersions",
+    Op.LIST_MULTIPART_UPLOADS: "s3:ListBucketMultipartUploads",
+    Op.DELETE_OBJECTS: "s3:DeleteObject",
+    Op.GET_BUCKET_ACL: "s3:GetBucketAcl",
+    Op.PUT_BUCKET_ACL: "s3:PutBucketAcl",
+    Op.GET_BUCKET_CORS: "s3:GetBucketCORS",
+    Op.PUT_BUCKET_CORS: "s3:PutBucketCORS",
+    Op.DELETE_BUCKET_CORS: "s3:PutBucketCORS",
+    Op.GET_OBJECT: "s3:GetObject",
+    Op.HEAD_OBJECT: "s3:GetObject",
+    Op.PUT_OBJECT: "s3:PutObject",
+    Op.COPY_OBJECT: "s3:PutObject",
+    Op.DELETE_OBJECT: "s3:DeleteObject",
+    Op.GET_OBJECT_TAGGING: "s3:GetObjectTagging",
+    Op.PUT_OBJECT_TAGGING: "s3:PutObjectTagging",
+    Op.DELETE_OBJECT_TAGGING: "s3:DeleteObjectTagging",
+    Op.GET_OBJECT_ACL: "s3:GetObjectAcl",
+    Op.PUT_OBJECT_ACL: "s3:PutObjectAcl",
+    Op.CREATE_MULTIPART_UPLOAD: "s3:PutObject",
+    Op.UPLOAD_PART: "s3:PutObject",
+    Op.UPLOAD_PART_COPY: "s3:PutObject",
+    Op.COMPLETE_MULTIPART_UPLOAD: "s3:PutObject",
+    Op.ABORT_MULTIPART_UPLOAD: "s3:AbortMultipartUpload",
+    Op.LIST_PARTS: "s3:ListMultipartUploadParts",
+    Op.GET_BUCKET_POLICY: "s3:GetBucketPolicy",
+    Op.PUT_BUCKET_POLICY: "s3:PutBucketPolicy",
+    Op.DELETE_BUCKET_POLICY: "s3:DeleteBucketPolicy",
+    Op.GET_BUCKET_POLICY_STATUS: "s3:GetBucketPolicyStatus",
+    Op.GET_BUCKET_LIFECYCLE: "s3:GetLifecycleConfiguration",
+    Op.PUT_BUCKET_LIFECYCLE: "s3:PutLifecycleConfiguration",
+    Op.DELETE_BUCKET_LIFECYCLE: "s3:PutLifecycleConfiguration",
+    Op.GET_BUCKET_WEBSITE: "s3:GetBucketWebsite",
+    Op.PUT_BUCKET_WEBSITE: "s3:PutBucketWebsite",
+    Op.DELETE_BUCKET_WEBSITE: "s3:DeleteBucketWebsite",
+    Op.GET_BUCKET_LOGGING: "s3:GetBucketLogging",
+    Op.PUT_BUCKET_LOGGING: "s3:PutBucketLogging",
+    Op.GET_BUCKET_NOTIFICATION: "s3:GetBucketNotification",
+    Op.PUT_BUCKET_NOTIFICATION: "s3:PutBucketNotification",
+    Op.GET_BUCKET_ENCRYPTION: "s3:GetEncryptionConfiguration",
+    Op.PUT_BUCKET_ENCRYPTION: "s3:PutEncryptionConfiguration",
+    Op.DELETE_BUCKET_ENCRYPTION: "s3:PutEncryptionConfiguration",
+    Op.GET_BUCKET_REPLICATION: "s3:GetReplicationConfiguration",
+    Op.PUT_BUCKET_REPLICATION: "s3:PutReplicationConfiguration",
+    Op.DELETE_BUCKET_REPLICATION: "s3:PutReplicationConfiguration",
+    Op.GET_BUCKET_REQUEST_PAYMENT: "s3:GetBucketRequestPayment",
+    Op.PUT_BUCKET_REQUEST_PAYMENT: "s3:PutBucketRequestPayment",
+    Op.GET_BUCKET_ACCELERATE: "s3:GetAccelerateConfiguration",
+    Op.PUT_BUCKET_ACCELERATE: "s3:PutAccelerateConfiguration",
+    Op.GET_OBJECT_LOCK_CONFIGURATION: "s3:GetBucketObjectLockConfiguration",
+    Op.PUT_OBJECT_LOCK_CONFIGURATION: "s3:PutBucketObjectLockConfiguration",
+    Op.GET_BUCKET_OWNERSHIP_CONTROLS: "s3:GetBucketOwnershipControls",
+    Op.PUT_BUCKET_OWNERSHIP_CONTROLS: "s3:PutBucketOwnershipControls",
+    Op.DELETE_BUCKET_OWNERSHIP_CONTROLS: "s3:PutBucketOwnershipControls",
+    Op.GET_PUBLIC_ACCESS_BLOCK: "s3:GetBucketPublicAccessBlock",
+    Op.PUT_PUBLIC_ACCESS_BLOCK: "s3:PutBucketPublicAccessBlock",
+    Op.DELETE_PUBLIC_ACCESS_BLOCK: "s3:PutBucketPublicAccessBlock",
+    Op.BUCKET_ANALYTICS: "s3:PutAnalyticsConfiguration",
+    Op.BUCKET_INVENTORY: "s3:PutInventoryConfiguration",
+    Op.BUCKET_METRICS: "s3:PutMetricsConfiguration",
+    Op.BUCKET_INTELLIGENT_TIERING: "s3:PutIntelligentTieringConfiguration",
+    Op.BUCKET_METADATA: "s3:CreateBucketMetadataTableConfiguration",
+    Op.POST_OBJECT: "s3:PutObject",
+    Op.GET_OBJECT_ATTRIBUTES: "s3:GetObjectAttributes",
+    Op.GET_OBJECT_LEGAL_HOLD: "s3:GetObjectLegalHold",
+    Op.PUT_OBJECT_LEGAL_HOLD: "s3:PutObjectLegalHold",
+    Op.GET_OBJECT_RETENTION: "s3:GetObjectRetention",
+    Op.PUT_OBJECT_RETENTION: "s3:PutObjectRetention",
+    Op.GET_OBJECT_TORRENT: "s3:GetObjectTorrent",
+    Op.RESTORE_OBJECT: "s3:RestoreObject",
+    Op.SELECT_OBJECT_CONTENT: "s3:GetObject",
+    Op.RENAME_OBJECT: "s3:PutObject",
+    Op.WRITE_GET_OBJECT_RESPONSE: "s3-object-lambda:WriteGetObjectResponse",
+}
+
+# Every s3: action a policy may name without a wildcard (lower case): ours plus AWS's others.
+KNOWN_IAM_ACTIONS: frozenset[str] = frozenset(
+    a.lower()
+    for a in (
+        *IAM_ACTIONS.values(),
+        "s3:GetObjectVersion",
+        "s3:GetObjectVersionAcl",
+        "s3:GetObjectVersionTagging",
+        "s3:GetObjectVersionAttributes",
+        "s3:PutObjectVersionAcl",
+        "s3:PutObjectVersionTagging",
+        "s3:DeleteObjectVersion",
+        "s3:DeleteObjectVersionTagging",
+        "s3:ListBucketVersions",
+        "s3:GetBucketPolicyStatus",
+        "s3:BypassGovernanceRetention",
+        "s3:PutBucketObjectLockConfiguration",
+        "s3:ReplicateObject",
+        "s3:ReplicateDelete",
+        "s3:ReplicateTags",
+        "s3:GetObjectTorrent",
+        "s3:GetObjectVersionTorrent",
+        "s3:GetAnalyticsConfiguration",
+        "s3:GetInventoryConfiguration",
+        "s3:GetMetricsConfiguration",
+        "s3:GetIntelligentTieringConfiguration",
+        "s3:DeleteBucketPolicy",
+    )
+    if a.startswith("s3:")
+)
 
 
 # What each declared access level allows.

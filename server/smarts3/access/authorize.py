@@ -3,20 +3,63 @@
 from __future__ import annotations
 
 import enum
+import logging
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from smarts3.access.acl import grants_read
-from smarts3.access.actions import Need, Public, needs
-from smarts3.access.principals import Principal, Principals
+from smarts3.access import grants, pab
+from smarts3.access.actions import KNOWN_IAM_ACTIONS, Action, Need, Public, needs
+from smarts3.access.facts import Lazy, RequestFacts, condition_values
+from smarts3.access.ownership import (
+    ACL_KEY,
+    BUCKET_ACL,
+    CREATES_OBJECT,
+    OBJECT_ACL,
+    OWNER_ID,
+    OWNER_KEY,
+    PREFERRED,
+    WRITER,
+    BucketState,
+    bucket_state,
+    new_object_extra,
+)
+from smarts3.access.policy import Caller, Policy, Verdict, parse, resource_arn
+from smarts3.access.policy_conditions import PolicyError
+from smarts3.access.principals import ANONYMOUS_ID, ROOT_NAME, Principal, Principals, canonical_id
+from smarts3.s3 import copysource
 from smarts3.s3.errors import S3Error
 from smarts3.s3.operations import Op
 from smarts3.storage.base import StorageError, Store
 
-ACL_KEY = "acl"  # where bucket and object canned ACLs live in the store's `extra`
-# The access key that created a bucket through CreateBucket (bucket `extra`). Buckets without one
-# (declared, or created before it was recorded) belong to whoever may create them.
-OWNER_KEY = "owner"
+__all__ = ["ACL_KEY", "OWNER_KEY", "POLICY_KEY", "Allowed", "Authorizer", "Decision"]
+
+POLICY_KEY = "policy"  # a bucket's policy document, as PutBucketPolicy stored it (bucket `extra`)
+# Canned ACLs that open a resource beyond its owner: what BlockPublicAcls refuses.
+PUBLIC_CANNED = frozenset({"public-read", "public-read-write", "authenticated-read"})
+
+# How long a worker trusts what it read of a bucket's policy and public access block. Changes made
+# through this process apply at once (forget); another worker's apply within this time (as AWS's own
+# policy changes, eventually).
+ACCESS_TTL = 1.0
+
+log = logging.getLogger("smarts3.access")
+
+# Operations whose handlers show the bucket owner or read its ACL: the state is read for them.
+_SHOWS_OWNER = frozenset(
+    {
+        Op.LIST_OBJECTS,
+        Op.LIST_OBJECTS_V2,
+        Op.LIST_OBJECT_VERSIONS,
+        Op.LIST_MULTIPART_UPLOADS,
+        Op.LIST_PARTS,
+        Op.GET_BUCKET_ACL,
+        Op.PUT_BUCKET_ACL,
+        Op.GET_OBJECT_ACL,
+        Op.PUT_OBJECT_ACL,
+        Op.PUT_BUCKET_OWNERSHIP_CONTROLS,
+    }
+)
 
 
 class Allowed(enum.Enum):
@@ -28,25 +71,33 @@ class Allowed(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class Decision:
     principal: Principal | None  # None: anonymous
-    # Objects the request may read only through their own canned ACL. The ACL checked here
-    # belongs to the version current at the check; an overwrite may land before the handler
-    # opens the object, so the handler checks the ACL of the version it serves (still_readable).
+    # Objects the request may read only through their own ACL (or ownership). The ACL checked
+    # here belongs to the version current at the check; an overwrite may land before the handler
+    # opens the object, so the handler checks the version it serves (still_readable).
     acl_gated: frozenset[tuple[str, str]] = frozenset()
+    bucket: BucketState | None = None  # the request's own bucket, where the request needs it
+    object_extra: Mapping[str, str] = field(default_factory=dict)  # owner and ACL of a created object
+    directory: Principals | None = None  # who ACL grants may name
 
-    def still_readable(self, bucket: str, key: str, acl: str | None) -> bool:
-        return (bucket, key) not in self.acl_gated or grants_read(acl, signed=self.principal is not None)
+    def still_readable(self, bucket: str, key: str, extra: Mapping[str, str]) -> bool:
+        if (bucket, key) not in self.acl_gated:
+            return True
+        who = self.principal.id if self.principal is not None else None
+        if who is not None and extra.get(OWNER_ID) == who:
+            return True
+        # The gated caller is not the bucket owner, so the owner ids only fill canned expansions.
+        return grants.permits(grants.load(extra.get(ACL_KEY), "", ""), grants.READ, who)
+
+    @property
+    def caller_id(self) -> str:
+        return self.principal.id if self.principal is not None else ANONYMOUS_ID
 
 
-def check_expected_owner(headers: Mapping[str, str], bucket: str | None, owner_id: str) -> None:
-    """x-amz-expected-bucket-owner (and the copy source's): a bucket owned by another account
-    is refused as AWS refuses it, 403 AccessDenied. Every bucket here has the one owner id
-    that ListBuckets reports."""
-    if bucket is None:
-        return
-    for name in ("x-amz-expected-bucket-owner", "x-amz-source-expected-bucket-owner"):
-        expected = headers.get(name)
-        if expected is not None and expected.strip() != owner_id:
-            raise S3Error("AccessDenied")
+def caller(principal: Principal | None) -> Caller:
+    """Who a bucket policy sees: a credential by its canonical id or access key, and its name."""
+    if principal is None:
+        return Caller()
+    return Caller(frozenset({principal.id, principal.access_key}), principal.name, principal.root)
 
 
 class Authorizer:
@@ -57,11 +108,16 @@ class Authorizer:
         declared_public: Callable[[], frozenset[str]],
         *,
         anonymous_is_root: bool = False,
+        public_access_block: pab.Block = pab.NONE,
     ) -> None:
         self.principals = principals
         self.store = store
         self.declared_public = declared_public
         self.anonymous_is_root = anonymous_is_root
+        self.public_access_block = public_access_block  # server-wide; a bucket may add its own
+        self._policies: dict[tuple[str, str], Policy | None] = {}  # (bucket, text) -> parsed
+        # bucket -> (read at, its extra or None when it does not exist): one SQLite read per second, not per request
+        self._extras: dict[str, tuple[float, Mapping[str, str] | None]] = {}
 
     def root(self) -> Principal:
         return next(p for p in self.principals.all() if p.root)
@@ -73,42 +129,257 @@ class Authorizer:
         bucket: str | None,
         key: str | None,
         headers: Mapping[str, str],
+        facts: RequestFacts | None = None,
     ) -> Decision:
         """Who acts (None: anonymous), or AccessDenied unless every resource the request
         touches (actions.needs) is allowed. Refusals carry no detail: which resource failed, or
         whether a key or a copy source exists, is not the caller's to learn. The one exception
         is AWS's: a bucket in the path that does not exist is NoSuchBucket, for anyone
-        (bucket names are global and public there; see docs/security.md)."""
+        (bucket names are global and public there; see docs/security.md).
+
+        Allowed means: a declared grant (or root), ownership of the bucket (or of the object),
+        or the bucket's or object's ACL (access/ownership.py says which permission each
+        operation needs), or the bucket policy; an explicit Deny in the policy wins over all
+        but root (_decide)."""
         if access_key is None and self.anonymous_is_root:
-            return Decision(self.root())
-        principal = self.principals.get(access_key)
+            principal: Principal | None = self.root()
+        else:
+            principal = self.principals.get(access_key)
+        if op is Op.CREATE_BUCKET and bucket is not None:
+            self.forget(bucket)  # a bucket of that name deleted a moment ago took its policy with it
+        if bucket is not None and headers.get("x-amz-acl") in PUBLIC_CANNED:
+            await self.refuse_public_acl(bucket)
+        states = _States(self)
+        facts = facts or RequestFacts(headers=headers)
         gated: set[tuple[str, str]] = set()
-        for need in needs(op, bucket, key, headers):
-            allowed = await self._allows(principal, need)
+        for index, need in enumerate(needs(op, bucket, key, headers)):
+            allowed = await self._decide(principal, op, need, index == 0, states, headers, facts)
             if allowed is Allowed.NO:
                 if bucket is not None and op is not Op.CREATE_BUCKET:
                     await self.store.get_bucket(bucket)  # raises NoSuchBucket before any refusal
                 raise S3Error("AccessDenied")
             if allowed is Allowed.BY_OBJECT_ACL and need.bucket is not None and need.key is not None:
                 gated.add((need.bucket, need.key))
-        return Decision(principal, frozenset(gated))
+        await self._expected_owner(headers, bucket, states)
+        state = None
+        extra: dict[str, str] = {}
+        if bucket is not None and (op in _SHOWS_OWNER or op in CREATES_OBJECT):
+            state = await states.get(bucket)
+            if state is not None and op in CREATES_OBJECT:
+                writer = principal.id if principal is not None else ANONYMOUS_ID
+                extra = new_object_extra(state, writer, headers, self.principals)
+        return Decision(principal, frozenset(gated), state, extra, self.principals)
 
-    async def _allows(self, principal: Principal | None, need: Need) -> Allowed:
+    def forget(self, bucket: str) -> None:
+        """A bucket's policy or block changed here: the next request reads it again."""
+        self._extras.pop(bucket, None)
+
+    async def _bucket_extra(self, bucket: str) -> Mapping[str, str] | None:
+        now = time.monotonic()
+        cached = self._extras.get(bucket)
+        if cached is not None and now - cached[0] < ACCESS_TTL:
+            return cached[1]
+        try:
+            extra: Mapping[str, str] | None = (await self.store.get_bucket(bucket)).extra
+        except StorageError:
+            extra = None
+        if len(self._extras) > 4096:
+            self._extras.clear()
+        self._extras[bucket] = (now, extra)
+        return extra
+
+    async def block_for(self, bucket: str) -> pab.Block:
+        """The public access block in force for a bucket: the server's, plus the bucket's own."""
+        extra = await self._bucket_extra(bucket)
+        if extra is None:
+            return self.public_access_block
+        return self.public_access_block | (pab.stored(extra) or pab.NONE)
+
+    async def refuse_public_acl(self, bucket: str) -> None:
+        """BlockPublicAcls: a request that sets a public ACL is refused, whoever sends it (as AWS)."""
+        if (await self.block_for(bucket)).block_public_acls:
+            raise S3Error("AccessDenied")
+
+    def policy_of(self, bucket: str, extra: Mapping[str, str]) -> Policy | None:
+        text = extra.get(POLICY_KEY)
+        if text is None:
+            return None
+        cache_key = (bucket, text)
+        if cache_key not in self._policies:
+            if len(self._policies) > 256:
+                self._policies.clear()
+            try:
+                self._policies[cache_key] = parse(text, bucket, KNOWN_IAM_ACTIONS)
+            except PolicyError as exc:  # stored through PutBucketPolicy, so valid; fail closed if not
+                log.error("bucket %s has an unreadable policy, denying what it would decide: %s", bucket, exc)
+                self._policies[cache_key] = None
+        return self._policies[cache_key]
+
+    async def _decide(
+        self,
+        principal: Principal | None,
+        op: Op,
+        need: Need,
+        own: bool,
+        states: _States,
+        headers: Mapping[str, str],
+        facts: RequestFacts,
+    ) -> Allowed:
+        """AWS's order: root is never refused; an explicit Deny in the bucket policy wins over
+        everything else; then an Allow from a grant, an ACL, the policy or ownership; else no."""
+        if principal is not None and principal.root:
+            return Allowed.YES
+        if need.bucket is None:
+            return await self._allows(principal, op, need, own, states, headers, pab.NONE)
+        extra = await self._bucket_extra(need.bucket)
+        if extra is None:
+            return await self._allows(principal, op, need, own, states, headers, self.public_access_block)
+        block = self.public_access_block | (pab.stored(extra) or pab.NONE)
+        verdict = None
+        if POLICY_KEY in extra:
+            policy = self.policy_of(need.bucket, extra)
+            if policy is None:
+                return Allowed.NO
+            verdict = await self._evaluate(policy, principal, need, facts)
+            if verdict is Verdict.DENY:
+                return Allowed.NO
+            if verdict is Verdict.ALLOW and policy.public and block.restrict_public_buckets:
+                # RestrictPublicBuckets: a public policy speaks only for the owner and granted credentials.
+                state = await states.get(need.bucket)
+                trusted = principal is not None and (
+                    principal.reaches(need.bucket) or (state is not None and state.owner == principal.id)
+                )
+                verdict = verdict if trusted else None
+        allowed = await self._allows(principal, op, need, own, states, headers, block)
+        return Allowed.YES if allowed is Allowed.NO and verdict is Verdict.ALLOW else allowed
+
+    async def _evaluate(
+        self, policy: Policy, principal: Principal | None, need: Need, facts: RequestFacts
+    ) -> Verdict | None:
+        assert need.bucket is not None
+        tags: Mapping[str, str] | None = None
+        if need.key is not None and policy.uses_existing_tags:
+            try:
+                tags = (await self.store.head_object(need.bucket, need.key)).meta.tags
+            except StorageError:
+                tags = None
+        name = principal.name if principal else None
+        userid = principal.id if principal else None
+        values = Lazy(lambda: condition_values(facts, name, userid, tags))
+        return policy.evaluate(caller(principal), need.iam, resource_arn(need.bucket, need.key), values)
+
+    async def _allows(
+        self,
+        principal: Principal | None,
+        op: Op,
+        need: Need,
+        own: bool,
+        states: _States,
+        headers: Mapping[str, str],
+        block: pab.Block,
+    ) -> Allowed:
         if principal is not None and principal.may(need.action, need.bucket):
             return Allowed.YES
-        if need.public is Public.NO or need.bucket is None:
+        if need.bucket is None:
             return Allowed.NO
-        if need.bucket in self.declared_public():
+        if op is Op.CREATE_BUCKET and principal is not None and principal.create_buckets:
+            return Allowed.YES  # its own new bucket (an existing one is refused: BucketAlreadyExists)
+        state = await states.get(need.bucket)
+        if state is None:
+            return Allowed.NO  # a missing bucket is refused like a private one: no existence leak
+        who = principal.id if principal is not None else None
+        if who == state.owner:
+            return Allowed.YES  # the owner has full control of its bucket and what is in it
+        if need.public is not Public.NO and need.bucket in self.declared_public():
             return Allowed.YES  # our own setting: every object and the listing, never tagging or ACLs
-        signed = principal is not None
+        public = not block.ignore_public_acls  # IgnorePublicAcls: grants to the groups do not count
+        if not own:
+            return await self._allows_extra(principal, op, need, state, headers, public)
+        if op in BUCKET_ACL:
+            permission = BUCKET_ACL[op]
+            groups = public and (permission != grants.READ or need.public is Public.BUCKET)
+            return Allowed.YES if grants.permits(state.grants(), permission, who, groups=groups) else Allowed.NO
+        if op in OBJECT_ACL and need.key is not None:
+            return await self._object_allows(who, need, OBJECT_ACL[op], state, public)
+        return Allowed.NO
+
+    async def _allows_extra(
+        self,
+        principal: Principal | None,
+        op: Op,
+        need: Need,
+        state: BucketState,
+        headers: Mapping[str, str],
+        public: bool,
+    ) -> Allowed:
+        who = principal.id if principal is not None else None
+        if need.action is Action.ADMIN:
+            # An ACL that opens what the request creates: allowed to who may change the bucket's
+            # ACL, or who will own the new object (ObjectWriter, BucketOwnerPreferred).
+            if grants.permits(state.grants(), grants.WRITE_ACP, who, groups=False):
+                return Allowed.YES
+            mine = state.ownership == WRITER or (
+                state.ownership == PREFERRED and headers.get("x-amz-acl") != "bucket-owner-full-control"
+            )
+            return Allowed.YES if who is not None and mine and op is not Op.CREATE_BUCKET else Allowed.NO
+        if need.action is Action.READ and need.key is not None and need.public is Public.OBJECT:
+            return await self._object_allows(who, need, grants.READ, state, public)  # a copy source
+        return Allowed.NO  # a copy source's tags: its owner's (or a grant's) alone
+
+    async def _object_allows(
+        self, who: str | None, need: Need, permission: str, state: BucketState, public: bool
+    ) -> Allowed:
+        assert need.bucket is not None and need.key is not None
         try:
-            if need.public is Public.BUCKET:
-                canned = (await self.store.get_bucket(need.bucket)).extra.get(ACL_KEY)
-                return Allowed.YES if grants_read(canned, signed=signed) else Allowed.NO
-            if need.key is None:
-                return Allowed.NO
-            # S3: an object's ACL alone decides who reads it; the bucket's ACL governs listing.
-            canned = (await self.store.head_object(need.bucket, need.key)).meta.extra.get(ACL_KEY)
+            extra = (await self.store.head_object(need.bucket, need.key)).meta.extra
         except StorageError:
-            return Allowed.NO  # a missing bucket or key is refused like a private one: no existence leak
-        return Allowed.BY_OBJECT_ACL if grants_read(canned, signed=signed) else Allowed.NO
+            return Allowed.NO  # a missing key is refused like a private one: no existence leak
+        owned = who is not None and who == state.object_owner(extra)
+        # S3: an object's ACL alone decides who reads it; the bucket's ACL governs listing.
+        groups = public and (permission != grants.READ or need.public is Public.OBJECT)
+        if not owned and not grants.permits(state.object_grants(extra), permission, who, groups=groups):
+            return Allowed.NO
+        return Allowed.BY_OBJECT_ACL if permission == grants.READ else Allowed.YES
+
+    async def _expected_owner(self, headers: Mapping[str, str], bucket: str | None, states: _States) -> None:
+        """x-amz-expected-bucket-owner (and x-amz-source-expected-bucket-owner for the copy
+        source) naming another owner than the bucket's: 403 AccessDenied, as AWS."""
+        for name, target in (
+            ("x-amz-expected-bucket-owner", bucket),
+            ("x-amz-source-expected-bucket-owner", _source_bucket(headers)),
+        ):
+            expected = headers.get(name)
+            if expected is None or target is None:
+                continue
+            state = await states.get(target)
+            if state is not None and expected.strip() != state.owner:
+                raise S3Error("AccessDenied")
+
+
+class _States:
+    """Bucket states read once per request."""
+
+    def __init__(self, authorizer: Authorizer) -> None:
+        self._authorizer = authorizer
+        self._cache: dict[str, BucketState | None] = {}
+
+    async def get(self, bucket: str) -> BucketState | None:
+        if bucket not in self._cache:
+            try:
+                info = await self._authorizer.store.get_bucket(bucket)
+            except StorageError:
+                self._cache[bucket] = None
+            else:
+                ids = self._authorizer.principals.ids_by_key()
+                self._cache[bucket] = bucket_state(info, canonical_id(ROOT_NAME), ids)
+        return self._cache[bucket]
+
+
+def _source_bucket(headers: Mapping[str, str]) -> str | None:
+    source = headers.get("x-amz-copy-source")
+    if not source:
+        return None
+    try:
+        return copysource.parse(headers).bucket
+    except S3Error:
+        return None

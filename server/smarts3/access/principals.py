@@ -7,12 +7,27 @@ swap changes who can sign and what they may do together.
 from __future__ import annotations
 
 import fnmatch
+import functools
+import hashlib
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
 from smarts3.access.actions import LEVELS, Action
+
+# Canonical user ids: 64 hex digits as AWS's, derived from the credential's *name* so they survive
+# key rotation (bucket ownership and ACL grants are recorded by id). Root has a name of its own
+# that no declared credential can take (declared names never contain a NUL).
+_NAMESPACE = b"smarts3 canonical user id\0"
+ROOT_NAME = "\0root"
+# What AWS records as the owner of an object an anonymous request wrote.
+ANONYMOUS_ID = "65a011a29cdf8ec533ec3d1ccaae921c"
+
+
+@functools.cache
+def canonical_id(name: str) -> str:
+    return hashlib.sha256(_NAMESPACE + name.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +46,13 @@ class Principal:
     secret: str
     root: bool = False
     grants: tuple[Grant, ...] = ()
+    create_buckets: bool = False  # may create buckets it will own (declared `createBuckets`)
+    email: str | None = None  # lets ACL grants name it by email address
+    identity: str | None = None  # who it acts as (declared `identity`); default: its name
+
+    @property
+    def id(self) -> str:
+        return canonical_id(ROOT_NAME if self.root else self.identity or self.name)
 
     def may(self, action: Action, bucket: str | None) -> bool:
         if self.root:
@@ -52,22 +74,46 @@ class Principals:
 
     def __init__(self, principals: Iterable[Principal] = ()) -> None:
         self._lock = threading.Lock()
-        self._by_key: Mapping[str, Principal] = MappingProxyType({p.access_key: p for p in principals})
+        self._snapshot = _Snapshot.of(principals)
 
     def secret_for(self, access_key: str) -> str | None:
-        principal = self._by_key.get(access_key)
+        principal = self._snapshot.by_key.get(access_key)
         return principal.secret if principal else None
 
     def get(self, access_key: str | None) -> Principal | None:
-        return self._by_key.get(access_key) if access_key else None
+        return self._snapshot.by_key.get(access_key) if access_key else None
 
     def all(self) -> list[Principal]:
-        return list(self._by_key.values())
+        return list(self._snapshot.by_key.values())
+
+    def ids_by_key(self) -> Mapping[str, str]:
+        """Access key → canonical id (legacy owner records name an access key)."""
+        return self._snapshot.ids
+
+    def known_id(self, canonical: str) -> bool:
+        return canonical in self._snapshot.known
+
+    def id_for_email(self, email: str) -> str | None:
+        wanted = email.strip().lower()
+        return next((p.id for p in self._snapshot.by_key.values() if p.email and p.email.lower() == wanted), None)
 
     def replace(self, principals: Iterable[Principal]) -> None:
-        snapshot = MappingProxyType({p.access_key: p for p in principals})
+        snapshot = _Snapshot.of(principals)
         with self._lock:
-            self._by_key = snapshot
+            self._snapshot = snapshot
 
     def __len__(self) -> int:
-        return len(self._by_key)
+        return len(self._snapshot.by_key)
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    by_key: Mapping[str, Principal]
+    ids: Mapping[str, str]
+    known: frozenset[str]
+
+    @classmethod
+    def of(cls, principals: Iterable[Principal]) -> _Snapshot:
+        by_key = MappingProxyType({p.access_key: p for p in principals})
+        ids = MappingProxyType({k: p.id for k, p in by_key.items()})
+        return cls(by_key, ids, frozenset(ids.values()))

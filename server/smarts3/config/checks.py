@@ -7,6 +7,7 @@ check` report the same lines. Nothing here writes: a failing start-up leaves no 
 
 from __future__ import annotations
 
+import json
 import os
 import ssl
 from collections.abc import Iterable, Mapping
@@ -95,6 +96,23 @@ def _foreign_files(system: Path, where: str, euid: int) -> list[str]:
     return []
 
 
+def policy_problems(config: DeclaredConfig) -> list[str]:
+    """Declared bucket policies the server would refuse (S3's MalformedPolicy reasons)."""
+    from smarts3.access.actions import KNOWN_IAM_ACTIONS  # here: the checks stay importable without the server
+    from smarts3.access.policy import parse
+    from smarts3.access.policy_conditions import PolicyError
+
+    problems = []
+    for index, bucket in enumerate(config.buckets):
+        if bucket.policy is None:
+            continue
+        try:
+            parse(json.dumps(bucket.policy, separators=(",", ":")), bucket.name, KNOWN_IAM_ACTIONS)
+        except PolicyError as exc:
+            problems.append(f"buckets[{index}].policy: invalid policy for bucket {bucket.name}: {exc}")
+    return problems
+
+
 def declared_problems(path: Path, setting: str | None = "auth.declared") -> list[str]:
     """The declared file parses, validates, and every secretAccessKeyFile it names is readable.
 
@@ -111,7 +129,7 @@ def declared_problems(path: Path, setting: str | None = "auth.declared") -> list
         config = DeclaredConfig.model_validate(data)
     except ValidationError as exc:
         return [f"{path}: {line}" for line in declared_errors(exc)]
-    problems = []
+    problems = [f"{path}: {problem}" for problem in policy_problems(config)]
     for index, cred in enumerate(config.credentials):
         secret_file = cred.secret_access_key_file
         if secret_file is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -68,11 +69,21 @@ class CorsRule(_Model):
         return value
 
 
+class PublicAccessBlock(_Model):
+    block_public_acls: bool = Field(default=False, alias="blockPublicAcls")
+    ignore_public_acls: bool = Field(default=False, alias="ignorePublicAcls")
+    block_public_policy: bool = Field(default=False, alias="blockPublicPolicy")
+    restrict_public_buckets: bool = Field(default=False, alias="restrictPublicBuckets")
+
+
 class DeclaredBucket(_Model):
     name: str
     public_read: bool = Field(default=False, alias="publicRead")
     cors: list[CorsRule] = Field(default_factory=list)
     deletion_policy: DeletionPolicy = Field(default=DeletionPolicy.RETAIN, alias="deletionPolicy")
+    # A bucket policy document (the JSON of PutBucketPolicy, as an object); the server validates it on apply.
+    policy: dict[str, Any] | None = None
+    public_access_block: PublicAccessBlock | None = Field(default=None, alias="publicAccessBlock")
 
     @field_validator("name")
     @classmethod
@@ -111,6 +122,21 @@ class DeclaredCredential(_Model):
     secret_access_key: SecretStr | None = Field(default=None, alias="secretAccessKey")
     secret_access_key_file: Path | None = Field(default=None, alias="secretAccessKeyFile")
     grants: list[Grant] = Field(default_factory=list)
+    # Who this key acts as: its canonical user id derives from this (default: the name), so two
+    # entries with one identity are two keys of one user (a rotation overlap), owning the same buckets.
+    identity: str | None = Field(default=None, min_length=1, max_length=253)
+    # May create buckets, which it then owns (full control without a grant); see docs/access.md.
+    create_buckets: bool = Field(default=False, alias="createBuckets")
+    # Lets ACL grants name this credential by email address (x-amz-grant-*: emailAddress="...").
+    email: str | None = Field(default=None, min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+
+    @field_validator("name", "identity")
+    @classmethod
+    def _printable_name(cls, value: str | None) -> str | None:
+        # Canonical user ids derive from these; root's derives from a name with a NUL.
+        if value is not None and not value.isprintable():
+            raise ValueError("must be printable")
+        return value
 
     @model_validator(mode="after")
     def _one_secret(self) -> DeclaredCredential:
@@ -138,4 +164,14 @@ class DeclaredConfig(_Model):
         keys = [c.access_key_id for c in self.credentials]
         if len(keys) != len(set(keys)):
             raise ValueError("accessKeyId values must be unique")
+        names = [c.name for c in self.credentials]
+        if len(names) != len(set(names)):
+            raise ValueError("credential names must be unique")
+        # An email names one identity in ACL grants.
+        owners: dict[str, str] = {}
+        for cred in self.credentials:
+            if cred.email and owners.setdefault(cred.email.lower(), cred.identity or cred.name) != (
+                cred.identity or cred.name
+            ):
+                raise ValueError(f"email {cred.email!r} is given to two identities")
         return self

@@ -34,6 +34,7 @@ SECTIONS: dict[str, dict[str, str]] = {
         "declared": "declared",
         "declaredOptional": "declared_optional",
         "declaredTokenFile": "declared_token_file",
+        "publicAccessBlock": "public_access_block",
     },
     "tls": {
         "certFile": "tls_cert_file",
@@ -52,6 +53,8 @@ SECTIONS: dict[str, dict[str, str]] = {
     },
     "shutdown": {"gracePeriod": "shutdown_grace_period"},
     "multipart": {"expireAfter": "multipart_expire_after", "sweepInterval": "multipart_sweep_interval"},
+    "lifecycle": {"daySeconds": "lifecycle_day_seconds", "sweepInterval": "lifecycle_sweep_interval"},
+    "bucketLogging": {"flushInterval": "bucket_logging_flush_interval", "flushRecords": "bucket_logging_flush_records"},
     "cors": {"rules": "cors"},
     "logging": {
         "format": "log_format",
@@ -63,11 +66,17 @@ SECTIONS: dict[str, dict[str, str]] = {
         "backupCount": "log_backup_count",
     },
     "metrics": {"enabled": "metrics_enabled", "bearerToken": "metrics_bearer_token", "port": "metrics_port"},
+    "encryption": {
+        "masterKeysFile": "sse_master_keys_file",
+        "masterKey": "sse_master_key",
+        "force": "sse_force",
+        "allowSseCOverHttp": "sse_c_allow_http",
+    },
 }
 FIELD_PATH: dict[str, str] = {
     field: f"{section}.{key}" for section, keys in SECTIONS.items() for key, field in keys.items()
 }
-SECRET_FIELDS = frozenset({"secret_key", "metrics_bearer_token"})
+SECRET_FIELDS = frozenset({"secret_key", "metrics_bearer_token", "sse_master_key"})
 
 
 class ConfigFileError(ValueError):

@@ -96,12 +96,24 @@ class Settings(BaseSettings):
     # Multipart uploads idle this long (seconds) are aborted by a periodic sweep (default 7 days).
     multipart_expire_after: float = Field(default=7 * 24 * 3600, gt=0)
     multipart_sweep_interval: float = Field(default=3600, gt=0)
+    # Lifecycle rules: the length of "one day" (the lifecycle debug interval: shorten it only for tests)
+    # and how often the sweeper applies the rules (seconds).
+    lifecycle_day_seconds: float = Field(default=86400, gt=0)
+    lifecycle_sweep_interval: float = Field(default=3600, gt=0)
+    # Bucket logging: each worker delivers its access records to the target bucket every this many
+    # seconds, or sooner once this many wait; a crash loses at most the records not yet delivered.
+    bucket_logging_flush_interval: float = Field(default=60, gt=0)
+    bucket_logging_flush_records: int = Field(default=1000, ge=1)
     # Largest XML request body read into memory (DeleteObjects with 1,000 keys fits).
     max_xml_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     # CORS: the global policy, for buckets with neither their own configuration (PutBucketCors) nor
     # declared rules. Same rule shape as the declared file; from the environment as JSON, e.g.
     # SMARTS3_CORS='[{"allowedOrigins": ["https://*.example.com"], "allowedMethods": ["GET", "PUT"]}]'
     cors: list[CorsRule] = Field(default_factory=list)
+    # Public access block for every bucket (a bucket's own PutPublicAccessBlock adds to it, never lifts it):
+    # "none", "all", or a comma-separated list of BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy,
+    # RestrictPublicBuckets.
+    public_access_block: str = "none"
     # Logging: text or JSON lines, to stderr or to `log_file` rotated at `log_max_bytes`.
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
@@ -119,6 +131,16 @@ class Settings(BaseSettings):
     # The ops listener on `host`: /_metrics, /_health and /_ready only, never S3, outside the S3
     # connection cap; what probes and Prometheus use. None ("off") disables it.
     metrics_port: int | None = Field(default=9090, ge=1, le=65535)
+    # Encryption at rest (docs/security.md). Master keys (and named SSE-KMS keys) from a JSON file,
+    # and/or "<id>:<base64 32 bytes>" master keys (comma-separated, oldest first) from the
+    # environment; the last one wraps new data keys. With neither, one is generated into the data
+    # directory at first start.
+    sse_master_keys_file: Path | None = None
+    sse_master_key: SecretStr | None = Field(default=None, min_length=1)
+    # Encrypt (SSE-S3) every write that asks for no encryption and whose bucket has no default.
+    sse_force: bool = False
+    # Development only: accept SSE-C over plain HTTP (AWS refuses it: the key travels in clear).
+    sse_c_allow_http: bool = False
 
     @classmethod
     def settings_customise_sources(
@@ -169,6 +191,14 @@ class Settings(BaseSettings):
             return None
         if value is True:
             raise ValueError("a port number, or off")
+        return value
+
+    @field_validator("public_access_block")
+    @classmethod
+    def _block_flags(cls, value: str) -> str:
+        from smarts3.access.pab import from_setting  # here: settings stay importable without the server
+
+        from_setting(value)  # raises ValueError naming the unknown flag
         return value
 
     @field_validator("extra_base_domains", mode="before")

@@ -24,6 +24,7 @@ from smarts3.middleware.context import bind_request_state, unbind_request_state
 from smarts3.middleware.traffic import Traffic
 
 if TYPE_CHECKING:
+    from smarts3.accesslog_delivery import Delivery
     from smarts3.observability.metrics import Metrics
 
 CANCELLED = "RequestCancelled"
@@ -37,6 +38,7 @@ class ObserveMiddleware:
         self.metrics = metrics
         self.in_flight = 0
         self.cancelled = 0
+        self.delivery: Delivery | None = None  # bucket logging (accesslog_delivery.py), when set
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,7 +51,7 @@ class ObserveMiddleware:
         token = bind_request_state(scope.setdefault("state", {}))
         self.in_flight += 1
         try:
-            if logger is None and stats is None:
+            if logger is None and stats is None and self.delivery is None:
                 await self._run(scope, receive, send)
                 return
             traffic = Traffic(receive, send)
@@ -70,6 +72,8 @@ class ObserveMiddleware:
                     metrics.record(stats, scope, traffic, start, failed)
                 if logger is not None:
                     access_log.emit(logger, scope, traffic, start, failed)
+                if self.delivery is not None:
+                    self.delivery.observe(scope, traffic, start, traffic.final_status(failed))
         finally:
             self.in_flight -= 1
             unbind_request_state(token)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from starlette.types import Message, Receive, Send
 
 # The operation label of requests the dispatcher did not classify (health, metrics, early errors).
@@ -19,11 +21,18 @@ class Traffic:
         self.received = 0
         self.sent = 0
         self.status = 0
+        self.headers: list[tuple[bytes, bytes]] = []  # the response's, once started
+        # perf_counter() when the request body ended and when the response started (0: not yet);
+        # bucket logging's turn-around time.
+        self.request_done = 0.0
+        self.response_started = 0.0
 
     async def receive(self) -> Message:
         message = await self._receive()
         if message["type"] == "http.request":
             self.received += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.request_done = time.perf_counter()
         return message
 
     async def send(self, message: Message) -> None:
@@ -31,6 +40,8 @@ class Traffic:
             self.sent += len(message.get("body", b""))
         elif message["type"] == "http.response.start":
             self.status = message["status"]
+            self.headers = message.get("headers", [])
+            self.response_started = time.perf_counter()
         await self._send(message)
 
     def final_status(self, failed: bool) -> int:

@@ -17,6 +17,8 @@ listener (serve.py): /_metrics, /_health and /_ready, nothing else, never S3.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.applications import Starlette
 from starlette.datastructures import State
 from starlette.responses import PlainTextResponse
@@ -34,6 +36,9 @@ from smarts3.observability.metrics import (
     prepare_multiprocess,
 )
 from smarts3.observability.settings import LogFormat, LogLevel, LogSettings, MetricsSettings, ObservabilitySettings
+
+if TYPE_CHECKING:
+    from smarts3.accesslog_delivery import Delivery
 
 METRICS_PATH = "/_metrics"
 
@@ -96,6 +101,10 @@ class ObservedApp:
     @property
     def state(self) -> State:
         return self.app.state
+
+    def attach_delivery(self, delivery: Delivery) -> None:
+        """Bucket logging: every finished S3 request is also handed to `delivery`."""
+        self._stack.delivery = delivery
 
     @property
     def in_flight(self) -> int:

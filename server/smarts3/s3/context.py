@@ -7,12 +7,14 @@ from dataclasses import dataclass
 
 from starlette.types import Receive
 
-from smarts3.access.authorize import Decision
+from smarts3.access.authorize import Authorizer, Decision
+from smarts3.access.facts import RequestFacts
 from smarts3.access.principals import Principal
 from smarts3.auth.query import Query
 from smarts3.auth.types import AuthResult
 from smarts3.s3.errors import S3Error
 from smarts3.s3.operations import Op
+from smarts3.sse.policy import SsePolicy
 from smarts3.storage.base import Store
 
 
@@ -44,6 +46,11 @@ class Ctx:
     limits: Limits
     owner_id: str
     access: Decision  # what authorization decided (handlers re-check public reads against it)
+    sse: SsePolicy | None = None  # None: encryption at rest is not configured (NotImplemented)
+    secure: bool = False  # the request came over TLS
+    # Policy handlers read the server-wide public access block; PostObject authorizes its form here.
+    authorizer: Authorizer | None = None
+    facts: RequestFacts | None = None  # what a bucket policy's conditions see of the request
 
     @property
     def bucket_name(self) -> str:

@@ -12,27 +12,35 @@ import itertools
 import logging
 import os
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from smarts3.access.authorize import Authorizer, check_expected_owner
+from smarts3.access.authorize import Authorizer, Decision
+from smarts3.access.facts import RequestFacts
 from smarts3.auth.types import AuthError, AuthResult, RequestView
 from smarts3.auth.verify import authenticate, unverified
 from smarts3.s3 import addressing
 from smarts3.s3.context import ClientGone, Ctx, Limits
+from smarts3.s3.drain import BodyTracker
 from smarts3.s3.errors import S3Error, from_exception, not_implemented
 from smarts3.s3.handlers import (
     acl,
     attributes,
     buckets,
     cors,  # CORS
+    encryption,
+    lifecycle,
     listing,
+    logging_config,
     multipart,
     objectlock,
     objects_read,
     objects_write,
+    ownership,
+    policy,
+    post_object,
     service,
     tagging,
     versions,
@@ -40,6 +48,7 @@ from smarts3.s3.handlers import (
 from smarts3.s3.headers import refuse_encryption_on_read
 from smarts3.s3.operations import Op, Unclassified, classify
 from smarts3.s3.responses import ObjectStream
+from smarts3.sse.policy import SsePolicy
 from smarts3.storage.base import Store
 
 log = logging.getLogger("smarts3.s3")
@@ -96,9 +105,28 @@ HANDLERS: dict[Op, Handler] = {
     Op.PUT_BUCKET_ACL: acl.put_bucket_acl,
     Op.GET_OBJECT_ACL: acl.get_object_acl,
     Op.PUT_OBJECT_ACL: acl.put_object_acl,
+    Op.GET_BUCKET_OWNERSHIP_CONTROLS: ownership.get_bucket_ownership_controls,
+    Op.PUT_BUCKET_OWNERSHIP_CONTROLS: ownership.put_bucket_ownership_controls,
+    Op.DELETE_BUCKET_OWNERSHIP_CONTROLS: ownership.delete_bucket_ownership_controls,
     Op.GET_BUCKET_CORS: cors.get_bucket_cors,  # CORS
     Op.PUT_BUCKET_CORS: cors.put_bucket_cors,  # CORS
     Op.DELETE_BUCKET_CORS: cors.delete_bucket_cors,  # CORS
+    Op.GET_BUCKET_LIFECYCLE: lifecycle.get_bucket_lifecycle_configuration,
+    Op.PUT_BUCKET_LIFECYCLE: lifecycle.put_bucket_lifecycle_configuration,
+    Op.DELETE_BUCKET_LIFECYCLE: lifecycle.delete_bucket_lifecycle,
+    Op.GET_BUCKET_LOGGING: logging_config.get_bucket_logging,
+    Op.PUT_BUCKET_LOGGING: logging_config.put_bucket_logging,
+    Op.GET_BUCKET_ENCRYPTION: encryption.get_bucket_encryption,
+    Op.PUT_BUCKET_ENCRYPTION: encryption.put_bucket_encryption,
+    Op.DELETE_BUCKET_ENCRYPTION: encryption.delete_bucket_encryption,
+    Op.GET_BUCKET_POLICY: policy.get_bucket_policy,
+    Op.PUT_BUCKET_POLICY: policy.put_bucket_policy,
+    Op.DELETE_BUCKET_POLICY: policy.delete_bucket_policy,
+    Op.GET_BUCKET_POLICY_STATUS: policy.get_bucket_policy_status,
+    Op.GET_PUBLIC_ACCESS_BLOCK: policy.get_public_access_block,
+    Op.PUT_PUBLIC_ACCESS_BLOCK: policy.put_public_access_block,
+    Op.DELETE_PUBLIC_ACCESS_BLOCK: policy.delete_public_access_block,
+    Op.POST_OBJECT: post_object.post_object,  # authorizes the form's signer itself, once the form is read
     # Op.CORS_PREFLIGHT is answered by S3App.cors before authentication (it is never signed).
 }
 
@@ -132,7 +160,9 @@ class S3App:
         extra_base_domains: tuple[str, ...] = (),
         limits: Limits,
         cors_policy: cors.CorsPolicy | None = None,  # CORS
+        sse: SsePolicy | None = None,
     ) -> None:
+        self.sse = sse
         self.store = store
         self.authorizer = authorizer
         self.region = region
@@ -148,12 +178,16 @@ class S3App:
         scope.setdefault("state", {})["request_id"] = request_id
         extra = [(b"x-amz-request-id", request_id.encode()), (b"x-amz-id-2", request_id.encode())]
         started = False
+        body = receive = BodyTracker(receive)
+        headers: Mapping[str, str] = {}
 
         async def send_with_id(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
                 message["headers"] = [*message.get("headers", []), *extra]
+                if message["status"] >= 400:
+                    await body.drain_if_small(headers)  # see drain.py: the client can then read this answer
             await send(message)
 
         bucket = key = None
@@ -181,8 +215,12 @@ class S3App:
             extra += await self.cors.actual_headers(bucket, scope["method"], headers)  # CORS: sent on errors too
             auth = self._authenticate(view, bucket if target.vhost else None, scope)
             scope["state"]["access_key"] = scope["state"].get("access_key") or auth.access_key
-            decision = await self.authorizer.check(auth.access_key, op, bucket, key, headers)
-            check_expected_owner(headers, bucket, self.owner_id)
+            client = scope.get("client") or (None,)
+            facts = RequestFacts(client[0], scope.get("scheme") == "https", auth.signature_version, query, headers)
+            if op is Op.POST_OBJECT and auth.access_key is None:
+                decision = Decision(None)  # the credentials are in the form, which the handler reads
+            else:
+                decision = await self.authorizer.check(auth.access_key, op, bucket, key, headers, facts)
             if op in (Op.GET_OBJECT, Op.HEAD_OBJECT):
                 refuse_encryption_on_read(headers)
             handler = HANDLERS.get(op)
@@ -203,6 +241,10 @@ class S3App:
                 self.limits,
                 self.owner_id,
                 decision,
+                authorizer=self.authorizer,
+                facts=facts,
+                sse=self.sse,
+                secure=scope.get("scheme") == "https",
             )
             response = await handler(ctx)
             await response(scope, receive, send_with_id)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from xml.sax.saxutils import escape
 
 from smarts3.auth.types import AuthError
 from smarts3.storage import base as st
+
+log = logging.getLogger("smarts3.s3")
 
 # code -> (HTTP status, default message), as the S3 API reference lists them.
 _CATALOGUE: dict[str, tuple[int, str]] = {
@@ -32,6 +35,10 @@ _CATALOGUE: dict[str, tuple[int, str]] = {
     "ObjectLockConfigurationNotFoundError": (404, "Object Lock configuration does not exist for this bucket"),
     "NoSuchObjectLockConfiguration": (404, "The specified object does not have a ObjectLock configuration"),
     "InvalidDigest": (400, "The Content-MD5 you specified is not valid."),
+    "InvalidEncryptionAlgorithmError": (
+        400,
+        "The encryption request you specified is not valid. Supported value: AES256.",
+    ),
     "InvalidPart": (
         400,
         "One or more of the specified parts could not be found. The part may not have been "
@@ -47,6 +54,17 @@ _CATALOGUE: dict[str, tuple[int, str]] = {
     "InvalidURI": (400, "Couldn't parse the specified URI."),
     "InvalidLocationConstraint": (400, "The specified location-constraint is not valid"),
     "KeyTooLongError": (400, "Your key is too long"),
+    "MalformedPolicy": (400, "Policies must be valid JSON and the first byte must be '{'"),
+    "MalformedPOSTRequest": (400, "The body of your POST request is not well-formed multipart/form-data."),
+    "MaxPostPreDataLengthExceeded": (
+        400,
+        "Your POST request fields preceding the upload file were too large.",
+    ),
+    "IncorrectNumberOfFilesInPostRequest": (400, "POST requires exactly one file upload per request."),
+    "InvalidPolicyDocument": (
+        400,
+        "The content of the form does not meet the conditions specified in the policy document.",
+    ),
     "MalformedXML": (
         400,
         "The XML you provided was not well-formed or did not validate against our published schema",
@@ -57,6 +75,8 @@ _CATALOGUE: dict[str, tuple[int, str]] = {
     "MissingRequestBodyError": (400, "Request Body is empty"),
     "MissingSecurityHeader": (400, "Your request is missing a required header."),
     "NoSuchBucket": (404, "The specified bucket does not exist"),
+    "NoSuchBucketPolicy": (404, "The bucket policy does not exist"),
+    "NoSuchPublicAccessBlockConfiguration": (404, "The public access block configuration was not found"),
     "NoSuchCORSConfiguration": (404, "The CORS configuration does not exist"),
     "NoSuchKey": (404, "The specified key does not exist."),
     "NoSuchTagSet": (404, "The TagSet does not exist"),
@@ -71,6 +91,10 @@ _CATALOGUE: dict[str, tuple[int, str]] = {
     "RequestTimeTooSkewed": (
         403,
         "The difference between the request time and the current time is too large.",
+    ),
+    "ServerSideEncryptionConfigurationNotFoundError": (
+        404,
+        "The server side encryption configuration was not found",
     ),
     "SlowDown": (503, "Please reduce your request rate."),
     "SignatureDoesNotMatch": (
@@ -162,4 +186,8 @@ def from_exception(exc: BaseException, bucket: str = "", key: str = "") -> S3Err
         return S3Error("ConditionalRequestConflict")
     if isinstance(exc, st.BadRange):
         return S3Error("InvalidRange")
+    if isinstance(exc, st.IntegrityError):
+        # Tampering or corruption at rest: logged as such, never served, no traceback to anyone.
+        log.error("integrity error: %s/%s: %s", bucket, key, exc)
+        return S3Error("InternalError")
     return None

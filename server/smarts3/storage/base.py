@@ -254,7 +254,43 @@ class BadRange(StorageError):
     pass
 
 
+class IntegrityError(StorageError):
+    """An encrypted body failed authentication on read (tampering, corruption): never served."""
+
+
 # --- the interface ----------------------------------------------------------
+
+
+class BodyCipher(Protocol):
+    """Seals body files at rest in independently authenticated chunks (smarts3.sse implements it).
+
+    A sealed body file is `header_size` bytes of header, then one sealed chunk per `chunk_size`
+    plaintext bytes, each `tag_size` bytes longer than its plaintext. The last chunk (possibly
+    empty) is sealed as last, so a truncated file is detected. Storage does the framing; the
+    cipher holds the keys. Sizes recorded for objects and parts stay plaintext sizes.
+    """
+
+    chunk_size: int
+    header_size: int
+    tag_size: int
+
+    def new_header(self, part_number: int) -> bytes:
+        """A fresh header (random nonce prefix) for one body file."""
+        ...
+
+    def seal(self, header: bytes, index: int, data: bytes | memoryview, last: bool) -> bytes: ...
+
+    def open(self, header: bytes, index: int, data: bytes | memoryview, last: bool) -> bytes:
+        """The plaintext of a sealed chunk; raises IntegrityError."""
+        ...
+
+    def check_headers(self, headers: Sequence[bytes]) -> None:
+        """The headers of an object's body files, in order (raises IntegrityError)."""
+        ...
+
+    def etag(self, md5: bytes) -> str:
+        """The unquoted ETag of a body whose plaintext has this MD5."""
+        ...
 
 
 class BodyWriter(Protocol):
@@ -329,15 +365,25 @@ class Store(Protocol):
         ...
 
     # objects
-    def object_writer(self, bucket: str, key: str) -> ObjectWriter:
-        """Raises NoSuchBucket on enter when the bucket does not exist."""
+    def object_writer(self, bucket: str, key: str, cipher: BodyCipher | None = None) -> ObjectWriter:
+        """Raises NoSuchBucket on enter when the bucket does not exist; `cipher` seals the body."""
         ...
 
     async def head_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
         """The current version, or the one named (NoSuchVersion; DeleteMarkerHit for a marker)."""
         ...
 
-    async def open_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectReader: ...
+    async def open_object(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        *,
+        cipher_for: Callable[[ObjectInfo], BodyCipher | None] | None = None,
+    ) -> ObjectReader:
+        """`cipher_for(info)` (its errors propagate) names the cipher a sealed body opens with."""
+        ...
+
     async def delete_object(self, bucket: str, key: str) -> bool:
         """True when something was deleted; deleting a missing key is not an error."""
         ...
@@ -430,7 +476,9 @@ class Store(Protocol):
     # multipart
     async def create_upload(self, bucket: str, key: str, meta: ObjectMeta) -> UploadInfo: ...
     async def get_upload(self, bucket: str, key: str, upload_id: str) -> UploadInfo: ...
-    def part_writer(self, bucket: str, key: str, upload_id: str, part_number: int) -> PartWriter: ...
+    def part_writer(
+        self, bucket: str, key: str, upload_id: str, part_number: int, cipher: BodyCipher | None = None
+    ) -> PartWriter: ...
 
     async def list_parts(
         self,

@@ -1,48 +1,71 @@
-"""Bucket and object ACLs: canned ACLs are stored and honoured; full ACL documents are not."""
+"""Bucket and object ACLs: canned (x-amz-acl), grant headers (x-amz-grant-*) or an
+AccessControlPolicy document; answered as the grant list with its Owner."""
 
 from __future__ import annotations
 
 from starlette.responses import Response
 
-from smarts3.access.acl import canned_from_headers, policy_xml
-from smarts3.access.authorize import ACL_KEY
+from smarts3.access import grants
+from smarts3.access.acl import parse_policy, policy_xml, requested
+from smarts3.access.ownership import ACL_KEY, BucketState, acls_not_supported, refuse_if_disabled
 from smarts3.s3.context import Ctx
-from smarts3.s3.errors import S3Error, not_implemented
+from smarts3.s3.errors import S3Error
 from smarts3.s3.handlers.common import read_xml
 from smarts3.s3.responses import empty, xml_response
 
 
-async def _canned_only(ctx: Ctx, operation: str) -> str:
-    canned = canned_from_headers(ctx.headers)
+def _state(ctx: Ctx) -> BucketState:
+    if ctx.access.bucket is None:  # the authorizer reads it for every ACL operation
+        raise S3Error("NoSuchBucket", fields={"BucketName": ctx.bucket_name})
+    return ctx.access.bucket
+
+
+async def _requested_acl(ctx: Ctx, state: BucketState, owner: str) -> str | None:
+    """The ACL to store (None: private), from exactly one of x-amz-acl, x-amz-grant-* or a body."""
+    refuse_if_disabled(state, ctx.headers)
+    directory = ctx.access.directory
+    assert directory is not None
+    from_headers = requested(ctx.headers, directory)
     body = await read_xml(ctx)
     if body.strip():
-        raise not_implemented(f"{operation} with an AccessControlPolicy document")
-    if canned is None:
+        if from_headers is not None:
+            raise S3Error("UnexpectedContent", "This request does not support content")
+        policy = parse_policy(body, directory)
+        if not state.acls_enabled and policy != grants.canned("private", owner, state.owner):
+            raise acls_not_supported()
+        return grants.dump(policy)
+    if from_headers is None:
         raise S3Error(
             "MissingSecurityHeader",
             "Your request is missing a required header: x-amz-acl",
             fields={"MissingHeaderName": "x-amz-acl"},
         )
-    return canned
+    return None if from_headers == "private" else from_headers
 
 
 async def get_bucket_acl(ctx: Ctx) -> Response:
-    info = await ctx.store.get_bucket(ctx.bucket_name)
-    return xml_response(policy_xml(ctx.owner_id, info.extra.get(ACL_KEY, "private")))
+    state = _state(ctx)
+    # BucketOwnerEnforced: a stored ACL no longer counts, and S3 shows the owner's grant alone.
+    acl = state.acl if state.acls_enabled else None
+    return xml_response(policy_xml(state.owner, grants.load(acl, state.owner, state.owner)))
 
 
 async def put_bucket_acl(ctx: Ctx) -> Response:
-    canned = await _canned_only(ctx, "PutBucketAcl")
-    await ctx.store.update_bucket_extra(ctx.bucket_name, {ACL_KEY: canned})
+    state = _state(ctx)
+    acl = await _requested_acl(ctx, state, state.owner)
+    await ctx.store.update_bucket_extra(ctx.bucket_name, {ACL_KEY: acl})
     return empty(200)
 
 
 async def get_object_acl(ctx: Ctx) -> Response:
+    state = _state(ctx)
     info = await ctx.store.head_object(ctx.bucket_name, ctx.key_name)
-    return xml_response(policy_xml(ctx.owner_id, info.meta.extra.get(ACL_KEY, "private")))
+    return xml_response(policy_xml(state.object_owner(info.meta.extra), state.object_grants(info.meta.extra)))
 
 
 async def put_object_acl(ctx: Ctx) -> Response:
-    canned = await _canned_only(ctx, "PutObjectAcl")
-    await ctx.store.update_object_meta(ctx.bucket_name, ctx.key_name, extra={ACL_KEY: canned})
+    state = _state(ctx)
+    info = await ctx.store.head_object(ctx.bucket_name, ctx.key_name)
+    acl = await _requested_acl(ctx, state, state.object_owner(info.meta.extra))
+    await ctx.store.update_object_meta(ctx.bucket_name, ctx.key_name, extra={ACL_KEY: acl})
     return empty(200)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from starlette.responses import Response
 
-from smarts3.s3 import xml
+from smarts3.s3 import sse, xml
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
 from smarts3.s3.handlers.common import ensure_still_readable
@@ -98,6 +98,7 @@ async def get_object_attributes(ctx: Ctx) -> Response:
     marker = _header_int(ctx.headers, "x-amz-part-number-marker", 0, 10000)
     info = await _object_info(ctx)
     ensure_still_readable(ctx, ctx.bucket_name, ctx.key_name, info)
+    sse.check_read(ctx, info)  # SSE-C: the key, as for HEAD
     status = check_read_preconditions(ctx.headers, info)
     if status == 304:
         return empty(304, not_modified_headers(info))

@@ -6,8 +6,9 @@ import re
 
 from starlette.responses import Response
 
-from smarts3.access.acl import canned_from_headers
-from smarts3.access.authorize import ACL_KEY, OWNER_KEY
+from smarts3.access.acl import canned_from_headers, has_grant_headers, requested
+from smarts3.access.actions import Action
+from smarts3.access.ownership import ACL_KEY, ENFORCED, MODES, OWNER_ID, OWNERSHIP, recorded_owner
 from smarts3.config.declared import bucket_name_problem
 from smarts3.s3 import xml
 from smarts3.s3.context import Ctx
@@ -29,6 +30,8 @@ async def create_bucket(ctx: Ctx) -> Response:
         )
     canned = canned_from_headers(ctx.headers)
     locked = ctx.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true"
+    ownership = _object_ownership(ctx, canned)
+    acl = requested(ctx.headers, ctx.access.directory) if ctx.access.directory else canned
     region = ctx.region
     body = await read_xml(ctx)
     if body.strip():
@@ -43,9 +46,9 @@ async def create_bucket(ctx: Ctx) -> Response:
     except BucketAlreadyExists:
         await _created_again(ctx, name)
         return empty(200, {"location": f"/{name}"})
-    extra = {OWNER_KEY: ctx.principal.access_key if ctx.principal else None}
-    if canned and canned != "private":
-        extra[ACL_KEY] = canned
+    extra: dict[str, str | None] = {OWNER_ID: ctx.access.caller_id, OWNERSHIP: ownership}
+    if acl and acl != "private":
+        extra[ACL_KEY] = acl
     if locked:  # Object Lock implies versioning (handlers/objectlock.py)
         await ctx.store.set_bucket_versioning(name, "Enabled")
         extra["object-lock"] = "Enabled"
@@ -53,16 +56,43 @@ async def create_bucket(ctx: Ctx) -> Response:
     return empty(200, {"location": f"/{name}"})
 
 
+def _object_ownership(ctx: Ctx, canned: str | None) -> str | None:
+    """x-amz-object-ownership: the new bucket's ownership controls (none sent: none set, ACLs
+    enabled; see docs/access.md for why this is not AWS's BucketOwnerEnforced default)."""
+    value = ctx.headers.get("x-amz-object-ownership")
+    if value is None:
+        return None
+    if value not in MODES:
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid x-amz-object-ownership header.",
+            fields={"ArgumentName": "x-amz-object-ownership", "ArgumentValue": value},
+        )
+    opens = has_grant_headers(ctx.headers) or canned not in (None, "private", "bucket-owner-full-control")
+    if value == ENFORCED and opens:
+        raise S3Error(
+            "InvalidBucketAclWithObjectOwnership",
+            "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+        )
+    return value
+
+
 async def _created_again(ctx: Ctx, name: str) -> None:
     """CreateBucket of a name that exists: another credential's → 409 BucketAlreadyExists; your
     own → 200 in us-east-1, keeping its objects (AWS's legacy behaviour), else 409
     BucketAlreadyOwnedByYou."""
     info = await ctx.store.get_bucket(name)
-    owner = info.extra.get(OWNER_KEY)
-    if owner is not None and (ctx.principal is None or owner != ctx.principal.access_key):
+    owner = recorded_owner(info, ctx.access.directory.ids_by_key() if ctx.access.directory else {})
+    # A bucket without a recorded owner (declared) is "yours" only where a grant lets you create it.
+    mine = owner == ctx.access.caller_id if owner is not None else _granted_admin(ctx, name)
+    if not mine:
         raise S3Error("BucketAlreadyExists", fields={"BucketName": name})
     if info.region != "us-east-1":
         raise S3Error("BucketAlreadyOwnedByYou", fields={"BucketName": name})
+
+
+def _granted_admin(ctx: Ctx, name: str) -> bool:
+    return ctx.principal is not None and ctx.principal.may(Action.ADMIN, name)
 
 
 async def head_bucket(ctx: Ctx) -> Response:

@@ -7,7 +7,6 @@ import binascii
 import hashlib
 import hmac
 
-from smarts3.access.authorize import ACL_KEY
 from smarts3.auth.chunked import BodyDecoder
 from smarts3.s3 import xml
 from smarts3.s3.context import Ctx
@@ -18,12 +17,15 @@ from smarts3.storage.base import ObjectInfo
 def ensure_still_readable(ctx: Ctx, bucket: str, key: str, info: ObjectInfo) -> None:
     """A read that only the object's own ACL allowed must serve a version whose ACL still does
     (an overwrite with a private ACL may land between authorization and the read)."""
-    if not ctx.access.still_readable(bucket, key, info.meta.extra.get(ACL_KEY)):
+    if not ctx.access.still_readable(bucket, key, info.meta.extra):
         raise S3Error("AccessDenied")
 
 
-def owner(ctx: Ctx) -> str:
-    return xml.node("Owner", [xml.el("ID", ctx.owner_id), xml.el("DisplayName", "smarts3")])
+def owner(ctx: Ctx, owner_id: str | None = None) -> str:
+    """<Owner> of what a request lists: the bucket owner's canonical id unless told (no
+    DisplayName: S3 stopped sending it)."""
+    bucket = ctx.access.bucket
+    return xml.node("Owner", [xml.el("ID", owner_id or (bucket.owner if bucket else ctx.owner_id))])
 
 
 def int_param(ctx: Ctx, name: str, default: int, low: int, high: int) -> int:

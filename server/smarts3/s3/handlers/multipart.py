@@ -11,7 +11,7 @@ from urllib.parse import quote
 from starlette.responses import Response
 
 from smarts3 import checksums
-from smarts3.s3 import copysource, xml
+from smarts3.s3 import copysource, sse, xml
 from smarts3.s3.body import receive_into
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
@@ -67,10 +67,11 @@ async def create_multipart_upload(ctx: Ctx) -> Response:
                 "InvalidRequest", "The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm."
             )
         meta = replace(meta, checksums={algorithm: ""}, checksum_type=kind)
-    upload = await ctx.store.create_upload(ctx.bucket_name, ctx.key_name, meta)
-    headers = {}
+    sealing = await sse.plan_write(ctx)
+    upload = await ctx.store.create_upload(ctx.bucket_name, ctx.key_name, sse.sealed_meta(meta, sealing))
+    headers = sse.response_headers(ctx, sse.record_of(upload.meta), with_context=True)
     if algorithm and kind:
-        headers = {"x-amz-checksum-algorithm": algorithm, "x-amz-checksum-type": kind}
+        headers.update({"x-amz-checksum-algorithm": algorithm, "x-amz-checksum-type": kind})
     body = xml.document(
         "InitiateMultipartUploadResult",
         [
@@ -92,11 +93,13 @@ async def upload_part(ctx: Ctx) -> Response:
     upload = await _upload(ctx)
     algorithm = upload_algorithm(upload)
     require_part_checksum(ctx, upload)
-    writer = ctx.store.part_writer(ctx.bucket_name, ctx.key_name, upload.upload_id, number)
+    cipher = sse.upload_cipher(ctx, upload)
+    writer = ctx.store.part_writer(ctx.bucket_name, ctx.key_name, upload.upload_id, number, cipher)
     async with writer:
         sums = await receive_into(ctx, writer, ctx.limits.max_part_size, required=algorithm)
         part = await writer.commit(sums)
-    return empty(200, result_headers(part.etag, sums, None))
+    encryption = sse.response_headers(ctx, sse.record_of(upload.meta))
+    return empty(200, {**result_headers(part.etag, sums, None), **encryption})
 
 
 def _copy_range(header: str | None, size: int) -> tuple[int, int]:
@@ -128,16 +131,20 @@ async def upload_part_copy(ctx: Ctx) -> Response:
     source = copysource.parse(ctx.headers)  # the very source the authorizer allowed
     src_bucket, src_key = source.bucket, source.key
     info = await source_info(ctx, src_bucket, src_key, source.version_id)
+    sse.check_read(ctx, info, copy_source=True)
+    cipher = sse.upload_cipher(ctx, upload)
     start, end = _copy_range(ctx.headers.get("x-amz-copy-source-range"), info.size)
     if end - start > ctx.limits.max_part_size:
         raise S3Error("EntityTooLarge", fields={"MaxSizeAllowed": str(ctx.limits.max_part_size)})
     algorithm = upload_algorithm(upload)
     hasher = checksums.new_hasher(algorithm) if algorithm else None
-    reader = await ctx.store.open_object(src_bucket, src_key, source.version_id)
+    reader = await ctx.store.open_object(
+        src_bucket, src_key, source.version_id, cipher_for=sse.cipher_for(ctx, copy_source=True)
+    )
     try:
         if reader.info.etag != info.etag:
             raise S3Error("PreconditionFailed", fields={"Condition": "x-amz-copy-source-If-Match"})
-        writer = ctx.store.part_writer(ctx.bucket_name, ctx.key_name, upload.upload_id, number)
+        writer = ctx.store.part_writer(ctx.bucket_name, ctx.key_name, upload.upload_id, number, cipher)
         async with writer:
             async for chunk in reader.iter_range(start, end):
                 if hasher is not None:
@@ -150,6 +157,7 @@ async def upload_part_copy(ctx: Ctx) -> Response:
     children = [xml.el("ETag", part.etag), xml.el("LastModified", xml.iso8601(part.last_modified))]
     children.extend(xml.el("Checksum" + alg, v) for alg, v in sums.items())
     copied_from = {} if info.version_id is None else {"x-amz-copy-source-version-id": info.version_id}
+    copied_from.update(sse.response_headers(ctx, sse.record_of(upload.meta)))
     return xml_response(xml.document("CopyPartResult", children), headers=copied_from)
 
 
@@ -234,7 +242,11 @@ async def _complete(ctx: Ctx, upload: UploadInfo, requested: Requested) -> Respo
         meta=meta,
         condition=condition,
     )
-    return _completed(info.bucket, info.key, info.etag, info.meta.checksums, info.meta.checksum_type, info.version_id)
+    response = _completed(
+        info.bucket, info.key, info.etag, info.meta.checksums, info.meta.checksum_type, info.version_id
+    )
+    response.headers.update(sse.response_headers(ctx, sse.record_of(info.meta)))
+    return response
 
 
 def _completed(

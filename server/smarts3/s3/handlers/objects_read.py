@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
+from smarts3.s3 import sse
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
 from smarts3.s3.handlers.common import ensure_still_readable
+from smarts3.s3.handlers.lifecycle import expiration_header
 from smarts3.s3.handlers.versions import version_header, version_param
 from smarts3.s3.headers import (
     RESPONSE_OVERRIDES,
@@ -56,6 +58,7 @@ def _plan(ctx: Ctx, info: ObjectInfo, overrides: dict[str, str]) -> tuple[int, i
     checksum_mode = ctx.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
     headers = object_headers(info, checksums=checksum_mode and part is None)
     headers.update(version_header(info))
+    headers.update(sse.response_headers(ctx, sse.record_of(info.meta)))
     headers.update(overrides)
     if part is not None:
         start, end, part_headers = part_read(info, part, checksums=checksum_mode)
@@ -80,10 +83,14 @@ class _NotModified(Exception):
 async def get_object(ctx: Ctx) -> Response | ObjectStream:
     version = version_param(ctx)
     overrides = _overrides(ctx)
-    reader: ObjectReader = await ctx.store.open_object(ctx.bucket_name, ctx.key_name, version)
+    reader: ObjectReader = await ctx.store.open_object(
+        ctx.bucket_name, ctx.key_name, version, cipher_for=sse.cipher_for(ctx)
+    )
     try:
         ensure_still_readable(ctx, ctx.bucket_name, ctx.key_name, reader.info)
         status, start, end, headers = _plan(ctx, reader.info, overrides)
+        headers.update(await expiration_header(ctx, reader.info))
+        reader = await sse.prefetched(reader, start, end)
     except _NotModified as nm:
         await reader.close()
         return empty(304, not_modified_headers(nm.info))
@@ -98,10 +105,12 @@ async def head_object(ctx: Ctx) -> Response:
     overrides = _overrides(ctx)
     info = await ctx.store.head_object(ctx.bucket_name, ctx.key_name, version)
     ensure_still_readable(ctx, ctx.bucket_name, ctx.key_name, info)
+    sse.check_read(ctx, info)
     try:
         status, start, end, headers = _plan(ctx, info, overrides)
     except _NotModified as nm:
         return empty(304, not_modified_headers(nm.info))
+    headers.update(await expiration_header(ctx, info))
     response = Response(b"", status_code=status, headers=headers)
     response.headers["content-length"] = str(end - start)
     return response

@@ -7,12 +7,14 @@ from dataclasses import replace
 from starlette.responses import Response
 
 from smarts3 import checksums
-from smarts3.s3 import copysource, xml
+from smarts3.s3 import copysource, sse, xml
 from smarts3.s3.body import receive_into, verify_required_digest
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error, from_exception
 from smarts3.s3.handlers.common import ensure_still_readable, read_xml
+from smarts3.s3.handlers.lifecycle import expiration_header
 from smarts3.s3.handlers.objectlock import keep_locked, lock_extra, locked_error
+from smarts3.s3.handlers.sse_copy import copy_sealed
 from smarts3.s3.handlers.versions import checked_version, version_header, version_param
 from smarts3.s3.handlers.writes import (
     new_meta,
@@ -39,11 +41,16 @@ async def put_object(ctx: Ctx) -> Response:
     meta = new_meta(ctx)  # validate headers before reading the body
     meta = replace(meta, extra={**meta.extra, **_set(await lock_extra(ctx))})
     condition = write_condition(ctx.headers)
-    async with ctx.store.object_writer(ctx.bucket_name, ctx.key_name) as writer:
+    sealing = await sse.plan_write(ctx)
+    cipher = None if sealing is None else sealing.cipher
+    async with ctx.store.object_writer(ctx.bucket_name, ctx.key_name, cipher) as writer:
         sums = await receive_into(ctx, writer, ctx.limits.max_object_size)
         meta = replace(meta, checksums=sums, checksum_type="FULL_OBJECT" if sums else None)
-        info = await writer.commit(meta, condition)
-    return empty(200, {**result_headers(info.etag, sums, meta.checksum_type), **version_header(info)})
+        info = await writer.commit(sse.sealed_meta(meta, sealing), condition)
+    expiration = await expiration_header(ctx, info)
+    encryption = sse.response_headers(ctx, sse.record_of(info.meta), with_context=True)
+    headers = {**result_headers(info.etag, sums, meta.checksum_type), **version_header(info), **expiration}
+    return empty(200, {**headers, **encryption})
 
 
 async def source_info(ctx: Ctx, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
@@ -81,14 +88,16 @@ async def copy_object(ctx: Ctx) -> Response:
     if algorithm and algorithm.upper() not in checksums.ALGORITHMS:
         raise S3Error("InvalidRequest", "Invalid x-amz-checksum-algorithm.")
     info = await source_info(ctx, src_bucket, src_key, source.version_id)
+    sse.check_read(ctx, info, copy_source=True)
+    sealing = await sse.plan_write(ctx)
     if info.size > MAX_COPY_SOURCE:
         raise S3Error(
             "InvalidRequest",
             f"The specified copy source is larger than the maximum allowable size for a copy source: {MAX_COPY_SOURCE}",
         )
     same = (src_bucket, src_key, source.version_id) == (ctx.bucket, ctx.key, None)
-    extra = object_extra(ctx.headers)
-    if same and metadata_directive == "COPY" and not extra and not algorithm:
+    extra = object_extra(ctx.headers, ctx.access.object_extra)
+    if same and metadata_directive == "COPY" and not extra and not algorithm and not sse.requested(ctx.headers):
         raise S3Error(
             "InvalidRequest",
             "This copy request is illegal because it is trying to copy "
@@ -107,17 +116,22 @@ async def copy_object(ctx: Ctx) -> Response:
     elif meta.checksum_type == "COMPOSITE":
         # A copy is written in one piece: S3 drops composite multipart checksums.
         meta = replace(meta, checksums={}, checksum_type=None)
-    copied = await ctx.store.copy_object(
-        src_bucket,
-        src_key,
-        ctx.bucket_name,
-        ctx.key_name,
-        meta,
-        src_etag=info.etag,
-        condition=write_condition(ctx.headers),
-        src_version_id=source.version_id,
-    )
+    if sealing is not None or sse.record_of(info.meta) is not None:
+        # Sealed bytes cannot be shared (each object has its own key): decrypt, re-encrypt.
+        copied = await copy_sealed(ctx, info, source.version_id, meta, sealing, write_condition(ctx.headers))
+    else:
+        copied = await ctx.store.copy_object(
+            src_bucket,
+            src_key,
+            ctx.bucket_name,
+            ctx.key_name,
+            meta,
+            src_etag=info.etag,
+            condition=write_condition(ctx.headers),
+            src_version_id=source.version_id,
+        )
     headers = version_header(copied)
+    headers.update(sse.response_headers(ctx, sse.record_of(copied.meta), with_context=True))
     if info.version_id is not None:
         headers["x-amz-copy-source-version-id"] = info.version_id
     children = [xml.el("ETag", copied.etag), xml.el("LastModified", xml.iso8601(copied.last_modified))]
@@ -129,7 +143,9 @@ async def copy_object(ctx: Ctx) -> Response:
 
 async def _whole_checksum(ctx: Ctx, info: ObjectInfo, algorithm: str) -> dict[str, str]:
     hasher = checksums.new_hasher(algorithm)
-    reader = await ctx.store.open_object(info.bucket, info.key, info.version_id)
+    reader = await ctx.store.open_object(
+        info.bucket, info.key, info.version_id, cipher_for=sse.cipher_for(ctx, copy_source=True)
+    )
     try:
         async for chunk in reader.iter_range(0, reader.info.size):
             hasher.update(chunk)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from smarts3.access.acl import canned_from_headers
-from smarts3.access.authorize import ACL_KEY
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error, not_implemented
 from smarts3.s3.headers import parse_tag_header, stored_headers, user_metadata
@@ -30,8 +28,6 @@ STORAGE_CLASSES = frozenset(
 
 def refuse_unsupported(headers: Mapping[str, str]) -> None:
     """Headers that ask for features smarts3 does not have must not be ignored."""
-    if "x-amz-server-side-encryption" in headers or any(h.startswith("x-amz-server-side-encryption-") for h in headers):
-        raise not_implemented("Server-side encryption")
     if "x-amz-website-redirect-location" in headers:
         raise not_implemented("Website redirects")
 
@@ -58,17 +54,14 @@ def new_meta(ctx: Ctx, checksums: Mapping[str, str] | None = None) -> ObjectMeta
         tags=tags,
         checksums=dict(checksums or {}),
         checksum_type="FULL_OBJECT" if checksums else None,
-        extra=object_extra(ctx.headers),
+        extra=object_extra(ctx.headers, ctx.access.object_extra),
     )
 
 
-def object_extra(headers: Mapping[str, str]) -> dict[str, str]:
-    """Storage class and canned ACL: kept with the object, interpreted above storage."""
-    extra = storage_class(headers)
-    canned = canned_from_headers(headers)
-    if canned and canned != "private":
-        extra[ACL_KEY] = canned
-    return extra
+def object_extra(headers: Mapping[str, str], acl: Mapping[str, str]) -> dict[str, str]:
+    """Storage class, and the owner and ACL authorization settled (Decision.object_extra): kept
+    with the object, interpreted above storage."""
+    return {**storage_class(headers), **acl}
 
 
 def write_condition(headers: Mapping[str, str]) -> WriteCondition | None:

@@ -22,6 +22,7 @@ import anyio
 import anyio.to_thread
 
 from smarts3.budget import BUDGET
+from smarts3.storage.base import BodyCipher
 from smarts3.storage.fs.env import Env
 from smarts3.storage.fs.layout import fsync_dir, new_body_id, unlink_quietly
 
@@ -42,8 +43,9 @@ class TempBody:
     Every method runs in a worker thread.
     """
 
-    def __init__(self, env: Env) -> None:
+    def __init__(self, env: Env, sealer: Sealer | None = None) -> None:
         self.env = env
+        self.sealer = sealer
         self.body_id = new_body_id()
         self.hasher = hashlib.md5()  # noqa: S324 - S3's ETag, not security
         self._tmp = env.layout.tmp_path(self.body_id)
@@ -58,12 +60,37 @@ class TempBody:
             self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         for chunk in chunks[hashed:]:
             self.hasher.update(chunk)
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if self.sealer is not None:
+            self._write_pieces([piece for chunk in chunks for piece in self.sealer.feed(chunk)])
+            return
+        self._write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+    def _write_pieces(self, pieces: list[bytes]) -> None:
+        assert self._fd is not None
+        views = [memoryview(p) for p in pieces if p]
+        total = sum(len(v) for v in views)
+        while views:
+            n = os.writev(self._fd, views[:512])
+            done = 0
+            while done < len(views) and n >= len(views[done]):
+                n -= len(views[done])
+                done += 1
+            views = views[done:]
+            if views and n:
+                views[0] = views[0][n:]
+        self._written(total)
+
+    def _write(self, data: bytes) -> None:
+        assert self._fd is not None
         view = memoryview(data)
         while view:
             n = os.write(self._fd, view)
             view = view[n:]
-        self._unsynced += len(data)
+        self._written(len(data))
+
+    def _written(self, n: int) -> None:
+        assert self._fd is not None
+        self._unsynced += n
         if self.env.fsync and self._unsynced >= EARLY_SYNC_BYTES and (self._sync is None or self._sync.done()):
             # Flush what is written so far while the rest still arrives: the fsync at seal()
             # then finds little left to write, instead of the whole body (disk and network
@@ -89,6 +116,8 @@ class TempBody:
         """
         if self._fd is None:
             self.append([], 0)  # an empty body is still a file
+        if self.sealer is not None:
+            self._write_pieces(self.sealer.finish())
         assert self._fd is not None
         try:
             self._wait_sync()
@@ -119,6 +148,51 @@ class TempBody:
             unlink_quietly(self._tmp)
 
 
+class Sealer:
+    """Plaintext in, the sealed body file out: header, then chunks sealed by a BodyCipher.
+
+    Up to one chunk of plaintext is held back, so the chunk sealed as last is known to be
+    the last one when finish() seals it (an empty body gets one empty last chunk). Pieces
+    come out as a list for writev: no large buffer is built (fresh ones cost page faults).
+    """
+
+    def __init__(self, cipher: BodyCipher, part_number: int) -> None:
+        self._cipher = cipher
+        self._header = cipher.new_header(part_number)
+        self._held = b""
+        self._index = 0
+        self._started = False
+
+    def _seal(self, data: bytes | memoryview, last: bool) -> bytes:
+        sealed = self._cipher.seal(self._header, self._index, data, last)
+        self._index += 1
+        return sealed
+
+    def feed(self, data: bytes) -> list[bytes]:
+        out = [] if self._started else [self._header]
+        self._started = True
+        size = self._cipher.chunk_size
+        view = memoryview(data)
+        if self._held:
+            need = size - len(self._held)
+            if len(view) <= need:  # still not more than one chunk: keep holding
+                self._held += data
+                return out
+            out.append(self._seal(self._held + view[:need], False))
+            view = view[need:]
+        full = (len(view) - 1) // size if len(view) else 0  # keep 1..size bytes for finish()
+        out.extend(self._seal(view[n * size : (n + 1) * size], False) for n in range(full))
+        self._held = bytes(view[full * size :])
+        return out
+
+    def finish(self) -> list[bytes]:
+        out = [] if self._started else [self._header]
+        self._started = True
+        out.append(self._seal(self._held, True))
+        self._held = b""
+        return out
+
+
 class BufferedBodyWriter:
     """The async half shared by object and part writers.
 
@@ -126,9 +200,10 @@ class BufferedBodyWriter:
     `commit` that calls `_commit_in_thread`.
     """
 
-    def __init__(self, env: Env) -> None:
+    def __init__(self, env: Env, cipher: BodyCipher | None = None, part_number: int = 0) -> None:
         self._env = env
-        self._body = TempBody(env)
+        self._cipher = cipher
+        self._body = TempBody(env, None if cipher is None else Sealer(cipher, part_number))
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self._pending_hashed = 0
@@ -227,7 +302,8 @@ class BufferedBodyWriter:
             try:
                 self._body.append(chunks, hashed)
                 body_id = self._body.seal()
-                result = publish(body_id, self._body.hasher.hexdigest())
+                digest = self._body.hasher.digest()
+                result = publish(body_id, digest.hex() if self._cipher is None else self._cipher.etag(digest))
             except BaseException:
                 self._state = "failed"
                 self._body.discard()

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from smarts3.storage.base import (
+    BodyCipher,
     InvalidPart,
     NoSuchBucket,
     NoSuchUpload,
@@ -196,8 +197,10 @@ def abort_sync(env: Env, upload: tuple[str, str, str]) -> None:
 
 
 class FsPartWriter(BufferedBodyWriter):
-    def __init__(self, env: Env, upload: tuple[str, str, str], part_number: int) -> None:
-        super().__init__(env)
+    def __init__(
+        self, env: Env, upload: tuple[str, str, str], part_number: int, cipher: BodyCipher | None = None
+    ) -> None:
+        super().__init__(env, cipher, part_number)
         self._upload = upload
         self._part_number = part_number
 

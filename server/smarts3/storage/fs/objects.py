@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from smarts3.storage.base import (
+    BodyCipher,
     DeleteMarkerHit,
     DeleteOutcome,
     NoSuchBucket,
@@ -361,8 +362,8 @@ def _copy_file(env: Env, src_path: str, new_id: str) -> None:
 
 
 class FsObjectWriter(BufferedBodyWriter):
-    def __init__(self, env: Env, bucket: str, key: str) -> None:
-        super().__init__(env)
+    def __init__(self, env: Env, bucket: str, key: str, cipher: BodyCipher | None = None) -> None:
+        super().__init__(env, cipher, 1)
         self._bucket = bucket
         self._key = enc_key(key)
 

@@ -16,6 +16,7 @@ import anyio.to_thread
 
 from smarts3.storage import base
 from smarts3.storage.base import (
+    BodyCipher,
     BucketInfo,
     DeleteOutcome,
     ListPage,
@@ -103,14 +104,21 @@ class FilesystemStore:
 
     # --- objects ----------------------------------------------------------
 
-    def object_writer(self, bucket: str, key: str) -> FsObjectWriter:
-        return FsObjectWriter(self._env, bucket, key)
+    def object_writer(self, bucket: str, key: str, cipher: BodyCipher | None = None) -> FsObjectWriter:
+        return FsObjectWriter(self._env, bucket, key, cipher)
 
     async def head_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
         return self._inline(objects.head_sync, bucket, enc_key(key), version_id)
 
-    async def open_object(self, bucket: str, key: str, version_id: str | None = None) -> FsObjectReader:
-        return self._inline(open_sync, bucket, enc_key(key), version_id)
+    async def open_object(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        *,
+        cipher_for: Callable[[ObjectInfo], BodyCipher | None] | None = None,
+    ) -> FsObjectReader:
+        return self._inline(open_sync, bucket, enc_key(key), version_id, cipher_for)
 
     async def delete_versions(
         self,
@@ -205,8 +213,10 @@ class FilesystemStore:
     async def get_upload(self, bucket: str, key: str, upload_id: str) -> UploadInfo:
         return await self._run(multipart.get_upload_sync, bucket, key, upload_id)
 
-    def part_writer(self, bucket: str, key: str, upload_id: str, part_number: int) -> FsPartWriter:
-        return FsPartWriter(self._env, (bucket, key, upload_id), part_number)
+    def part_writer(
+        self, bucket: str, key: str, upload_id: str, part_number: int, cipher: BodyCipher | None = None
+    ) -> FsPartWriter:
+        return FsPartWriter(self._env, (bucket, key, upload_id), part_number, cipher)
 
     async def list_parts(
         self,
