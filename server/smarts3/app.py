@@ -44,7 +44,9 @@ def _ignore_count(_: int) -> None:
 def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ignore_count) -> ObservedApp:
     cred = root_credential(settings)
     root = Principal("root", cred.access_key, cred.secret_key, root=True)
-    store = FilesystemStore(settings.data_dir, fsync=settings.fsync is Fsync.ALWAYS)
+    store = FilesystemStore(
+        settings.data_dir, fsync=settings.fsync is Fsync.ALWAYS, inline_max=settings.inline_max_bytes
+    )
     principals = Principals([root])
     observability = ObservabilitySettings.from_flat(settings)
     metrics = Metrics(store.usage) if observability.metrics.enabled else None

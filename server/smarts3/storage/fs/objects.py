@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
+import anyio.to_thread
+
 from smarts3.storage.base import (
     DeleteMarkerHit,
     DeleteOutcome,
@@ -38,6 +40,7 @@ from smarts3.storage.fs.rows import (
     bucket_exists,
     checksum_algos,
     enc_key,
+    fetch_body,
     fetch_object,
     meta_from_json,
     meta_to_json,
@@ -115,7 +118,9 @@ def commit_put_sync(
     etag: str,
     meta: ObjectMeta,
     condition: WriteCondition | None,
+    body: bytes | None = None,
 ) -> ObjectInfo:
+    """`body`: the bytes of an inline body (inline.py), with no segments."""
 
     def txn(c: sqlite3.Connection) -> tuple[list[str], ObjectRow, bool]:
         state = bucket_state(c, bucket)
@@ -123,7 +128,15 @@ def commit_put_sync(
         check_condition(old, condition)
         version, garbage = place_current(c, bucket, key, state, old)
         row = put_object_row(
-            c, bucket, key, etag=etag, last_modified=time.time(), meta=meta, segments=segments, version=version
+            c,
+            bucket,
+            key,
+            etag=etag,
+            last_modified=time.time(),
+            meta=meta,
+            segments=segments,
+            version=version,
+            body=body,
         )
         return garbage, row, bool(state)
 
@@ -290,6 +303,7 @@ def copy_sync(
                     raise PreconditionFailed("source ETag does not match")
                 if cur.body_ids != seen.body_ids:
                     raise _SourceChanged
+                body = fetch_body(c, cur) if cur.inline else None  # inline stays inline
                 state = bucket_state(c, dst[0])
                 old = fetch_object(c, *dst)
                 check_condition(old, condition)
@@ -304,6 +318,7 @@ def copy_sync(
                     segments=clones,
                     part_checksums=json.loads(cur.part_checksums_json),
                     version=version,
+                    body=body,
                 )
         except _SourceChanged:
             env.unlink_bodies(body_id for body_id, _ in clones)
@@ -365,6 +380,9 @@ class FsObjectWriter(BufferedBodyWriter):
         super().__init__(env)
         self._bucket = bucket
         self._key = enc_key(key)
+        # False keeps the body in a file whatever its size: a writer that transforms bytes on
+        # their way to the file (encryption at rest) must set it, as the row takes them as given.
+        self.may_inline = True
 
     def _enter_sync(self) -> None:
         with self._env.pool.conn() as c:
@@ -372,6 +390,12 @@ class FsObjectWriter(BufferedBodyWriter):
 
     async def commit(self, meta: ObjectMeta, condition: WriteCondition | None = None) -> ObjectInfo:
         size = self._size
+        self._check_open()
+        limit = self._env.inline_max  # 0: inline bodies are off
+        if self.may_inline and limit and size <= limit and not self.spilt:
+            info = await anyio.to_thread.run_sync(self._commit_inline, meta, condition)
+            if info is not None:
+                return info
 
         def publish(body_id: str, md5_hex: str) -> ObjectInfo:
             return commit_put_sync(
@@ -385,3 +409,26 @@ class FsObjectWriter(BufferedBodyWriter):
             )
 
         return await self._commit_in_thread(publish)
+
+    def _commit_inline(self, meta: ObjectMeta, condition: WriteCondition | None) -> ObjectInfo | None:
+        """Commit with the body in the row (inline.py); None when it is too large for that."""
+        whole = self.take_whole(self._env.inline_max)
+        if whole is None:
+            return None
+        body, md5_hex = whole
+        try:
+            info = commit_put_sync(
+                self._env,
+                self._bucket,
+                self._key,
+                segments=(),
+                etag=f'"{md5_hex}"',
+                meta=meta,
+                condition=condition,
+                body=body,
+            )
+        except BaseException:
+            self._state = "failed"
+            raise
+        self._state = "done"
+        return info
