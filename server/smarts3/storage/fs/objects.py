@@ -31,9 +31,11 @@ from smarts3.storage.base import (
     WriteCondition,
 )
 from smarts3.storage.fs.bodies import BufferedBodyWriter
+from smarts3.storage.fs.db import read_txn
 from smarts3.storage.fs.env import Env
 from smarts3.storage.fs.layout import fsync_dir, new_body_id, unlink_quietly
 from smarts3.storage.fs.rows import (
+    OBJECT_COLUMNS,
     ObjectRow,
     Segment,
     apply_changes,
@@ -44,6 +46,7 @@ from smarts3.storage.fs.rows import (
     fetch_object,
     meta_from_json,
     meta_to_json,
+    object_row,
     put_object_row,
 )
 from smarts3.storage.fs.versioning import (
@@ -107,6 +110,27 @@ def resolve_sync(conn: sqlite3.Connection, bucket: str, key: bytes, version_id: 
     if row.marker:
         raise DeleteMarkerHit(key.decode("utf-8", "surrogatepass"), version_id, by_version=True)
     return row, True
+
+
+def resolve_read_sync(
+    conn: sqlite3.Connection, bucket: str, key: bytes, version_id: str | None
+) -> tuple[ObjectRow, bool, bytes | None]:
+    """resolve_sync for a read of the bytes: also the inline body (inline.py), or None if in files.
+
+    The current version's row and body come in one statement (one snapshot, one step);
+    a version named by id is read in a read transaction."""
+    if version_id is None:
+        found = conn.execute(
+            f"SELECT {OBJECT_COLUMNS}, body FROM objects WHERE bucket = ? AND key = ?",  # noqa: S608
+            (bucket, key),
+        ).fetchone()
+        if found is None:
+            raise missing_key(conn, bucket, key)
+        row = object_row(bucket, found)
+        return row, row.version_id != NULL or bool(bucket_state(conn, bucket)), found[-1]
+    with read_txn(conn):
+        row, versioned = resolve_sync(conn, bucket, key, version_id)
+        return row, versioned, fetch_body(conn, row) if row.inline else None
 
 
 def commit_put_sync(

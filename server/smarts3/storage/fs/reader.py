@@ -15,10 +15,8 @@ import anyio
 import anyio.to_thread
 
 from smarts3.storage.base import BadRange, ObjectInfo
-from smarts3.storage.fs.db import read_txn
 from smarts3.storage.fs.env import Env
-from smarts3.storage.fs.objects import resolve_sync
-from smarts3.storage.fs.rows import fetch_body
+from smarts3.storage.fs.objects import resolve_read_sync
 
 CHUNK_BYTES = 1024 * 1024
 SMALL_BYTES = 256 * 1024
@@ -91,10 +89,10 @@ def _close_all(fds: list[int]) -> None:
 
 def open_sync(env: Env, bucket: str, key: bytes, version_id: str | None = None) -> FsObjectReader:
     for _ in range(_OPEN_ATTEMPTS):
-        with env.pool.conn() as c, read_txn(c):
-            row, versioned = resolve_sync(c, bucket, key, version_id)
-            if row.inline:  # the bytes are in the row (inline.py): read them in its snapshot
-                return FsObjectReader(row.info(versioned=versioned), data=fetch_body(c, row))
+        with env.pool.conn() as c:
+            row, versioned, inline = resolve_read_sync(c, bucket, key, version_id)
+        if inline is not None:  # the bytes were in the row (inline.py)
+            return FsObjectReader(row.info(versioned=versioned), data=inline)
         fds: list[int] = []
         try:
             for body_id in row.body_ids:
