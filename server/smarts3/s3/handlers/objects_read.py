@@ -102,6 +102,5 @@ async def head_object(ctx: Ctx) -> Response:
         status, start, end, headers = _plan(ctx, info, overrides)
     except _NotModified as nm:
         return empty(304, not_modified_headers(nm.info))
-    response = Response(b"", status_code=status, headers=headers)
-    response.headers["content-length"] = str(end - start)
-    return response
+    headers["content-length"] = str(end - start)  # in the dict: no MutableHeaders view per HEAD
+    return Response(b"", status_code=status, headers=headers)
