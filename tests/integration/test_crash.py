@@ -28,7 +28,7 @@ from tests.conftest import Server, start_subprocess_server
 MiB = 1024 * 1024
 PART = 5 * MiB
 BUCKET = "crash-test"
-INLINE_MAX = 64 * 1024  # the server's default SMARTS3_INLINE_MAX_BYTES
+INLINE_MAX = 32 * 1024  # the server's default SMARTS3_INLINE_MAX_BYTES
 
 
 def md5_of_md5s(parts: list[bytes]) -> str:

@@ -84,7 +84,7 @@ def caged(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     """Both kinds of body: every one in a file of its own, or (these bodies being small) in its row."""
     cage = tmp_path_factory.mktemp("cage")
     data_dir = cage / "data"
-    inline_max = "0" if request.param == "files" else "65536"
+    inline_max = "0" if request.param == "files" else "32768"
     proc, url = start_subprocess_server(data_dir, "--fsync", "never", env={"SMARTS3_INLINE_MAX_BYTES": inline_max})
     try:
         yield Server(url, data_dir), cage

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from smarts3.storage.fs.bodies import FLUSH_BYTES
 
-# Measured on the 2-core test VM (benchmarks/README.md): up to 64 KiB the row write costs
-# less than a file's create + fsync + rename + directory fsync; the WAL then holds the
-# bytes twice until a checkpoint, and listings skip them (the BLOB is the row's tail).
-INLINE_MAX_BYTES = 64 * 1024
+# Measured on the 2-core test VM (16 writers, fsync always, store in-process; benchmarks/README.md):
+# inline PUTs run 2.3-2.6x the file rate at 4 KiB, 1.2-1.5x at 16 KiB, 1.1x at 32 KiB, break even
+# at 48-64 KiB and lose at 256 KiB (0.5x: the WAL writes the bytes, the checkpoint again). Up to
+# 32 KiB, then: the gain without the loss, and a database that stays small.
+INLINE_MAX_BYTES = 32 * 1024
 
 
 def clamp_inline_max(value: int) -> int:
