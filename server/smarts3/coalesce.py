@@ -33,8 +33,8 @@ class CoalescedWrites(H11Protocol):
             if self.connection.their_state != h11.ERROR:
                 raise
             return
-        if data is None:  # ConnectionClosed: nothing to write
-            return
+        if data is None:  # ConnectionClosed: nothing of its own to write, a held head still goes
+            data = b""
         if type(event) is h11.Response:
             self._held += data
             asyncio.get_running_loop().call_soon(self._flush_soon)
