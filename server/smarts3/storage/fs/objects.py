@@ -58,6 +58,14 @@ from smarts3.storage.fs.versioning import (
     place_current,
 )
 
+# A key's current row and its bucket's versioning status in one statement: a GET or HEAD is one
+# SQLite step (the object row exists only while its bucket does). Column 10: versioning; 11: body.
+_CURRENT = (
+    f"SELECT {OBJECT_COLUMNS}, (SELECT versioning FROM buckets WHERE name = ?1)"  # noqa: S608
+    " FROM objects WHERE bucket = ?1 AND key = ?2"
+)
+_CURRENT_WITH_BODY = _CURRENT.replace(" FROM objects", ", body FROM objects")
+
 
 def etags_equal(a: str, b: str) -> bool:
     return a.strip().strip('"') == b.strip().strip('"')
@@ -98,11 +106,12 @@ def missing_key(conn: sqlite3.Connection, bucket: str, key: bytes) -> Exception:
 def resolve_sync(conn: sqlite3.Connection, bucket: str, key: bytes, version_id: str | None) -> tuple[ObjectRow, bool]:
     """(the row a read means, whether the bucket is versioned): the current version or the one named."""
     if version_id is None:
-        row = fetch_object(conn, bucket, key)
-        if row is None:
+        found = conn.execute(_CURRENT, (bucket, key)).fetchone()
+        if found is None:
             raise missing_key(conn, bucket, key)
+        row = object_row(bucket, found)
         # Only a "null" current version leaves open whether the bucket has versioning.
-        return row, row.version_id != NULL or bool(bucket_state(conn, bucket))
+        return row, row.version_id != NULL or bool(found[10])
     row = fetch_version(conn, bucket, key, version_id)
     if row is None:
         bucket_state(conn, bucket)  # NoSuchBucket first
@@ -120,14 +129,11 @@ def resolve_read_sync(
     The current version's row and body come in one statement (one snapshot, one step);
     a version named by id is read in a read transaction."""
     if version_id is None:
-        found = conn.execute(
-            f"SELECT {OBJECT_COLUMNS}, body FROM objects WHERE bucket = ? AND key = ?",  # noqa: S608
-            (bucket, key),
-        ).fetchone()
+        found = conn.execute(_CURRENT_WITH_BODY, (bucket, key)).fetchone()
         if found is None:
             raise missing_key(conn, bucket, key)
         row = object_row(bucket, found)
-        return row, row.version_id != NULL or bool(bucket_state(conn, bucket)), found[-1]
+        return row, row.version_id != NULL or bool(found[10]), found[11]
     with read_txn(conn):
         row, versioned = resolve_sync(conn, bucket, key, version_id)
         return row, versioned, fetch_body(conn, row) if row.inline else None
