@@ -109,9 +109,9 @@ def resolve_sync(conn: sqlite3.Connection, bucket: str, key: bytes, version_id: 
         found = conn.execute(_CURRENT, (bucket, key)).fetchone()
         if found is None:
             raise missing_key(conn, bucket, key)
-        row = object_row(bucket, found)
+        current = object_row(bucket, found)
         # Only a "null" current version leaves open whether the bucket has versioning.
-        return row, row.version_id != NULL or bool(found[10])
+        return current, current.version_id != NULL or bool(found[10])
     row = fetch_version(conn, bucket, key, version_id)
     if row is None:
         bucket_state(conn, bucket)  # NoSuchBucket first
