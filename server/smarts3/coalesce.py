@@ -7,7 +7,8 @@ Hypercorn writes the response head, each body chunk and the end of the message a
 response waits for what follows it (the first body chunk, or the end of a bodiless
 response) and goes out in the same write; an empty end-of-message (Content-Length bodies)
 writes nothing. A head the application does not follow up at once is written on the next
-turn of the event loop, so a response that streams slowly still starts at once.
+turn of the event loop, so a response that streams slowly still starts at once; a response
+given before the request body was read (a refusal) is written at once, as before.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ class CoalescedWrites(H11Protocol):
             return
         if data is None:  # ConnectionClosed: nothing of its own to write, a held head still goes
             data = b""
-        if type(event) is h11.Response:
+        if type(event) is h11.Response and self.connection.their_state is h11.DONE:
+            # Only once the request is read whole: a refusal before its body (Expect: 100-continue)
+            # is written at once, as before, and the connection then closes.
             self._held += data
             asyncio.get_running_loop().call_soon(self._flush_soon)
             return

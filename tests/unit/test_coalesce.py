@@ -11,12 +11,15 @@ from hypercorn.events import RawData
 from smarts3.coalesce import CoalescedWrites
 
 
-def protocol(method: bytes = b"GET") -> tuple[CoalescedWrites, list[bytes]]:
-    """A CoalescedWrites past a request head, its writes recorded (no socket, no hypercorn server)."""
+def protocol(method: bytes = b"GET", *, body_read: bool = True) -> tuple[CoalescedWrites, list[bytes]]:
+    """A CoalescedWrites past a request (its body read, or not), its writes recorded (no socket, no server)."""
     proto = object.__new__(CoalescedWrites)
     proto.connection = h11.Connection(h11.SERVER)
-    proto.connection.receive_data(method + b" /b/k HTTP/1.1\r\nhost: x\r\n\r\n")
+    proto.connection.receive_data(method + b" /b/k HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc")
     assert type(proto.connection.next_event()) is h11.Request
+    if body_read:
+        assert type(proto.connection.next_event()) is h11.Data
+        assert type(proto.connection.next_event()) is h11.EndOfMessage
     writes: list[bytes] = []
 
     async def send(event: Any) -> None:
@@ -70,3 +73,13 @@ def test_head_not_followed_at_once_still_goes_out() -> None:
     before_body, writes = asyncio.run(main())
     assert len(before_body) == 1 and before_body[0].startswith(b"HTTP/1.1 200 OK\r\n")
     assert writes == [before_body[0], b"hello"]  # in order, and the empty end wrote nothing
+
+
+def test_refusal_before_the_body_is_read_is_written_at_once() -> None:
+    async def main() -> list[bytes]:
+        proto, writes = protocol(b"PUT", body_read=False)
+        await proto._send_h11_event(head(0))
+        return list(writes)
+
+    (only,) = asyncio.run(main())
+    assert only.startswith(b"HTTP/1.1 200 OK\r\n")
