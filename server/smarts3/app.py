@@ -54,7 +54,9 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
     lifecycle.set_day_seconds(settings.lifecycle_day_seconds)
     root = Principal("root", cred.access_key, cred.secret_key, root=True)
     owner_id = root.id
-    store = FilesystemStore(settings.data_dir, fsync=settings.fsync is Fsync.ALWAYS)
+    store = FilesystemStore(
+        settings.data_dir, fsync=settings.fsync is Fsync.ALWAYS, inline_max=settings.inline_max_bytes
+    )
     principals = Principals([root])
     observability = ObservabilitySettings.from_flat(settings)
     metrics = Metrics(store.usage) if observability.metrics.enabled else None

@@ -12,7 +12,6 @@ allows: a server may answer the final status instead of 100.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -21,6 +20,8 @@ import h11
 from hypercorn.config import Config
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.typing import AppWrapper, ASGIReceiveEvent, Scope
+
+_REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
 
 
 class _Connection(h11.Connection):
@@ -90,19 +91,17 @@ class DeferredContinue(H11Protocol):
         await super()._send_h11_event(event)
 
     def _final_response(self, event: h11.Response) -> h11.Response:
-        headers = list(event.headers)
-        reason = event.reason
-        if not reason:
-            with contextlib.suppress(ValueError):
-                reason = HTTPStatus(event.status_code).phrase.encode("ascii")
+        reason = event.reason or _REASONS.get(event.status_code, b"")
         # Answered before the request body was read (a refusal): the connection closes after this
         # response, as hypercorn cannot find the next request's start. Saying so keeps a client
         # from sending its next request down a connection that is going away.
         if self.connection.their_state is h11.SEND_BODY and not any(
-            name == b"connection" and value.lower() == b"close" for name, value in headers
+            name == b"connection" and value.lower() == b"close" for name, value in event.headers
         ):
-            headers.append((b"connection", b"close"))
-        return h11.Response(status_code=event.status_code, headers=headers, reason=reason)
+            headers = [*event.headers, (b"connection", b"close")]
+            return h11.Response(status_code=event.status_code, headers=headers, reason=reason)
+        # The same (already validated) Headers object: h11 checks a list's every name and value again.
+        return h11.Response(status_code=event.status_code, headers=event.headers, reason=reason)
 
     async def release_continue(self) -> None:
         connection = self.connection

@@ -112,6 +112,7 @@ ENV_VALUES: dict[str, tuple[str, object]] = {
     "region": ("eu-west-3", "eu-west-3"),
     "data_dir": ("/srv/s3", Path("/srv/s3")),
     "fsync": ("never", "never"),
+    "inline_max_bytes": ("4096", 4096),
     "auth": ("none", "none"),
     "access_key": ("ENVKEY0001", "ENVKEY0001"),
     "secret_key": ("env-secret-0001", "env-secret-0001"),

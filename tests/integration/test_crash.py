@@ -4,7 +4,9 @@ Every acknowledged object must be intact, nothing partial may be visible, and re
 must leave no temp file and no body file that no object or upload refers to. The
 layout (storage/fs/layout.py): `.smarts3/tmp/<id>` for bodies being written and
 `.smarts3/bodies/<xx>/<id>` for sealed bodies; a single PUT object owns one body, a
-completed multipart object one body per part, an upload in progress one per part.
+completed multipart object one body per part, an upload in progress one per part. A single
+PUT of at most SMARTS3_INLINE_MAX_BYTES keeps its body in its row and owns no file
+(storage/fs/inline.py): the random sizes below write both kinds.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from tests.conftest import Server, server_output, start_subprocess_server
 MiB = 1024 * 1024
 PART = 5 * MiB
 BUCKET = "crash-test"
+INLINE_MAX = 32 * 1024  # the server's default SMARTS3_INLINE_MAX_BYTES
 
 
 def md5_of_md5s(parts: list[bytes]) -> str:
@@ -127,6 +130,7 @@ def audit(s3: Any, load: Load, data_dir: Path) -> None:
     listed = [c for p in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
               for c in p.get("Contents", [])]
     expected_bodies = 0
+    kinds = set()  # "inline", "file": both must have been written and audited
     for entry in listed:
         key = entry["Key"]
         got = s3.get_object(Bucket=BUCKET, Key=key)
@@ -139,7 +143,14 @@ def audit(s3: Any, load: Load, data_dir: Path) -> None:
             assert key in load.attempted, f"{key} was never written"
             assert (digest, got["ETag"]) == load.attempted[key], f"{key} is partial"
         etag = entry["ETag"].strip('"')
-        expected_bodies += int(etag.split("-")[1]) if "-" in etag else 1
+        if "-" in etag:
+            expected_bodies += int(etag.split("-")[1])
+        elif entry["Size"] > INLINE_MAX:
+            expected_bodies += 1
+            kinds.add("file")
+        else:
+            kinds.add("inline")
+    assert kinds == {"inline", "file"}
 
     uploads = s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
     for upload in uploads:
@@ -247,13 +258,20 @@ class VersionLoad:
                 self.errors.append(exc)
 
 
+VERSIONS_INLINE_MAX = 32 * 1024  # bodies of 1 B..64 KiB: about half of them inline
+
+
 def audit_versions(s3: Any, load: VersionLoad, data_dir: Path) -> None:
     bodies = 0
+    inline = 0
     for key in load.keys:
         pages = s3.get_paginator("list_object_versions").paginate(Bucket=VERSIONED, Prefix=key)
         listed: list[tuple[str, bool, bool]] = []  # (version id, is marker, is latest)
         for page in pages:
             listed += [(v["VersionId"], False, v["IsLatest"]) for v in page.get("Versions", [])]
+            files = sum(1 for v in page.get("Versions", []) if v["Size"] > VERSIONS_INLINE_MAX)
+            bodies += files
+            inline += len(page.get("Versions", [])) - files
             listed += [(m["VersionId"], True, m["IsLatest"]) for m in page.get("DeleteMarkers", [])]
         ids = {vid for vid, _, _ in listed}
         acked = load.acked[key]
@@ -282,7 +300,7 @@ def audit_versions(s3: Any, load: VersionLoad, data_dir: Path) -> None:
             assert got["VersionId"] == latest, key
             digest = hashlib.md5(got["Body"].read()).hexdigest()
             assert digest in {d for vid, d in acked if vid == latest} | {load.in_flight.get(key)}, key
-        bodies += sum(1 for _, marker, _ in listed if not marker)
+    assert bodies > 0 and inline > 0  # both kinds were written
     assert os.listdir(data_dir / ".smarts3" / "tmp") == []
     assert len(body_files(data_dir)) == bodies
 
@@ -290,7 +308,8 @@ def audit_versions(s3: Any, load: VersionLoad, data_dir: Path) -> None:
 @pytest.mark.slow
 def test_sigkill_while_writing_versions_then_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    proc, url = start_subprocess_server(data_dir)
+    inline_env = {"SMARTS3_INLINE_MAX_BYTES": str(VERSIONS_INLINE_MAX)}
+    proc, url = start_subprocess_server(data_dir, env=inline_env)
     try:
         s3 = Server(url, data_dir).client(connect_timeout=2, read_timeout=20)
         s3.create_bucket(Bucket=VERSIONED)
@@ -311,7 +330,7 @@ def test_sigkill_while_writing_versions_then_restart(tmp_path: Path) -> None:
     finally:
         stop_server(proc)
 
-    proc, url = start_subprocess_server(data_dir)
+    proc, url = start_subprocess_server(data_dir, env=inline_env)
     try:
         audit_versions(Server(url, data_dir).client(), load, data_dir)
     finally:
@@ -320,7 +339,12 @@ def test_sigkill_while_writing_versions_then_restart(tmp_path: Path) -> None:
 
 LIFECYCLE = "crash-lifecycle"
 LIFECYCLE_V = "crash-lifecycle-v"
-LC_ENV = {"SMARTS3_LIFECYCLE_DAY_SECONDS": "1", "SMARTS3_LIFECYCLE_SWEEP_INTERVAL": "0.2"}
+# Bodies as files (inline off): the orphan check below counts body files against what survived.
+LC_ENV = {
+    "SMARTS3_LIFECYCLE_DAY_SECONDS": "1",
+    "SMARTS3_LIFECYCLE_SWEEP_INTERVAL": "0.2",
+    "SMARTS3_INLINE_MAX_BYTES": "0",
+}
 
 
 def _expired_lines(proc: Any) -> int:

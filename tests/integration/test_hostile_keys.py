@@ -79,11 +79,13 @@ def body_for(key: str) -> bytes:
     return key.encode("utf-8") + b"|" + hashlib.sha256(key.encode("utf-8")).digest()
 
 
-@pytest.fixture(scope="module")
-def caged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
+@pytest.fixture(scope="module", params=["files", "inline"])
+def caged(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
+    """Both kinds of body: every one in a file of its own, or (these bodies being small) in its row."""
     cage = tmp_path_factory.mktemp("cage")
     data_dir = cage / "data"
-    proc, url = start_subprocess_server(data_dir, "--fsync", "never")
+    inline_max = "0" if request.param == "files" else "32768"
+    proc, url = start_subprocess_server(data_dir, "--fsync", "never", env={"SMARTS3_INLINE_MAX_BYTES": inline_max})
     try:
         yield Server(url, data_dir), cage
     finally:

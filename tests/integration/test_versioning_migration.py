@@ -27,7 +27,7 @@ def _downgrade_to_schema_2(db: Path) -> None:
     conn = sqlite3.connect(db)
     try:
         conn.execute("DROP TABLE versions")
-        for column in ("version_id", "seq"):
+        for column in ("version_id", "seq", "body"):  # body: schema 4 (inline bodies)
             conn.execute(f"ALTER TABLE objects DROP COLUMN {column}")
         conn.execute("ALTER TABLE buckets DROP COLUMN versioning")
         conn.execute("PRAGMA user_version = 2")
@@ -41,7 +41,8 @@ def _downgrade_to_schema_2(db: Path) -> None:
 def test_schema_2_directory_opens_with_every_object(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     bodies = {f"dir/k{i}": hashlib.sha256(str(i).encode()).digest() * (i + 1) for i in range(30)}
-    proc, url = start_subprocess_server(data_dir)
+    # A schema 2 server kept every body in a file (no inline bodies before schema 4).
+    proc, url = start_subprocess_server(data_dir, env={"SMARTS3_INLINE_MAX_BYTES": "0"})
     try:
         s3 = Server(url, data_dir).client()
         s3.create_bucket(Bucket="old")
@@ -84,6 +85,6 @@ def test_schema_2_directory_opens_with_every_object(tmp_path: Path) -> None:
         stop_server(proc)
     conn = sqlite3.connect(db)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4  # 2 → 3 (versions) → 4 (inline bodies)
     finally:
         conn.close()

@@ -21,11 +21,16 @@ def run(fn: Callable[[], Awaitable[T]]) -> T:
     return anyio.run(fn)
 
 
-def with_store(data_dir: Path, fn: Callable[[FilesystemStore], Awaitable[T]], *, fsync: bool = False) -> T:
-    """Open a store with one bucket, run fn(store), close it."""
+def with_store(
+    data_dir: Path, fn: Callable[[FilesystemStore], Awaitable[T]], *, fsync: bool = False, inline_max: int = 0
+) -> T:
+    """Open a store with one bucket, run fn(store), close it.
+
+    Inline bodies are off unless asked for: these tests count and break body files
+    (test_fs_inline.py covers the bodies kept in rows)."""
 
     async def main() -> T:
-        store = await FilesystemStore.open(data_dir, fsync=fsync)
+        store = await FilesystemStore.open(data_dir, fsync=fsync, inline_max=inline_max)
         try:
             if BUCKET not in [b.name for b in await store.list_buckets()]:
                 await store.create_bucket(BUCKET, "us-east-1")

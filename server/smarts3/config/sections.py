@@ -26,7 +26,7 @@ SECTIONS: dict[str, dict[str, str]] = {
         "region": "region",
         "extraBaseDomains": "extra_base_domains",
     },
-    "storage": {"dataDir": "data_dir", "fsync": "fsync"},
+    "storage": {"dataDir": "data_dir", "fsync": "fsync", "inlineMaxBytes": "inline_max_bytes"},
     "auth": {
         "mode": "auth",
         "accessKey": "access_key",

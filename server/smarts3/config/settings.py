@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # in the environment. "localhost" always is one.
     extra_base_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
     fsync: Fsync = Fsync.ALWAYS
+    # Bodies up to this many bytes are kept in their metadata row, written in the same (group-
+    # committed) transaction instead of a file of their own; 0 disables, at most 1 MiB.
+    inline_max_bytes: int = Field(default=32 * 1024, ge=0, le=1024 * 1024)
     # The declared buckets and credentials file (watched and reloaded live).
     declared: Path | None = None
     # The file may not exist yet (Kubernetes: the operator writes it later): absent means nothing is

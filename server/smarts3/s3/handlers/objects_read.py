@@ -111,6 +111,5 @@ async def head_object(ctx: Ctx) -> Response:
     except _NotModified as nm:
         return empty(304, not_modified_headers(nm.info))
     headers.update(await expiration_header(ctx, info))
-    response = Response(b"", status_code=status, headers=headers)
-    response.headers["content-length"] = str(end - start)
-    return response
+    headers["content-length"] = str(end - start)  # in the dict: no MutableHeaders view per HEAD
+    return Response(b"", status_code=status, headers=headers)

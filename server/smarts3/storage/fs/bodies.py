@@ -278,6 +278,22 @@ class BufferedBodyWriter:
         self._pending_hashed = len(self._pending)
         return self._body.hasher.digest()
 
+    @property
+    def spilt(self) -> bool:
+        """Some of the body went (or is going) to its temp file."""
+        return self._body.started or self._inflight is not None
+
+    def take_whole(self, limit: int) -> tuple[bytes, str] | None:
+        """(the whole body, its MD5 in hex), taken out of the buffer, if none of it went to a
+        file and it is at most `limit` bytes (an inline body, inline.py); else None and nothing
+        changes. Blocks for a hash of up to `limit` bytes: call it in a worker thread."""
+        if self.spilt or self._size > limit:
+            return None
+        chunks, hashed = self._take_pending()
+        for chunk in chunks[hashed:]:
+            self._body.hasher.update(chunk)
+        return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), self._body.hasher.hexdigest()
+
     def _check_open(self) -> None:
         if self._state != "open":
             raise RuntimeError(f"body writer is {self._state}, not open")

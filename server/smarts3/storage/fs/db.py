@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA_VERSION = 3  # 2: bucket_usage and the triggers that keep it; 3: versioning (versions.py)
+SCHEMA_VERSION = 4  # 2: bucket_usage and the triggers that keep it; 3: versioning (versions.py); 4: inline bodies
 
 # Versioning (schema 3). `objects` stays the table of *current* versions, so unversioned
 # GET/HEAD/PUT/LIST keep their one-row, primary-key paths and their speed. `versions` holds
@@ -26,6 +26,11 @@ SCHEMA_VERSION = 3  # 2: bucket_usage and the triggers that keep it; 3: versioni
 #
 # Keys are BLOBs of UTF-8 bytes: ORDER BY on a BLOB is memcmp, which is exactly
 # S3's UTF-8 binary order. Segments are a JSON list of [body_id, size].
+#
+# Inline bodies (schema 4, inline.py): a small body lives in the row's `body` BLOB, written
+# by the transaction that writes the row; such a row has no segments, and `body` is NULL
+# for every row whose bytes are in files. `body` is the last column, so the other columns
+# stay in the row's first (local) page and listings never read it.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (
     name TEXT PRIMARY KEY,
@@ -48,6 +53,7 @@ CREATE TABLE IF NOT EXISTS objects (
     segments TEXT NOT NULL,
     version_id TEXT NOT NULL DEFAULT 'null',
     seq INTEGER NOT NULL DEFAULT 0,
+    body BLOB,
     PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS versions (
@@ -64,6 +70,7 @@ CREATE TABLE IF NOT EXISTS versions (
     checksum_type TEXT,
     part_checksums TEXT NOT NULL DEFAULT '[]',
     segments TEXT NOT NULL,
+    body BLOB,
     PRIMARY KEY (bucket, key, seq DESC)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS versions_by_id ON versions (bucket, key, version_id);
@@ -176,6 +183,8 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
                 conn.execute(stmt)
         for stmt in _TRIGGERS:
             conn.execute(stmt)
+        if 0 < version < 4:
+            _add_columns(conn, (("objects", "body", "BLOB"), ("versions", "body", "BLOB")))
         if version < 2:  # once, in the transaction that adds the triggers: later writes keep it
             conn.execute(f"INSERT OR REPLACE INTO bucket_usage (bucket, objects, bytes, uploads) {RECOUNT_USAGE}")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -185,11 +194,20 @@ def _add_version_columns(conn: sqlite3.Connection) -> None:
     """2 → 3 in place: ALTER TABLE ADD COLUMN with a constant default rewrites no row, so a
     large database opens as fast as before; every existing object becomes the current
     "null" version of its key (what S3 calls objects written before versioning was enabled)."""
-    for table, column, decl in (
-        ("buckets", "versioning", "TEXT NOT NULL DEFAULT ''"),
-        ("objects", "version_id", "TEXT NOT NULL DEFAULT 'null'"),
-        ("objects", "seq", "INTEGER NOT NULL DEFAULT 0"),
-    ):
+    _add_columns(
+        conn,
+        (
+            ("buckets", "versioning", "TEXT NOT NULL DEFAULT ''"),
+            ("objects", "version_id", "TEXT NOT NULL DEFAULT 'null'"),
+            ("objects", "seq", "INTEGER NOT NULL DEFAULT 0"),
+        ),
+    )
+
+
+def _add_columns(conn: sqlite3.Connection, columns: tuple[tuple[str, str, str], ...]) -> None:
+    """Each (table, column, declaration) the table lacks; 3 → 4 adds the NULL `body` columns
+    the same way (no row rewritten: every existing body stays a file)."""
+    for table, column, decl in columns:
         names = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         if column not in names:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")

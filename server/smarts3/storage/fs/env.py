@@ -66,6 +66,7 @@ class Env:
     fsync: bool
     commits: GroupCommitter
     reaper: Reaper = field(default_factory=Reaper)
+    inline_max: int = 0  # bodies up to this many bytes live in their row (inline.py); 0: none
 
     def unlink_bodies(self, body_ids: Iterable[str]) -> None:
         """Remove bodies no row references any more (called after the commit)."""
@@ -83,7 +84,7 @@ class _Once:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def make_env(layout: Layout, *, fsync: bool) -> Env:
+def make_env(layout: Layout, *, fsync: bool, inline_max: int = 0) -> Env:
     once = _Once()
 
     def init() -> None:
@@ -100,4 +101,4 @@ def make_env(layout: Layout, *, fsync: bool) -> Env:
             once.done = True
 
     pool = Pool(layout.db_path, fsync=fsync, init=init)
-    return Env(layout=layout, pool=pool, fsync=fsync, commits=GroupCommitter(pool))
+    return Env(layout=layout, pool=pool, fsync=fsync, commits=GroupCommitter(pool), inline_max=inline_max)

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
+import anyio.to_thread
+
 from smarts3.storage.base import (
     BodyCipher,
     DeleteMarkerHit,
@@ -30,18 +32,22 @@ from smarts3.storage.base import (
     WriteCondition,
 )
 from smarts3.storage.fs.bodies import BufferedBodyWriter
+from smarts3.storage.fs.db import read_txn
 from smarts3.storage.fs.env import Env
 from smarts3.storage.fs.layout import fsync_dir, new_body_id, unlink_quietly
 from smarts3.storage.fs.rows import (
+    OBJECT_COLUMNS,
     ObjectRow,
     Segment,
     apply_changes,
     bucket_exists,
     checksum_algos,
     enc_key,
+    fetch_body,
     fetch_object,
     meta_from_json,
     meta_to_json,
+    object_row,
     put_object_row,
 )
 from smarts3.storage.fs.versioning import (
@@ -52,6 +58,14 @@ from smarts3.storage.fs.versioning import (
     newest_noncurrent,
     place_current,
 )
+
+# A key's current row and its bucket's versioning status in one statement: a GET or HEAD is one
+# SQLite step (the object row exists only while its bucket does). Column 10: versioning; 11: body.
+_CURRENT = (
+    f"SELECT {OBJECT_COLUMNS}, (SELECT versioning FROM buckets WHERE name = ?1)"  # noqa: S608
+    " FROM objects WHERE bucket = ?1 AND key = ?2"
+)
+_CURRENT_WITH_BODY = _CURRENT.replace(" FROM objects", ", body FROM objects")
 
 
 def etags_equal(a: str, b: str) -> bool:
@@ -93,11 +107,12 @@ def missing_key(conn: sqlite3.Connection, bucket: str, key: bytes) -> Exception:
 def resolve_sync(conn: sqlite3.Connection, bucket: str, key: bytes, version_id: str | None) -> tuple[ObjectRow, bool]:
     """(the row a read means, whether the bucket is versioned): the current version or the one named."""
     if version_id is None:
-        row = fetch_object(conn, bucket, key)
-        if row is None:
+        found = conn.execute(_CURRENT, (bucket, key)).fetchone()
+        if found is None:
             raise missing_key(conn, bucket, key)
+        current = object_row(bucket, found)
         # Only a "null" current version leaves open whether the bucket has versioning.
-        return row, row.version_id != NULL or bool(bucket_state(conn, bucket))
+        return current, current.version_id != NULL or bool(found[10])
     row = fetch_version(conn, bucket, key, version_id)
     if row is None:
         bucket_state(conn, bucket)  # NoSuchBucket first
@@ -105,6 +120,24 @@ def resolve_sync(conn: sqlite3.Connection, bucket: str, key: bytes, version_id: 
     if row.marker:
         raise DeleteMarkerHit(key.decode("utf-8", "surrogatepass"), version_id, by_version=True)
     return row, True
+
+
+def resolve_read_sync(
+    conn: sqlite3.Connection, bucket: str, key: bytes, version_id: str | None
+) -> tuple[ObjectRow, bool, bytes | None]:
+    """resolve_sync for a read of the bytes: also the inline body (inline.py), or None if in files.
+
+    The current version's row and body come in one statement (one snapshot, one step);
+    a version named by id is read in a read transaction."""
+    if version_id is None:
+        found = conn.execute(_CURRENT_WITH_BODY, (bucket, key)).fetchone()
+        if found is None:
+            raise missing_key(conn, bucket, key)
+        row = object_row(bucket, found)
+        return row, row.version_id != NULL or bool(found[10]), found[11]
+    with read_txn(conn):
+        row, versioned = resolve_sync(conn, bucket, key, version_id)
+        return row, versioned, fetch_body(conn, row) if row.inline else None
 
 
 def commit_put_sync(
@@ -116,7 +149,9 @@ def commit_put_sync(
     etag: str,
     meta: ObjectMeta,
     condition: WriteCondition | None,
+    body: bytes | None = None,
 ) -> ObjectInfo:
+    """`body`: the bytes of an inline body (inline.py), with no segments."""
 
     def txn(c: sqlite3.Connection) -> tuple[list[str], ObjectRow, bool]:
         state = bucket_state(c, bucket)
@@ -124,7 +159,15 @@ def commit_put_sync(
         check_condition(old, condition)
         version, garbage = place_current(c, bucket, key, state, old)
         row = put_object_row(
-            c, bucket, key, etag=etag, last_modified=time.time(), meta=meta, segments=segments, version=version
+            c,
+            bucket,
+            key,
+            etag=etag,
+            last_modified=time.time(),
+            meta=meta,
+            segments=segments,
+            version=version,
+            body=body,
         )
         return garbage, row, bool(state)
 
@@ -291,6 +334,7 @@ def copy_sync(
                     raise PreconditionFailed("source ETag does not match")
                 if cur.body_ids != seen.body_ids:
                     raise _SourceChanged
+                body = fetch_body(c, cur) if cur.inline else None  # inline stays inline
                 state = bucket_state(c, dst[0])
                 old = fetch_object(c, *dst)
                 check_condition(old, condition)
@@ -305,6 +349,7 @@ def copy_sync(
                     segments=clones,
                     part_checksums=json.loads(cur.part_checksums_json),
                     version=version,
+                    body=body,
                 )
         except _SourceChanged:
             env.unlink_bodies(body_id for body_id, _ in clones)
@@ -366,6 +411,9 @@ class FsObjectWriter(BufferedBodyWriter):
         super().__init__(env, cipher, 1)
         self._bucket = bucket
         self._key = enc_key(key)
+        # False keeps the body in a file whatever its size: the row takes bytes as given, so a body
+        # encrypted at rest (a cipher transforms it on its way to the file) never goes inline.
+        self.may_inline = cipher is None
 
     def _enter_sync(self) -> None:
         with self._env.pool.conn() as c:
@@ -373,6 +421,12 @@ class FsObjectWriter(BufferedBodyWriter):
 
     async def commit(self, meta: ObjectMeta, condition: WriteCondition | None = None) -> ObjectInfo:
         size = self._size
+        self._check_open()
+        limit = self._env.inline_max  # 0: inline bodies are off
+        if self.may_inline and limit and size <= limit and not self.spilt:
+            info = await anyio.to_thread.run_sync(self._commit_inline, meta, condition)
+            if info is not None:
+                return info
 
         def publish(body_id: str, md5_hex: str) -> ObjectInfo:
             return commit_put_sync(
@@ -386,3 +440,26 @@ class FsObjectWriter(BufferedBodyWriter):
             )
 
         return await self._commit_in_thread(publish)
+
+    def _commit_inline(self, meta: ObjectMeta, condition: WriteCondition | None) -> ObjectInfo | None:
+        """Commit with the body in the row (inline.py); None when it is too large for that."""
+        whole = self.take_whole(self._env.inline_max)
+        if whole is None:
+            return None
+        body, md5_hex = whole
+        try:
+            info = commit_put_sync(
+                self._env,
+                self._bucket,
+                self._key,
+                segments=(),
+                etag=f'"{md5_hex}"',
+                meta=meta,
+                condition=condition,
+                body=body,
+            )
+        except BaseException:
+            self._state = "failed"
+            raise
+        self._state = "done"
+        return info

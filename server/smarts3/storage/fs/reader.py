@@ -18,7 +18,7 @@ import anyio.to_thread
 
 from smarts3.storage.base import BadRange, BodyCipher, IntegrityError, ObjectInfo
 from smarts3.storage.fs.env import Env
-from smarts3.storage.fs.objects import resolve_sync
+from smarts3.storage.fs.objects import resolve_read_sync
 
 CHUNK_BYTES = 1024 * 1024
 SMALL_BYTES = 256 * 1024
@@ -201,7 +201,9 @@ def open_sync(
 ) -> FsObjectReader:
     for _ in range(_OPEN_ATTEMPTS):
         with env.pool.conn() as c:
-            row, versioned = resolve_sync(c, bucket, key, version_id)
+            row, versioned, inline = resolve_read_sync(c, bucket, key, version_id)
+        if inline is not None:  # the bytes were in the row (inline.py)
+            return FsObjectReader(row.info(versioned=versioned), data=inline)
         fds: list[int] = []
         try:
             for body_id in row.body_ids:

@@ -70,7 +70,9 @@ def checksum_algos(meta: ObjectMeta) -> str:
 
 Segment = tuple[str, int]  # (body id, size)
 
-OBJECT_COLUMNS = "key, size, etag, last_modified, meta, part_checksums, segments, version_id, seq"
+# length(body) is NULL for a body in files; SQLite answers it from the record header, without
+# reading an inline body's bytes, so HEAD and write checks never load them.
+OBJECT_COLUMNS = "key, size, etag, last_modified, meta, part_checksums, segments, version_id, seq, length(body)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,8 @@ class ObjectRow:
     version_id: str = "null"
     seq: int = 0  # orders the versions of a key (versioning.py); 0: written before any
     marker: bool = False  # a delete marker (only ever a row of `versions`)
+    inline: bool = False  # the body is in the row (db.py), not in files: no segments
+
 
     def info(self, meta: ObjectMeta | None = None, *, versioned: bool = True) -> ObjectInfo:
         return ObjectInfo(
@@ -95,7 +99,7 @@ class ObjectRow:
             etag=self.etag,
             last_modified=self.last_modified,
             meta=meta if meta is not None else meta_from_json(self.meta_json),
-            part_sizes=tuple(size for _, size in self.segments),
+            part_sizes=(self.size,) if self.inline else tuple(size for _, size in self.segments),
             part_checksums=() if self.part_checksums_json == "[]" else tuple(json.loads(self.part_checksums_json)),
             version_id=self.version_id if versioned else None,
         )
@@ -129,6 +133,7 @@ def object_row(bucket: str, row: tuple[Any, ...], marker: bool = False) -> Objec
         version_id=row[7],
         seq=row[8],
         marker=marker,
+        inline=row[9] is not None,
     )
 
 
@@ -143,20 +148,23 @@ def put_object_row(
     segments: Sequence[Segment],
     part_checksums: Sequence[Mapping[str, str]] = (),
     version: tuple[str, int] = ("null", 0),
+    body: bytes | None = None,
 ) -> ObjectRow:
-    """Write the current version of a key; `version` is (version id, seq), see versioning.py."""
-    size = sum(s for _, s in segments)
+    """Write the current version of a key; `version` is (version id, seq), see versioning.py.
+
+    `body`: the bytes of an inline body (then `segments` is empty)."""
+    size = len(body) if body is not None else sum(s for _, s in segments)
     meta_json = meta_to_json(meta)
     pc_json = dumps([dict(c) for c in part_checksums])
     # An UPSERT, not INSERT OR REPLACE: a replace is then an UPDATE, which the usage triggers see.
     conn.execute(
         "INSERT INTO objects (bucket, key, size, etag, last_modified, meta,"
-        " checksum_algos, checksum_type, part_checksums, segments, version_id, seq)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " checksum_algos, checksum_type, part_checksums, segments, version_id, seq, body)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (bucket, key) DO UPDATE SET size = excluded.size, etag = excluded.etag,"
         " last_modified = excluded.last_modified, meta = excluded.meta, checksum_algos = excluded.checksum_algos,"
         " checksum_type = excluded.checksum_type, part_checksums = excluded.part_checksums,"
-        " segments = excluded.segments, version_id = excluded.version_id, seq = excluded.seq",
+        " segments = excluded.segments, version_id = excluded.version_id, seq = excluded.seq, body = excluded.body",
         (
             bucket,
             key,
@@ -170,9 +178,27 @@ def put_object_row(
             dumps([list(s) for s in segments]),
             version[0],
             version[1],
+            body,
         ),
     )
-    return ObjectRow(bucket, key, size, etag, last_modified, meta_json, pc_json, tuple(segments), *version)
+    return ObjectRow(
+        bucket, key, size, etag, last_modified, meta_json, pc_json, tuple(segments), *version, inline=body is not None
+    )
+
+
+def fetch_body(conn: sqlite3.Connection, row: ObjectRow) -> bytes:
+    """The bytes of an inline row, current or noncurrent (seq is unique among a key's versions).
+
+    Call it in the transaction (or read snapshot) the row was read in."""
+    found = conn.execute(
+        "SELECT body FROM objects WHERE bucket = ?1 AND key = ?2 AND seq = ?3 AND body IS NOT NULL"
+        " UNION ALL SELECT body FROM versions WHERE bucket = ?1 AND key = ?2 AND seq = ?3 AND body IS NOT NULL",
+        (row.bucket, row.key, row.seq),
+    ).fetchone()
+    if found is None:
+        raise LookupError(f"inline body of {row.bucket}/{row.key!r} (seq {row.seq}) is gone")
+    body: bytes = found[0]
+    return body
 
 
 def bucket_exists(conn: sqlite3.Connection, bucket: str) -> bool:

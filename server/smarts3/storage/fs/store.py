@@ -30,6 +30,7 @@ from smarts3.storage.base import (
 )
 from smarts3.storage.fs import buckets, completed, listing, multipart, objects, versions
 from smarts3.storage.fs.env import make_env
+from smarts3.storage.fs.inline import INLINE_MAX_BYTES, clamp_inline_max
 from smarts3.storage.fs.layout import Layout
 from smarts3.storage.fs.multipart import FsPartWriter
 from smarts3.storage.fs.objects import FsObjectWriter
@@ -46,15 +47,15 @@ class FilesystemStore:
     use. Call `recover(data_dir)` once before any process opens a store.
     """
 
-    def __init__(self, data_dir: Path, *, fsync: bool = True) -> None:
+    def __init__(self, data_dir: Path, *, fsync: bool = True, inline_max: int = INLINE_MAX_BYTES) -> None:
         self.data_dir = Path(data_dir)
         self.fsync = fsync
-        self._env = make_env(Layout(self.data_dir), fsync=fsync)
+        self._env = make_env(Layout(self.data_dir), fsync=fsync, inline_max=clamp_inline_max(inline_max))
 
     @classmethod
-    async def open(cls, data_dir: Path, *, fsync: bool = True) -> FilesystemStore:
+    async def open(cls, data_dir: Path, *, fsync: bool = True, inline_max: int = INLINE_MAX_BYTES) -> FilesystemStore:
         """Construct and touch the database, so misconfiguration fails early."""
-        store = cls(data_dir, fsync=fsync)
+        store = cls(data_dir, fsync=fsync, inline_max=inline_max)
         await store._run(buckets.list_sync)
         return store
 

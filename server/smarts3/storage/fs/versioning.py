@@ -25,7 +25,7 @@ ENABLED = "Enabled"
 SUSPENDED = "Suspended"
 
 _DATA_COLUMNS = "bucket, key, seq, version_id, size, etag, last_modified, meta, checksum_algos, checksum_type," \
-    " part_checksums, segments"
+    " part_checksums, segments, body"
 _VERSION_COLUMNS = f"{OBJECT_COLUMNS}, marker"
 
 
@@ -39,7 +39,7 @@ def bucket_state(c: sqlite3.Connection, bucket: str) -> str:
 
 
 def _version_row(bucket: str, row: tuple[Any, ...] | None) -> ObjectRow | None:
-    return None if row is None else object_row(bucket, row, bool(row[9]))
+    return None if row is None else object_row(bucket, row, bool(row[10]))
 
 
 def newest_noncurrent(c: sqlite3.Connection, bucket: str, key: bytes) -> ObjectRow | None:
