@@ -156,3 +156,28 @@ class TestAwsCli(ClientSuite):
             assert "NoSuchKey" in exc.output
         else:
             raise AssertionError("GET of a key whose current version is a delete marker succeeded")
+
+    def test_object_retention(self, drv: Driver, matrix: Matrix) -> None:
+        """`aws s3api` over Object Lock: put/get-object-retention and legal hold, and a refused delete."""
+        assert isinstance(drv, AwsCliDriver)
+        name = matrix.new_bucket_name(self.client)
+        matrix.oracle.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+        version = matrix.oracle.put_object(Bucket=name, Key="locked", Body=b"keep")["VersionId"]
+        drv.run("s3api", "put-object-retention", "--bucket", name, "--key", "locked",
+                "--retention", "Mode=GOVERNANCE,RetainUntilDate=2099-01-01T00:00:00Z")
+        retention = json.loads(drv.run("s3api", "get-object-retention", "--bucket", name, "--key", "locked"))
+        assert retention["Retention"]["Mode"] == "GOVERNANCE"
+        assert retention["Retention"]["RetainUntilDate"].startswith("2099-01-01T00:00:00")
+        drv.run("s3api", "put-object-legal-hold", "--bucket", name, "--key", "locked", "--legal-hold", "Status=ON")
+        hold = json.loads(drv.run("s3api", "get-object-legal-hold", "--bucket", name, "--key", "locked"))
+        assert hold["LegalHold"]["Status"] == "ON"
+        try:
+            drv.run("s3api", "delete-object", "--bucket", name, "--key", "locked", "--version-id", version)
+        except ToolError as exc:
+            assert "AccessDenied" in exc.output
+        else:
+            raise AssertionError("a locked version was deleted")
+        # Release it (root may bypass GOVERNANCE) so the bucket can go.
+        matrix.oracle.put_object_legal_hold(Bucket=name, Key="locked", LegalHold={"Status": "OFF"})
+        matrix.oracle.delete_object(Bucket=name, Key="locked", VersionId=version, BypassGovernanceRetention=True)
+        matrix.oracle.delete_bucket(Bucket=name)
