@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 
 from tests.chart.conftest import CHART, NAMESPACE, ROOT, VALUE_FILES, Render, by_kind, helm_template, one
 from tests.conftest import free_port, wait_ready
@@ -295,3 +296,25 @@ def test_namespaced_watch_gets_namespaced_roles_only(render: Render) -> None:
     # In the release namespace: only the declared-configuration Secret (create cannot name one).
     assert roles[(NAMESPACE, "secrets")] == {"create", "get", "patch"}
     assert not [b for b in by_kind(objects, "ClusterRoleBinding") if b["roleRef"]["name"] == "s-smarts3-operator"]
+
+
+def _server_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    container: dict[str, Any] = one(objects, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+def test_encryption_keys_come_from_a_secret_apart_from_the_volume(render: Render) -> None:
+    default = _server_container(render())
+    assert not {"SMARTS3_SSE_MASTER_KEYS_FILE", "SMARTS3_SSE_FORCE"} & {e["name"] for e in default["env"]}
+    objects = render("--set", "encryption.keysSecret=s3-keys", "--set", "encryption.force=true")
+    container = _server_container(objects)
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["SMARTS3_SSE_MASTER_KEYS_FILE"] == "/etc/smarts3/sse/keys.json"
+    assert env["SMARTS3_SSE_FORCE"] == "true"
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "sse-keys")
+    assert (mount["mountPath"], mount["readOnly"]) == ("/etc/smarts3/sse", True)
+    volumes = one(objects, "StatefulSet")["spec"]["template"]["spec"]["volumes"]
+    secret = next(v for v in volumes if v["name"] == "sse-keys")["secret"]
+    assert secret["secretName"] == "s3-keys"
+    assert secret["items"] == [{"key": "keys.json", "path": "keys.json"}]
+    _validate("---\n".join(yaml.safe_dump(o) for o in objects))
