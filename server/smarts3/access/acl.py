@@ -9,7 +9,17 @@ import re
 from collections.abc import Mapping
 from typing import Protocol
 
-from smarts3.access.grants import CANNED, GROUPS, PERMISSIONS, Grant, dump
+from smarts3.access.grants import (
+    ALL_USERS,
+    AUTHENTICATED_USERS,
+    CANNED,
+    GROUPS,
+    PERMISSIONS,
+    Grant,
+    dump,
+    is_public,
+)
+from smarts3.access.grants import canned as canned_grants
 from smarts3.s3 import xml
 from smarts3.s3.errors import S3Error, not_implemented
 
@@ -73,6 +83,24 @@ def requested(headers: Mapping[str, str], directory: Directory) -> str | None:
     if len(grants) > MAX_GRANTS:
         raise _malformed()
     return dump(grants) if has_grant_headers(headers) else None
+
+
+def sets_public(headers: Mapping[str, str]) -> bool:
+    """Whether the request's ACL headers grant anything to AllUsers or AuthenticatedUsers, the ACLs
+    BlockPublicAcls refuses: a public canned ACL or an x-amz-grant-* naming one of those groups. Read
+    from the syntax alone (before authorization); a malformed header is refused later, where it is parsed."""
+    value = headers.get("x-amz-acl")
+    if value in CANNED and is_public(canned_grants(value, "", "")):
+        return True
+    for header in GRANT_HEADERS:
+        if header in headers:
+            try:
+                items = _grantee_items(header, headers[header])
+            except S3Error:
+                continue
+            if any(kind == "uri" and uri.strip() in (ALL_USERS, AUTHENTICATED_USERS) for kind, uri in items):
+                return True
+    return False
 
 
 def widens(headers: Mapping[str, str]) -> bool:

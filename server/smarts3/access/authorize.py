@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from smarts3.access import grants, pab
+from smarts3.access import acl, grants, pab
 from smarts3.access.actions import KNOWN_IAM_ACTIONS, Action, Need, Public, needs
 from smarts3.access.facts import Lazy, RequestFacts, condition_values
 from smarts3.access.ownership import (
@@ -35,8 +35,6 @@ from smarts3.storage.base import StorageError, Store
 __all__ = ["ACL_KEY", "OWNER_KEY", "POLICY_KEY", "Allowed", "Authorizer", "Decision"]
 
 POLICY_KEY = "policy"  # a bucket's policy document, as PutBucketPolicy stored it (bucket `extra`)
-# Canned ACLs that open a resource beyond its owner: what BlockPublicAcls refuses.
-PUBLIC_CANNED = frozenset({"public-read", "public-read-write", "authenticated-read"})
 
 # How long a worker trusts what it read of a bucket's policy and public access block. Changes made
 # through this process apply at once (forget); another worker's apply within this time (as AWS's own
@@ -147,7 +145,7 @@ class Authorizer:
             principal = self.principals.get(access_key)
         if op is Op.CREATE_BUCKET and bucket is not None:
             self.forget(bucket)  # a bucket of that name deleted a moment ago took its policy with it
-        if bucket is not None and headers.get("x-amz-acl") in PUBLIC_CANNED:
+        if bucket is not None and acl.sets_public(headers):
             await self.refuse_public_acl(bucket)
         states = _States(self)
         facts = facts or RequestFacts(headers=headers)

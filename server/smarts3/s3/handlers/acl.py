@@ -31,6 +31,8 @@ async def _requested_acl(ctx: Ctx, state: BucketState, owner: str) -> str | None
         if from_headers is not None:
             raise S3Error("UnexpectedContent", "This request does not support content")
         policy = parse_policy(body, directory)
+        if grants.is_public(policy) and ctx.authorizer is not None:
+            await ctx.authorizer.refuse_public_acl(ctx.bucket_name)  # BlockPublicAcls, as for the headers
         if not state.acls_enabled and policy != grants.canned("private", owner, state.owner):
             raise acls_not_supported()
         return grants.dump(policy)
