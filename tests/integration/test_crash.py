@@ -172,6 +172,17 @@ def stop_server(proc: Any) -> None:
 
 
 @pytest.mark.slow
+def kill_under_load(proc: Any, load: Load | VersionLoad, threads: list[threading.Thread]) -> None:
+    """SIGKILL the server while the writers run, then stop them: none may have seen a wrong answer."""
+    load.killed.set()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    load.stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    assert not load.errors, load.errors[:3]
+
+
 def test_sigkill_mid_flight_then_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     proc, url = start_subprocess_server(data_dir)  # fsync: always, the default
@@ -187,13 +198,7 @@ def test_sigkill_mid_flight_then_restart(tmp_path: Path) -> None:
         # Wait for a multipart complete to be in flight, then kill without warning.
         wait_for(lambda: len([k for k in load.attempted if k.startswith("mp/")])
                  > len([k for k in load.acked if k.startswith("mp/")]), 30, "a complete in flight")
-        load.killed.set()
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        load.stop.set()
-        for t in threads:
-            t.join(timeout=30)
-        assert not load.errors, load.errors[:3]
+        kill_under_load(proc, load, threads)
     finally:
         stop_server(proc)
 
@@ -320,13 +325,7 @@ def test_sigkill_while_writing_versions_then_restart(tmp_path: Path) -> None:
             t.start()
         wait_for(lambda: all(len(a) >= 15 for a in load.acked.values())
                  and any(d is None for a in load.acked.values() for _, d in a), 90, "versions to be acknowledged")
-        load.killed.set()
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        load.stop.set()
-        for t in threads:
-            t.join(timeout=30)
-        assert not load.errors, load.errors[:3]
+        kill_under_load(proc, load, threads)
     finally:
         stop_server(proc)
 
