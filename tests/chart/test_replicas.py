@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import pathlib
 import subprocess
+import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from tests.chart.conftest import CHART, Render, by_kind, one
 
@@ -174,3 +177,18 @@ def test_schema_refuses(helm: pathlib.Path, settings: tuple[str, ...], complaint
     proc = _lint(helm, *(arg for s in settings for arg in ("--set", s)))
     assert proc.returncode != 0
     assert complaint in proc.stdout + proc.stderr, proc.stdout
+
+
+def test_e2e_postgres_manifest_is_valid_and_matches_its_secret() -> None:
+    """tests/e2e/postgres.yaml (the kind suite's PostgreSQL) passes the Kubernetes schemas offline."""
+    path = CHART.parents[1] / "tests" / "e2e" / "postgres.yaml"
+    proc = subprocess.run([sys.executable, "-m", "kubernetes_validate", "--strict", "-k", "1.30.0", str(path)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and "WARN" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    docs = {d["kind"]: d for d in yaml.safe_load_all(path.read_text())}
+    url = urlsplit(docs["Secret"]["stringData"]["uri"])
+    assert url.scheme == "postgresql" and url.password == docs["Secret"]["stringData"]["password"]
+    service = docs["Service"]
+    assert (url.hostname, url.port) == (service["metadata"]["name"], service["spec"]["ports"][0]["port"])
+    env = {e["name"]: e.get("value") for e in docs["StatefulSet"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert (url.username, url.path) == (env["POSTGRES_USER"], f"/{env['POSTGRES_DB']}")
