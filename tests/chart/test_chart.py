@@ -81,9 +81,18 @@ def test_every_value_is_in_the_schema() -> None:
     walk(values, schema, "")
 
 
+# Kinds kubernetes-validate has no schema for (it only warns on them), left out on purpose.
+NO_BUILTIN_SCHEMA = {
+    # CloudNativePG's CRD is not built in and not vendored here (400 kB); tests/chart/test_replicas.py
+    # checks the rendered Cluster's fields instead.
+    ("postgresql.cnpg.io/v1", "Cluster"),
+}
+
+
 @pytest.mark.parametrize("args", VARIANTS)
 def test_rendered_objects_pass_kubernetes_schemas(helm: pathlib.Path, args: tuple[str, ...]) -> None:
-    rendered = helm_template(helm, "--include-crds", *args)
+    documents = [d for d in yaml.safe_load_all(helm_template(helm, "--include-crds", *args)) if d]
+    rendered = yaml.safe_dump_all([d for d in documents if (d["apiVersion"], d["kind"]) not in NO_BUILTIN_SCHEMA])
     proc = subprocess.run(
         [sys.executable, "-m", "kubernetes_validate", "--strict", "-k", "1.30.0", "-"],
         input=rendered,
@@ -93,6 +102,7 @@ def test_rendered_objects_pass_kubernetes_schemas(helm: pathlib.Path, args: tupl
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "ERROR" not in proc.stdout + proc.stderr
+    assert "WARN" not in proc.stdout + proc.stderr  # e.g. a kind without a schema, unless listed above
 
 
 @pytest.mark.parametrize("args", VARIANTS)

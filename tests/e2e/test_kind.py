@@ -3,7 +3,10 @@
 The scenarios of the appliance test (tests/operator) that a real cluster adds something to: a fresh
 install becomes Ready with no bucket; an S3Bucket plus an S3Credential give an application a working key
 within a deadline; `helm test` (the server image's selftest) passes; rotation under continuous traffic
-fails no request; `helm upgrade` applies the chart's CRDs through the hook; uninstall.
+fails no request; `helm upgrade` applies the chart's CRDs through the hook; uninstall. Then three server
+replicas on one shared volume and an in-cluster PostgreSQL (tests/e2e/postgres.yaml, image postgres:17-alpine
+pulled by docker once and loaded into kind): the operator's push reaches every replica, and an object written
+through the Service is read back from each pod.
 
 Needs docker (with a reachable daemon) and kind on PATH; helm and kubectl come from ``.tools/bin``
 (``bash .ci/get-helm.sh``) or PATH. Everything else skips with the reason.
@@ -123,9 +126,10 @@ class Cluster:
             return None
         return {k: base64.b64decode(v).decode() for k, v in (found.get("data") or {}).items()}
 
-    def in_client(self, script: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def in_client(self, script: str, *args: str, timeout: float = 120,
+                  namespace: str = APPS) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(_tool("kubectl")), "exec", "-n", APPS, "client", "--", "python", "-c", script, *args],
+            [str(_tool("kubectl")), "exec", "-n", namespace, "client", "--", "python", "-c", script, *args],
             env=self.env, capture_output=True, text=True, timeout=timeout, check=False,
         )
 
@@ -316,3 +320,135 @@ def test_uninstall(installed: Cluster) -> None:
     installed.kubectl("delete", "s3credential/e2e-app", "s3bucket/e2e-bucket", "-n", APPS, "--wait", "--timeout=120s")
     installed.helm("uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "3m")
     assert RELEASE not in installed.helm("list", "--namespace", NAMESPACE, "-q")
+
+
+# -- three replicas on PostgreSQL -------------------------------------------------------------------------
+
+PG_NAMESPACE = "smarts3-pg"
+PG_ENDPOINT = f"http://{RELEASE}.{PG_NAMESPACE}.svc:9000"
+POSTGRES_IMAGE = "postgres:17-alpine"  # the image tests/e2e/postgres.yaml names
+REPLICAS = 3
+# PUT through the Service, then GET from each pod by its IP: one small body (inline, in PostgreSQL) and one
+# large (a file on the shared volume).
+EVERY_REPLICA = """
+import json, sys
+from smarts3.selftest import s3ops
+endpoint, access, secret, region, bucket = sys.argv[1:6]
+pods = json.loads(sys.argv[6])
+key = s3ops.S3Key(access, secret, region)
+bodies = {"small.txt": b"small-" * 10, "large.bin": bytes(range(256)) * 1024}
+for name, body in bodies.items():
+    reply = s3ops.request(endpoint, key, "PUT", bucket, name, body)
+    assert reply.status == 200, (name, reply.status, reply.code)
+for pod in pods:
+    for name, body in bodies.items():
+        reply = s3ops.request(f"http://{pod}:9000", key, "GET", bucket, name)
+        assert reply.status == 200 and reply.body == body, (pod, name, reply.status, reply.code)
+print(f"read {len(bodies)} objects back from {len(pods)} replicas")
+"""
+
+
+def _server_pods(c: Cluster, namespace: str) -> list[dict[str, Any]]:
+    found = c.json("pods", "-n", namespace, "-l", "app.kubernetes.io/component=server")
+    return list((found or {}).get("items") or [])
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+@pytest.fixture(scope="module")
+def replicated(cluster: Cluster) -> Iterator[Cluster]:
+    """The chart with replicas=3 on one shared claim and the PostgreSQL of tests/e2e/postgres.yaml.
+
+    Installed after the single-replica release is gone (test_uninstall): two operators would both
+    reconcile every S3Bucket. kind's one node makes its default ReadWriteOnce volume (local-path)
+    mountable by all three pods; a real cluster needs ReadWriteMany, which the schema enforces
+    unless an existingClaim is given, as here.
+    """
+    cluster.run("docker", "pull", POSTGRES_IMAGE, timeout=600)
+    cluster.run("kind", "load", "docker-image", POSTGRES_IMAGE, "--name", CLUSTER)
+    cluster.kubectl("create", "namespace", PG_NAMESPACE, check=False)
+    cluster.kubectl("apply", "-n", PG_NAMESPACE, "-f", str(ROOT / "tests" / "e2e" / "postgres.yaml"))
+    claim = """
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: e2e-shared}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+"""
+    cluster.kubectl("apply", "-n", PG_NAMESPACE, "-f", "-", stdin=claim)
+    cluster.kubectl("rollout", "status", "statefulset/e2e-postgres", "-n", PG_NAMESPACE, "--timeout=300s")
+    cluster.helm("install", RELEASE, str(ROOT / "charts" / "smarts3"), "--namespace", PG_NAMESPACE,
+                 *HELM_VALUES, "--set", f"replicas={REPLICAS}",
+                 "--set", "metadata.postgres.existingSecret=e2e-postgres", "--set", "metadata.postgres.key=uri",
+                 "--set", "persistence.existingClaim=e2e-shared", "--wait", "--timeout", "10m", timeout=900)
+    client = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: client, namespace: {PG_NAMESPACE}}}
+spec:
+  securityContext: {{runAsNonRoot: true, runAsUser: 10001}}
+  containers:
+    - name: client
+      image: {IMAGES['server']}
+      imagePullPolicy: Never
+      command: [python, -c, "import time; time.sleep(86400)"]
+"""
+    cluster.kubectl("apply", "-f", "-", stdin=client)
+    cluster.kubectl("wait", "--for=condition=Ready", "pod/client", "-n", PG_NAMESPACE, "--timeout=120s")
+    yield cluster
+    cluster.kubectl("delete", "s3credential/e2e-pg-app", "s3bucket/e2e-pg-bucket", "-n", PG_NAMESPACE,
+                    "--ignore-not-found", "--wait", "--timeout=120s", check=False)
+    cluster.helm("uninstall", RELEASE, "--namespace", PG_NAMESPACE, "--wait", "--timeout", "3m", check=False)
+    cluster.kubectl("delete", "namespace", PG_NAMESPACE, "--wait", "--timeout=180s", check=False)
+
+
+def test_three_replicas_are_ready_on_postgres(replicated: Cluster) -> None:
+    sts = replicated.json(f"statefulset/{RELEASE}", "-n", PG_NAMESPACE)
+    assert sts is not None and sts["spec"]["replicas"] == REPLICAS
+    pods = poll(lambda: (p := _server_pods(replicated, PG_NAMESPACE)) and len(p) == REPLICAS
+                and all(_ready(x) for x in p) and p, 300, "three Ready server pods")
+    for pod in pods:
+        (container,) = pod["spec"]["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["SMARTS3_METADATA"]["valueFrom"]["secretKeyRef"] == {"name": "e2e-postgres", "key": "uri"}
+        claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["spec"]["volumes"]
+                  if "persistentVolumeClaim" in v]
+        assert claims == ["e2e-shared"]
+
+
+def test_declared_configuration_reaches_every_replica(replicated: Cluster) -> None:
+    manifests = f"""
+apiVersion: smarts3.io/v1beta1
+kind: S3Bucket
+metadata: {{name: e2e-pg-bucket, namespace: {PG_NAMESPACE}}}
+spec: {{deletionPolicy: Retain}}
+---
+apiVersion: smarts3.io/v1beta1
+kind: S3Credential
+metadata: {{name: e2e-pg-app, namespace: {PG_NAMESPACE}}}
+spec:
+  secretName: e2e-pg-app-s3
+  buckets: [{{name: e2e-pg-bucket, access: readwrite}}]
+"""
+    replicated.kubectl("apply", "-f", "-", stdin=manifests)
+    # Ready only once every endpoint of the server Service reports the generation holding the change.
+    ready = 'jsonpath={.status.conditions[?(@.type=="Ready")].status}=True'
+    replicated.kubectl("wait", f"--for={ready}", "s3credential/e2e-pg-app", "-n", PG_NAMESPACE, "--timeout=180s")
+    data = replicated.secret(PG_NAMESPACE, "e2e-pg-app-s3")
+    assert data is not None and data["AWS_ENDPOINT_URL"] == PG_ENDPOINT
+    pods = [p["status"]["podIP"] for p in _server_pods(replicated, PG_NAMESPACE) if _ready(p)]
+    assert len(pods) == REPLICAS
+    # The key works on each replica, whichever the Service picks: read back from every pod by address.
+    proc = poll(lambda: (r := replicated.in_client(EVERY_REPLICA, *_key_args(data), json.dumps(pods),
+                                                   namespace=PG_NAMESPACE)).returncode == 0 and r,
+                120, "objects written through the Service read back from every replica", every=1)
+    print(proc.stdout.strip())
+
+
+def test_helm_test_passes_with_three_replicas(replicated: Cluster) -> None:
+    out = replicated.helm("test", RELEASE, "--namespace", PG_NAMESPACE, "--logs", "--timeout", "5m")
+    assert "selftest passed" in out

@@ -87,3 +87,27 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "smarts3.endpoint" -}}
 {{- printf "%s://%s.%s.svc:%d" (include "smarts3.scheme" .) (include "smarts3.fullname" .) .Release.Namespace (int .Values.service.port) }}
 {{- end }}
+
+{{/* "true" when the server runs more than one pod: one shared ReadWriteMany claim, metadata in PostgreSQL. */}}
+{{- define "smarts3.manyReplicas" -}}
+{{- if gt (int .Values.replicas) 1 }}true{{ end }}
+{{- end }}
+
+{{/* The claim every server pod mounts when there are many; one volumeClaimTemplate per pod otherwise. */}}
+{{- define "smarts3.sharedClaimName" -}}
+{{- default (printf "%s-data" (include "smarts3.fullname" .)) .Values.persistence.existingClaim }}
+{{- end }}
+
+{{/* The CloudNativePG Cluster; its pods, Services and Secrets take this name plus a suffix. */}}
+{{- define "smarts3.cnpgClusterName" -}}
+{{- printf "%s-pg" (include "smarts3.fullname" .) | trunc 50 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The Secret holding the metadata's postgresql:// URL; empty: embedded SQLite. */}}
+{{- define "smarts3.postgresSecretName" -}}
+{{- if .Values.metadata.postgres.cloudnativepg.enabled }}
+{{- printf "%s-app" (include "smarts3.cnpgClusterName" .) }}
+{{- else }}
+{{- .Values.metadata.postgres.existingSecret }}
+{{- end }}
+{{- end }}
