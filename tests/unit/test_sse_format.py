@@ -134,7 +134,7 @@ def test_keyring_sources_order_and_errors(tmp_path: Path) -> None:
 
 def test_rewrap_keeps_the_data_key_and_skips_what_is_current() -> None:
     old = keys.Keyring({"k1": os.urandom(32)})
-    rec, data_key = record.new_record(old, record.SSE_S3)
+    rec, (data_key,) = record.new_record(old, record.SSE_S3)
     assert rec.kek_id == "k1"
     new = keys.Keyring({**old.master, "k2": os.urandom(32)})
     moved = record.rewrapped(new, rec)
