@@ -13,9 +13,9 @@ from typing import Any
 
 from tests.conftest import Server
 from tests.integration.test_sse import ARN, body, on_disk
-from tests.integration.test_sse import bkt as bkt  # noqa: F401 - fixtures
-from tests.integration.test_sse import c as c  # noqa: F401
-from tests.integration.test_sse import sse_server as sse_server  # noqa: F401
+from tests.integration.test_sse import bkt as bkt  # the fixtures, re-exported: one server for both files' style
+from tests.integration.test_sse import c as c
+from tests.integration.test_sse import sse_server as sse_server
 
 MiB = 1024 * 1024
 
