@@ -13,7 +13,7 @@ from typing import Any
 
 from tests.conftest import Server
 from tests.integration.test_sse import ARN, body, on_disk
-from tests.integration.test_sse import bkt as bkt  # the fixtures, re-exported: one server for both files' style
+from tests.integration.test_sse import bkt as bkt  # test_sse fixtures, re-exported
 from tests.integration.test_sse import c as c
 from tests.integration.test_sse import sse_server as sse_server
 
