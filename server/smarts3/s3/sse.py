@@ -199,6 +199,8 @@ async def plan_write(ctx: Ctx) -> Sealing | None:
     record, keys = rec.new_record(
         policy.keyring, algorithm, kms_key=kms, context=raw_context or "", bucket_key=bucket_key, enc_context=bound
     )
+    if record.master_wrapped:
+        policy.master_key_used()
     return Sealing(record, record.cipher(*keys))
 
 
