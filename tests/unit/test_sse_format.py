@@ -174,3 +174,20 @@ def test_dsse_needs_both_layers_and_binds_the_context(tmp_path: Path) -> None:
     for bad in (replace(rec, enc_context='{"aws:s3:arn":"b"}'), replace(rec, wrapped=rec.wrapped2)):
         with pytest.raises(record.UnwrapFailed):
             record.data_keys(ring, bad)
+
+
+def test_version_1_records_still_open_and_rewrap_keeps_their_version() -> None:
+    """A record as the code before version 2 wrote it (RFC 3394 key wrap, no "v", no context)."""
+    old_ring = keys.Keyring({"k1": os.urandom(32)})
+    data_key = os.urandom(32)
+    v1 = json.dumps({"m": "AES256", "w": base64.b64encode(keys.wrap(old_ring.master["k1"], data_key)).decode(),
+                     "k": "k1", "o": base64.b64encode(os.urandom(16)).decode()})
+    rec = record.Record.decode(v1)
+    assert rec.version == 1 and record.data_key(old_ring, rec) == data_key
+    assert rec.encode() == v1.replace(" ", "")  # re-encoded as it was: no "v" appears
+    ring = keys.Keyring({**old_ring.master, "k2": os.urandom(32)})
+    moved = record.rewrapped(ring, rec)
+    assert moved is not None and moved.version == 1 and moved.kek_id == "k2"
+    assert record.data_key(keys.Keyring({"k2": ring.master["k2"]}), moved) == data_key
+    new, _ = record.new_record(ring, record.SSE_S3)
+    assert new.version == 2 and json.loads(new.encode())["v"] == 2
