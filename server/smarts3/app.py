@@ -88,11 +88,8 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
     )
     master_key = settings.sse_master_key.get_secret_value() if settings.sse_master_key else None
     keyring = sse_keys.load(settings.sse_master_keys_file, master_key, system_dir(settings.data_dir))
-    if keyring.generated:
-        log.warning(
-            "encryption at rest: the master key was generated into the data directory; it protects "
-            "copied body files, not a copied data directory (set encryption.masterKeysFile)"
-        )
+    if keyring.generated:  # WARNING once an object is encrypted with it (SsePolicy.master_key_used)
+        log.info("encryption at rest: no master key configured; using the one generated into the data directory")
     s3 = S3App(
         store,
         authorizer,

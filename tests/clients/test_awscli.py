@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from tests.clients.sse_support import CUSTOMER_KEY, CUSTOMER_KEY_MD5, KMS_ARN, sse_matrix
 from tests.clients.support import (
     SMALL,
     ClientSuite,
@@ -181,3 +186,41 @@ class TestAwsCli(ClientSuite):
         matrix.oracle.put_object_legal_hold(Bucket=name, Key="locked", LegalHold={"Status": "OFF"})
         matrix.oracle.delete_object(Bucket=name, Key="locked", VersionId=version, BypassGovernanceRetention=True)
         matrix.oracle.delete_bucket(Bucket=name)
+
+
+@pytest.fixture(scope="module")
+def sse_cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsCliDriver]:
+    with sse_matrix(tmp_path_factory.mktemp("awscli-sse")) as m:
+        yield AwsCliDriver(m, tmp_path_factory.mktemp("awscli-sse-work"))
+
+
+def test_sse_cp_in_every_mode(sse_cli: AwsCliDriver) -> None:
+    """`aws s3 cp --sse AES256`, `--sse aws:kms --sse-kms-key-id app` and `--sse-c AES256 --sse-c-key`
+    (the raw key from a file), up and down, for a single PUT and a 2-part upload (8 MiB parts)."""
+    drv, oracle = sse_cli, sse_cli.matrix.oracle
+    oracle.create_bucket(Bucket="cli-sse")
+    small, large = drv.tmpfile(os.urandom(100_000)), drv.tmpfile(os.urandom(9 * 1024 * 1024))
+    key_file = drv.tmpfile(CUSTOMER_KEY)
+    ssec = ["--sse-c", "AES256", "--sse-c-key", f"fileb://{key_file}"]
+    modes = {
+        "s3": (["--sse", "AES256"], [], {"ServerSideEncryption": "AES256"}),
+        "kms": (["--sse", "aws:kms", "--sse-kms-key-id", "app"], [],
+                {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": KMS_ARN}),
+        "c": (ssec, ssec, {"SSECustomerAlgorithm": "AES256", "SSECustomerKeyMD5": CUSTOMER_KEY_MD5}),
+    }
+    for mode, (up, down, expected) in modes.items():
+        for name, src in (("small", small), ("large", large)):
+            key = f"{mode}/{name}"
+            drv.run("s3", "cp", "--no-progress", str(src), f"s3://cli-sse/{key}", *up)
+            back = drv.tmpfile()
+            drv.run("s3", "cp", "--no-progress", f"s3://cli-sse/{key}", str(back), *down)
+            assert back.read_bytes() == src.read_bytes(), key
+            extra = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": CUSTOMER_KEY} if mode == "c" else {}
+            head = oracle.head_object(Bucket="cli-sse", Key=key, **extra)
+            assert {k: head.get(k) for k in expected} == expected, key
+            assert head["ETag"].endswith('-2"') == (name == "large"), key
+    # Without the key the download fails with S3's 400, and nothing is written.
+    refused = drv.tmpfile()
+    with pytest.raises(ToolError) as err:
+        drv.run("s3", "cp", "--no-progress", "s3://cli-sse/c/small", str(refused))
+    assert "400" in err.value.output and not refused.exists()

@@ -89,6 +89,27 @@ def test_configuration_round_trip_and_target_checks(logged: tuple[str, Any, Any]
     limited.put_bucket_logging(Bucket="src-limited", BucketLoggingStatus=_status("src-limited"))
 
 
+def test_a_target_in_another_region_is_refused(logged: tuple[str, Any, Any]) -> None:
+    """Buckets have a region here (CreateBucket's LocationConstraint), so S3's cross-region check applies."""
+    url, s3, _ = logged
+    eu = boto3.client("s3", endpoint_url=url, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                      region_name="eu-west-1")
+    s3.create_bucket(Bucket="region-src")
+    eu.create_bucket(Bucket="region-eu-logs", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    eu.create_bucket(Bucket="region-eu-src", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    assert eu.get_bucket_location(Bucket="region-eu-logs")["LocationConstraint"] == "eu-west-1"
+    with pytest.raises(ClientError) as exc:
+        s3.put_bucket_logging(Bucket="region-src", BucketLoggingStatus=_status("region-eu-logs"))
+    assert _code(exc) == (400, "InvalidTargetBucketForLogging")
+    assert exc.value.response["Error"]["Message"] == "Cross S3 location logging not allowed."
+    assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket="region-src")
+    with pytest.raises(ClientError) as exc:  # and the other way round
+        eu.put_bucket_logging(Bucket="region-eu-src", BucketLoggingStatus=_status("region-src"))
+    assert _code(exc) == (400, "InvalidTargetBucketForLogging")
+    eu.put_bucket_logging(Bucket="region-eu-src", BucketLoggingStatus=_status("region-eu-logs"))  # same region
+    assert eu.get_bucket_logging(Bucket="region-eu-src")["LoggingEnabled"]["TargetBucket"] == "region-eu-logs"
+
+
 def test_malformed_status_and_missing_md5(logged: tuple[str, Any, Any]) -> None:
     from botocore.auth import S3SigV4Auth
     from botocore.awsrequest import AWSRequest

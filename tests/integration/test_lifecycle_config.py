@@ -105,17 +105,61 @@ INVALID: list[tuple[str, bytes, int, str]] = [
     ("noncurrent-transition-ia-too-soon", _doc(_rule("<NoncurrentVersionTransition><NoncurrentDays>5</NoncurrentDays>"
                                                      "<StorageClass>ONEZONE_IA</StorageClass>"
                                                      "</NoncurrentVersionTransition>")), 400, "InvalidArgument"),
+    # Checked against other implementations (the commit message says which says what).
+    ("tag-key-too-long", _doc(_rule(EXPIRE, flt=f"<Filter><Tag><Key>{'k' * 129}</Key><Value>v</Value></Tag></Filter>")),
+     400, "InvalidTag"),
+    ("tag-value-too-long",
+     _doc(_rule(EXPIRE, flt=f"<Filter><Tag><Key>k</Key><Value>{'v' * 257}</Value></Tag></Filter>")),
+     400, "InvalidTag"),
+    ("tag-key-empty-in-and", _doc(_rule(EXPIRE, flt=f"<Filter><And>{TAG}<Tag><Key></Key><Value>v</Value></Tag>"
+                                                    "</And></Filter>")), 400, "InvalidTag"),
+    ("tag-without-value", _doc(_rule(EXPIRE, flt="<Filter><Tag><Key>k</Key></Tag></Filter>")), 400, "MalformedXML"),
+    ("date-compact", _doc(_rule("<Expiration><Date>20200101</Date></Expiration>")), 400, "MalformedXML"),
+    ("date-offset-not-midnight-utc", _doc(_rule("<Expiration><Date>2030-01-01T00:00:00+01:00</Date></Expiration>")),
+     400, "InvalidArgument"),
+    ("days-negative", _doc(_rule("<Expiration><Days>-3</Days></Expiration>")), 400, "InvalidArgument"),
+    ("date-and-marker", _doc(_rule("<Expiration><Date>2030-01-01T00:00:00Z</Date>"
+                                   "<ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration>")),
+     400, "MalformedXML"),
+    ("noncurrent-days-negative", _doc(_rule("<NoncurrentVersionExpiration><NoncurrentDays>-1</NoncurrentDays>"
+                                            "</NoncurrentVersionExpiration>")), 400, "InvalidArgument"),
+    ("duplicate-id-among-many", _doc(*(_rule(EXPIRE, rule_id=f"r{i % 40}") for i in range(41))),
+     400, "InvalidArgument"),
 ]
+
+# AWS's Message where its wording is known (s3-tests, AWS error output quoted in the wild).
+MESSAGES = {
+    "id-too-long": "ID length should not exceed allowed limit of 255",
+    "duplicate-id": "Rule ID must be unique. Found same ID for more than one rule",
+    "days-zero": "'Days' for Expiration action must be a positive integer",
+    "date-not-midnight": "'Date' must be at midnight GMT",
+    "noncurrent-days-zero": "'NoncurrentDays' for NoncurrentVersionExpiration action must be a positive integer",
+}
 
 
 @pytest.mark.parametrize(("case", "document", "status", "code"), INVALID, ids=[c[0] for c in INVALID])
 def test_invalid_configurations_are_refused_as_s3_does(server: Any, s3: Any, bucket: str, case: str,
                                                        document: bytes, status: int, code: str) -> None:
     response = send(server, "PUT", f"/{bucket}?lifecycle", document, md5_header(document))
-    s3_error(response, status, code)
+    root = s3_error(response, status, code)
+    if case in MESSAGES:
+        assert root.findtext("Message") == MESSAGES[case]
     with pytest.raises(ClientError) as exc:
         s3.get_bucket_lifecycle_configuration(Bucket=bucket)
     assert exc.value.response["Error"]["Code"] == "NoSuchLifecycleConfiguration"
+
+
+def test_the_limits_themselves_are_accepted(server: Any, s3: Any, bucket: str) -> None:
+    """1,000 rules, a 255-character ID, a 128/256-character tag key/value and midnight UTC given
+    with a zero offset are all valid: the refusals above are at the limits, not before them."""
+    rules = [_rule(EXPIRE, rule_id=f"r{i}") for i in range(999)]
+    rules.append(_rule("<Expiration><Date>2030-01-01T00:00:00+00:00</Date></Expiration>", rule_id="x" * 255,
+                       flt=f"<Filter><Tag><Key>{'k' * 128}</Key><Value>{'v' * 256}</Value></Tag></Filter>"))
+    document = _doc(*rules)
+    assert send(server, "PUT", f"/{bucket}?lifecycle", document, md5_header(document)).status_code == 200
+    got = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert len(got) == 1000 and got[-1]["ID"] == "x" * 255
+    assert got[-1]["Expiration"]["Date"] == datetime(2030, 1, 1, tzinfo=UTC)
 
 
 def test_content_md5_or_checksum_is_required(server: Any, bucket: str) -> None:

@@ -134,7 +134,7 @@ def test_keyring_sources_order_and_errors(tmp_path: Path) -> None:
 
 def test_rewrap_keeps_the_data_key_and_skips_what_is_current() -> None:
     old = keys.Keyring({"k1": os.urandom(32)})
-    rec, data_key = record.new_record(old, record.SSE_S3)
+    rec, (data_key,) = record.new_record(old, record.SSE_S3)
     assert rec.kek_id == "k1"
     new = keys.Keyring({**old.master, "k2": os.urandom(32)})
     moved = record.rewrapped(new, rec)
@@ -146,3 +146,48 @@ def test_rewrap_keeps_the_data_key_and_skips_what_is_current() -> None:
     assert record.rewrapped(new, sse_c) is None  # customer keys are not ours to re-wrap
     assert record.customer_key_matches(sse_c, customer) and not record.customer_key_matches(sse_c, os.urandom(32))
     assert record.Record.decode(sse_c.encode()) == sse_c
+
+
+def test_dsse_needs_both_layers_and_binds_the_context(tmp_path: Path) -> None:
+    from smarts3.sse.cipher import DualChunkCipher
+
+    ring = keys.Keyring({"m": os.urandom(32)}, {"app": os.urandom(32)})
+    rec, (k1, k2) = record.new_record(ring, record.SSE_DSSE, kms_key="app", enc_context='{"aws:s3:arn":"a"}')
+    assert k1 != k2 and rec.wrapped != rec.wrapped2
+    assert record.Record.decode(rec.encode()) == rec
+    assert record.data_keys(ring, rec) == [k1, k2]
+    dual = record.open_cipher(ring, rec)
+    assert isinstance(dual, DualChunkCipher) and dual.tag_size == 32
+    data = os.urandom(2 * C + 5)
+    sealed = seal(dual, data)
+    assert len(sealed) == 16 + len(data) + 3 * 32
+    unsealer, fds = opened(tmp_path, dual, [sealed], (len(data),))
+    assert unsealer.read(0, fds[0], len(data), C - 3, 10) == data[C - 3 : C + 7]
+    # Either layer's key alone, or the layers swapped, opens nothing.
+    for wrong in (DualChunkCipher(k1, os.urandom(32), rec.object_id), DualChunkCipher(k2, k1, rec.object_id)):
+        with pytest.raises(IntegrityError):
+            unsealer, fds = opened(tmp_path, wrong, [sealed], (len(data),))
+            unsealer.read(0, fds[0], len(data), 0, 10)
+    # A record whose context (or layer) was changed does not unwrap.
+    from dataclasses import replace
+
+    for bad in (replace(rec, enc_context='{"aws:s3:arn":"b"}'), replace(rec, wrapped=rec.wrapped2)):
+        with pytest.raises(record.UnwrapFailed):
+            record.data_keys(ring, bad)
+
+
+def test_version_1_records_still_open_and_rewrap_keeps_their_version() -> None:
+    """A record as the code before version 2 wrote it (RFC 3394 key wrap, no "v", no context)."""
+    old_ring = keys.Keyring({"k1": os.urandom(32)})
+    data_key = os.urandom(32)
+    v1 = json.dumps({"m": "AES256", "w": base64.b64encode(keys.wrap(old_ring.master["k1"], data_key)).decode(),
+                     "k": "k1", "o": base64.b64encode(os.urandom(16)).decode()})
+    rec = record.Record.decode(v1)
+    assert rec.version == 1 and record.data_key(old_ring, rec) == data_key
+    assert rec.encode() == v1.replace(" ", "")  # re-encoded as it was: no "v" appears
+    ring = keys.Keyring({**old_ring.master, "k2": os.urandom(32)})
+    moved = record.rewrapped(ring, rec)
+    assert moved is not None and moved.version == 1 and moved.kek_id == "k2"
+    assert record.data_key(keys.Keyring({"k2": ring.master["k2"]}), moved) == data_key
+    new, _ = record.new_record(ring, record.SSE_S3)
+    assert new.version == 2 and json.loads(new.encode())["v"] == 2

@@ -77,7 +77,14 @@ def _positive(text: str | None, message: str) -> int | None:
     return value
 
 
+# ISO 8601 extended form (xsd:dateTime, time optional): Python's fromisoformat alone would also
+# take the basic form (20300101), which S3's schema does not.
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?")
+
+
 def _date(text: str) -> tuple[str, float]:
+    if not _DATE.fullmatch(text.strip()):
+        raise _malformed()
     try:
         parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:

@@ -110,9 +110,14 @@ def _kms_name(policy: SsePolicy, key_id: str) -> str:
     return name
 
 
-def _context(value: str | None) -> str:
+ARN_KEY = "aws:s3:arn"
+
+
+def _context(value: str | None) -> dict[str, str]:
+    """The pairs of an x-amz-server-side-encryption-context header (base64 of a JSON object of
+    strings); a bad header is AWS's 400 InvalidArgument."""
     if value is None:
-        return ""
+        return {}
     try:
         doc = json.loads(base64.b64decode(value, validate=True))
         if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
@@ -124,7 +129,20 @@ def _context(value: str | None) -> str:
             "holding JSON which represents a string-string map",
             fields={"ArgumentName": H + "-context"},
         ) from None
-    return value
+    return doc
+
+
+def encryption_context(ctx: Ctx, pairs: Mapping[str, str], bucket_key: bool) -> str:
+    """The whole context a KMS data key is bound to: the client's pairs plus the default S3
+    appends, aws:s3:arn, the object's ARN (the bucket's with a bucket key), as AWS documents."""
+    arn = f"arn:aws:s3:::{ctx.bucket_name}" + ("" if bucket_key else f"/{ctx.key_name}")
+    if pairs.get(ARN_KEY, arn) != arn:
+        raise S3Error(
+            "InvalidArgument",
+            f"The encryption context key {ARN_KEY} is reserved: its value must be the object's ARN",
+            fields={"ArgumentName": H + "-context"},
+        )
+    return rec.canonical_context({**pairs, ARN_KEY: arn})
 
 
 def requested(headers: Mapping[str, str]) -> bool:
@@ -147,13 +165,13 @@ async def plan_write(ctx: Ctx) -> Sealing | None:
             "specified",
             fields={"ArgumentName": H, "ArgumentValue": algorithm},
         )
-    if algorithm is not None and algorithm not in (rec.SSE_S3, rec.SSE_KMS):
+    if algorithm is not None and algorithm not in (rec.SSE_S3, *rec.KMS_MODES):
         raise S3Error(
             "InvalidArgument",
             "The encryption method specified is not supported",
             fields={"ArgumentName": H, "ArgumentValue": algorithm},
         )
-    if algorithm != rec.SSE_KMS and (kms_id is not None or H + "-context" in headers):
+    if algorithm not in rec.KMS_MODES and (kms_id is not None or H + "-context" in headers):
         raise S3Error(
             "InvalidArgument",
             "Server Side Encryption with AWS KMS managed key requires HTTP header "
@@ -162,9 +180,10 @@ async def plan_write(ctx: Ctx) -> Sealing | None:
         )
     if customer is not None:
         key, md5 = customer
-        record, data_key = rec.new_record(_policy(ctx).keyring, rec.SSE_C, customer_key=key, key_md5=md5)
-        return Sealing(record, record.cipher(data_key))
-    context = _context(headers.get(H + "-context"))
+        record, keys = rec.new_record(_policy(ctx).keyring, rec.SSE_C, customer_key=key, key_md5=md5)
+        return Sealing(record, record.cipher(*keys))
+    raw_context = headers.get(H + "-context")
+    pairs = _context(raw_context)
     if algorithm is None:
         default = await bucket_default(ctx)
         if default is not None:
@@ -174,11 +193,15 @@ async def plan_write(ctx: Ctx) -> Sealing | None:
         else:
             return None
     policy = _policy(ctx)
-    kms = _kms_name(policy, kms_id) if algorithm == rec.SSE_KMS and kms_id else rec.DEFAULT_KMS
-    record, data_key = rec.new_record(
-        policy.keyring, algorithm, kms_key=kms, context=context, bucket_key=bucket_key and algorithm == rec.SSE_KMS
+    kms = _kms_name(policy, kms_id) if algorithm in rec.KMS_MODES and kms_id else rec.DEFAULT_KMS
+    bucket_key = bucket_key and algorithm == rec.SSE_KMS  # AWS: no bucket keys with DSSE-KMS
+    bound = encryption_context(ctx, pairs, bucket_key) if algorithm in rec.KMS_MODES else ""
+    record, keys = rec.new_record(
+        policy.keyring, algorithm, kms_key=kms, context=raw_context or "", bucket_key=bucket_key, enc_context=bound
     )
-    return Sealing(record, record.cipher(data_key))
+    if record.master_wrapped:
+        policy.master_key_used()
+    return Sealing(record, record.cipher(*keys))
 
 
 async def bucket_default(ctx: Ctx) -> tuple[str, str | None, bool] | None:
@@ -208,7 +231,7 @@ def response_headers(ctx: Ctx, record: rec.Record | None, *, with_context: bool 
     if record.mode == rec.SSE_C:
         return {C + "algorithm": "AES256", C + "key-md5": record.key_md5}
     out = {H: record.mode}
-    if record.mode == rec.SSE_KMS:
+    if record.mode in rec.KMS_MODES:
         out[H + "-aws-kms-key-id"] = _policy(ctx).kms_arn(ctx.region, record.kms_key)
         if record.bucket_key:
             out[H + "-bucket-key-enabled"] = "true"
@@ -219,7 +242,7 @@ def response_headers(ctx: Ctx, record: rec.Record | None, *, with_context: bool 
 
 def _unsealed(ctx: Ctx, record: rec.Record, customer_key: bytes = b"") -> ChunkCipher:
     try:
-        return record.cipher(rec.data_key(_policy(ctx).keyring, record, customer_key))
+        return rec.open_cipher(_policy(ctx).keyring, record, customer_key)
     except rec.MissingKey as exc:
         log.error("encryption key %r is not in the keyring [request_id=%s]", str(exc), ctx.request_id)
     except UnwrapFailed:

@@ -63,3 +63,29 @@ class ChunkCipher:
         if self._md5_etag:
             return md5.hex()
         return hmac.new(self._key, b"etag\0" + md5, hashlib.sha256).hexdigest()[:32]
+
+
+class DualChunkCipher(ChunkCipher):
+    """DSSE-KMS: every chunk sealed twice, by two independent data keys (AES-256-GCM inside
+    AES-256-GCM), so either key alone opens nothing. Same framing and chunking as one layer; a
+    chunk carries both tags. The nonce is shared: the keys differ, and each layer's associated
+    data names the layer."""
+
+    tag_size = 32
+
+    def __init__(self, inner_key: bytes, outer_key: bytes, object_id: bytes) -> None:
+        super().__init__(inner_key, object_id, md5_etag=False)
+        self._outer = AESGCM(outer_key)
+
+    def seal(self, header: bytes, index: int, data: bytes | memoryview, last: bool) -> bytes:
+        nonce, aad = self._nonce_aad(header, index, last)
+        inner = self._aead.encrypt(nonce, data, aad + b"\x01")
+        return self._outer.encrypt(nonce, inner, aad + b"\x02")
+
+    def open(self, header: bytes, index: int, data: bytes | memoryview, last: bool) -> bytes:
+        nonce, aad = self._nonce_aad(header, index, last)
+        try:
+            inner = self._outer.decrypt(nonce, data, aad + b"\x02")
+            return self._aead.decrypt(nonce, inner, aad + b"\x01")
+        except InvalidTag:
+            raise IntegrityError(f"chunk {index} failed authentication") from None

@@ -8,7 +8,8 @@ the newest and wraps new data keys:
 
 SMARTS3_SSE_MASTER_KEY holds "<id>:<base64>" master keys, comma-separated, oldest first; they
 come after the file's. With neither, a master key is generated once into the data directory
-(protects copied body files, not a stolen disk: say so at start-up).
+(protects copied body files, not a stolen disk: logged at INFO on start, and as a WARNING once
+per process when an object is first encrypted with it, so a server nobody asks to encrypt is quiet).
 """
 
 from __future__ import annotations

@@ -17,9 +17,11 @@ import {
   DeleteBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  GetBucketEncryptionCommand,
   GetObjectCommand,
   ListObjectVersionsCommand,
   ListObjectsV2Command,
+  PutBucketEncryptionCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
   S3Client,
@@ -67,6 +69,19 @@ async function uploadMultipart(bucket, key, path) {
   return s3.send(
     new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
   );
+}
+
+function sseFields(out) {
+  // What the SDK parsed from the x-amz-server-side-encryption* response headers.
+  return {
+    etag: out.ETag,
+    sse: out.ServerSideEncryption ?? null,
+    kmsKeyId: out.SSEKMSKeyId ?? null,
+    context: out.SSEKMSEncryptionContext ?? null,
+    bucketKey: out.BucketKeyEnabled ?? null,
+    customerAlgorithm: out.SSECustomerAlgorithm ?? null,
+    customerKeyMD5: out.SSECustomerKeyMD5 ?? null,
+  };
 }
 
 const operations = {
@@ -174,6 +189,40 @@ const operations = {
   async presign(bucket, key) {
     const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: 300 });
     return { url };
+  },
+  async sseput(bucket, key, path, mode, keyArg, context) {
+    // mode: AES256 | aws:kms | aws:kms:dsse (keyArg: KMS key id, "-" for none; context: base64 JSON)
+    //       | SSE-C (keyArg: the customer key, base64; the SDK adds its MD5) | none (bucket default)
+    const input = { Bucket: bucket, Key: key, Body: readFileSync(path) };
+    if (mode === "SSE-C") {
+      Object.assign(input, { SSECustomerAlgorithm: "AES256", SSECustomerKey: keyArg });
+    } else if (mode !== "none") {
+      input.ServerSideEncryption = mode;
+      if (keyArg && keyArg !== "-") input.SSEKMSKeyId = keyArg;
+      if (context) input.SSEKMSEncryptionContext = context;
+    }
+    return sseFields(await s3.send(new PutObjectCommand(input)));
+  },
+  async sseget(bucket, key, path, customerKey, range) {
+    // customerKey: base64 SSE-C key, "-" for none; range: optional "bytes=a-b"
+    const input = { Bucket: bucket, Key: key };
+    if (customerKey && customerKey !== "-") Object.assign(input, { SSECustomerAlgorithm: "AES256", SSECustomerKey: customerKey });
+    if (range) input.Range = range;
+    const out = await s3.send(new GetObjectCommand(input));
+    writeFileSync(path, await out.Body.transformToByteArray());
+    return { ...sseFields(out), length: out.ContentLength };
+  },
+  async ssedefault(bucket, algorithm, kmsKeyId, bucketKey) {
+    const byDefault = { SSEAlgorithm: algorithm };
+    if (kmsKeyId && kmsKeyId !== "-") byDefault.KMSMasterKeyID = kmsKeyId;
+    await s3.send(new PutBucketEncryptionCommand({
+      Bucket: bucket,
+      ServerSideEncryptionConfiguration: {
+        Rules: [{ ApplyServerSideEncryptionByDefault: byDefault, BucketKeyEnabled: bucketKey === "true" }],
+      },
+    }));
+    const got = await s3.send(new GetBucketEncryptionCommand({ Bucket: bucket }));
+    return { rules: got.ServerSideEncryptionConfiguration.Rules };
   },
   async denied(bucket) {
     await s3.send(new ListObjectsV2Command({ Bucket: bucket }));

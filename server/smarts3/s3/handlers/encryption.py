@@ -30,11 +30,9 @@ def _parse(body: bytes) -> tuple[str, str | None, bool]:
     algorithm = (xml.child_text(default, "SSEAlgorithm") or "").strip()
     kms_id = xml.child_text(default, "KMSMasterKeyID")
     bucket_key = (xml.child_text(rules[0], "BucketKeyEnabled") or "false").strip().lower()
-    if algorithm == "aws:kms:dsse":
-        raise not_implemented("Dual-layer server-side encryption (aws:kms:dsse)")
-    if algorithm not in (record.SSE_S3, record.SSE_KMS) or bucket_key not in ("true", "false"):
+    if algorithm not in (record.SSE_S3, *record.KMS_MODES) or bucket_key not in ("true", "false"):
         raise S3Error("MalformedXML")
-    if kms_id is not None and algorithm != record.SSE_KMS:
+    if kms_id is not None and algorithm not in record.KMS_MODES:
         raise S3Error(
             "InvalidArgument",
             "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse",
