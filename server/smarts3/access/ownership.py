@@ -67,6 +67,23 @@ OBJECT_ACL: dict[Op, str] = {
     Op.GET_OBJECT_ACL: grants.READ_ACP,
     Op.PUT_OBJECT_ACL: grants.WRITE_ACP,
 }
+# Operations on an existing object that no ACL grants: its owner's alone (AWS's ACLs never grant
+# tagging, retention or legal hold; the bucket owner may not use them on an object it does not own).
+OBJECT_OWNER_ONLY = frozenset(
+    {
+        Op.GET_OBJECT_TAGGING,
+        Op.PUT_OBJECT_TAGGING,
+        Op.DELETE_OBJECT_TAGGING,
+        Op.GET_OBJECT_LEGAL_HOLD,
+        Op.PUT_OBJECT_LEGAL_HOLD,
+        Op.GET_OBJECT_RETENTION,
+        Op.PUT_OBJECT_RETENTION,
+        Op.GET_OBJECT_TORRENT,
+        Op.RESTORE_OBJECT,
+        Op.SELECT_OBJECT_CONTENT,
+    }
+)
+OWNER = "OWNER"  # not a permission: what only the object's owner may do
 # Operations that create an object: its owner and ACL are settled at authorization.
 CREATES_OBJECT = frozenset({Op.PUT_OBJECT, Op.COPY_OBJECT, Op.CREATE_MULTIPART_UPLOAD, Op.POST_OBJECT})
 
