@@ -116,3 +116,36 @@ def test_bucket_owner_preferred_and_enforced(url: str) -> None:
     assert alice.get_object(Bucket="ow-preferred", Key="kept")["Body"].read() == b"k"
     assert alice.get_object_acl(Bucket="ow-preferred", Key="kept")["Owner"] == {"ID": who["alice"]}
     denied(lambda: bob.get_object(Bucket="ow-preferred", Key="kept"))
+
+
+def test_uploads_list_their_initiator_and_owner(url: str) -> None:
+    who = ids(url)
+    alice, bob = client(url, ALICE), client(url, BOB)
+    _bucket_for_bob(url, "ow-uploads", "ObjectWriter")
+    mine = bob.create_multipart_upload(Bucket="ow-uploads", Key="bobs")["UploadId"]
+    handed = bob.create_multipart_upload(Bucket="ow-uploads", Key="handed", ACL="bucket-owner-full-control")
+    alice.put_bucket_ownership_controls(Bucket="ow-uploads", OwnershipControls={
+        "Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]})
+    preferred = bob.create_multipart_upload(Bucket="ow-uploads", Key="preferred", ACL="bucket-owner-full-control")
+    own = alice.create_multipart_upload(Bucket="ow-uploads", Key="alices")["UploadId"]
+    listed = {u["Key"]: (u["Initiator"]["ID"], u["Owner"]["ID"])
+              for u in alice.list_multipart_uploads(Bucket="ow-uploads")["Uploads"]}
+    assert listed == {
+        "bobs": (who["bob"], who["bob"]),  # ObjectWriter: the writer will own it
+        "handed": (who["bob"], who["bob"]),  # ObjectWriter keeps it bob's whatever the ACL
+        "preferred": (who["bob"], who["alice"]),  # BucketOwnerPreferred + bucket-owner-full-control
+        "alices": (who["alice"], who["alice"]),
+    }
+    parts = alice.list_parts(Bucket="ow-uploads", Key="preferred", UploadId=preferred["UploadId"])
+    assert (parts["Initiator"]["ID"], parts["Owner"]["ID"]) == (who["bob"], who["alice"])
+    parts = alice.list_parts(Bucket="ow-uploads", Key="bobs", UploadId=mine)
+    assert (parts["Initiator"]["ID"], parts["Owner"]["ID"]) == (who["bob"], who["bob"])
+    # Completed, the object has the owner the upload listed, and keeps no trace of its initiator.
+    etag = bob.upload_part(Bucket="ow-uploads", Key="preferred", UploadId=preferred["UploadId"], PartNumber=1,
+                           Body=b"p")["ETag"]
+    bob.complete_multipart_upload(Bucket="ow-uploads", Key="preferred", UploadId=preferred["UploadId"],
+                                  MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    assert alice.get_object_acl(Bucket="ow-uploads", Key="preferred")["Owner"] == {"ID": who["alice"]}
+    assert alice.get_object(Bucket="ow-uploads", Key="preferred")["Body"].read() == b"p"
+    for key, upload in (("bobs", mine), ("handed", handed["UploadId"]), ("alices", own)):
+        alice.abort_multipart_upload(Bucket="ow-uploads", Key=key, UploadId=upload)

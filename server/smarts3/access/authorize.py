@@ -169,7 +169,8 @@ class Authorizer:
             state = await states.get(bucket)
             if state is not None and op in CREATES_OBJECT:
                 writer = principal.id if principal is not None else ANONYMOUS_ID
-                extra = new_object_extra(state, writer, headers, self.principals)
+                upload = op is Op.CREATE_MULTIPART_UPLOAD
+                extra = new_object_extra(state, writer, headers, self.principals, upload=upload)
         gated_buckets = {b: s for b in {b for b, _ in gated} if (s := await states.get(b)) is not None}
         return Decision(principal, frozenset(gated), state, extra, self.principals, gated_buckets)
 

@@ -22,6 +22,7 @@ ACL_KEY = "acl"  # the stored ACL (grants.py): a canned name or a JSON grant lis
 OWNER_ID = "owner-id"
 OWNER_KEY = "owner"  # legacy: the access key that created the bucket
 OWNERSHIP = "ownership"
+INITIATOR = "initiator"  # upload `extra`: who started it, when not the object's owner-to-be
 
 ENFORCED, PREFERRED, WRITER = "BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter"
 MODES = frozenset({ENFORCED, PREFERRED, WRITER})
@@ -128,6 +129,12 @@ def new_owner(state: BucketState, writer: str, canned: str | None) -> str:
     return state.owner
 
 
+def upload_owners(state: BucketState, extra: Mapping[str, str]) -> tuple[str, str]:
+    """(Initiator, Owner) of a multipart upload, from its `extra`."""
+    owner = state.object_owner(extra)
+    return extra.get(INITIATOR, owner), owner
+
+
 def refuse_if_disabled(state: BucketState, headers: Mapping[str, str]) -> None:
     """BucketOwnerEnforced: an ACL other than bucket-owner-full-control is refused, as S3 does."""
     if state.acls_enabled:
@@ -142,15 +149,18 @@ def acls_not_supported() -> S3Error:
 
 
 def new_object_extra(
-    state: BucketState, writer: str, headers: Mapping[str, str], directory: Directory
+    state: BucketState, writer: str, headers: Mapping[str, str], directory: Directory, *, upload: bool = False
 ) -> dict[str, str]:
-    """The owner and ACL `extra` of an object this request creates."""
+    """The owner and ACL `extra` of an object this request creates (of a multipart upload: also
+    its initiator, which ListMultipartUploads and ListParts show apart from the owner)."""
     canned = canned_from_headers(headers)
     refuse_if_disabled(state, headers)
     extra: dict[str, str] = {}
     owner = new_owner(state, writer, canned)
     if owner != state.owner:
         extra[OWNER_ID] = owner
+    if upload and writer != owner:
+        extra[INITIATOR] = writer
     acl = requested(headers, directory) if state.acls_enabled else None
     if acl is not None and acl != "private":
         extra[ACL_KEY] = acl
