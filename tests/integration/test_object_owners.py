@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
@@ -149,3 +150,58 @@ def test_uploads_list_their_initiator_and_owner(url: str) -> None:
     assert alice.get_object(Bucket="ow-uploads", Key="preferred")["Body"].read() == b"p"
     for key, upload in (("bobs", mine), ("handed", handed["UploadId"]), ("alices", own)):
         alice.abort_multipart_upload(Bucket="ow-uploads", Key=key, UploadId=upload)
+
+
+ANONYMOUS = "65a011a29cdf8ec533ec3d1ccaae921c"  # AWS's canonical id for an unsigned writer
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+
+
+def _acl(url: str, bucket: str, key: str) -> tuple[str, set[tuple[str, str]]]:
+    acl = client(url, ROOT).get_object_acl(Bucket=bucket, Key=key)
+    return acl["Owner"]["ID"], {(g["Grantee"].get("ID") or g["Grantee"]["URI"], g["Permission"]) for g in acl["Grants"]}
+
+
+def test_anonymous_writers_may_set_an_acl_where_anyone_may_write(url: str) -> None:
+    who = ids(url)
+    alice, bob = client(url, ALICE), client(url, BOB)
+    alice.create_bucket(Bucket="ow-drop", ACL="public-read-write")  # no ownership controls: alice owns uploads
+    put = httpx.put(f"{url}/ow-drop/open", content=b"open", headers={"x-amz-acl": "public-read"})
+    assert put.status_code == 200
+    assert httpx.get(f"{url}/ow-drop/open").content == b"open"
+    assert _acl(url, "ow-drop", "open") == (who["alice"], {(who["alice"], "FULL_CONTROL"), (ALL_USERS, "READ")})
+    put = httpx.put(f"{url}/ow-drop/for-bob", content=b"b", headers={"x-amz-grant-read": f'id="{who["bob"]}"'})
+    assert put.status_code == 200
+    assert bob.get_object(Bucket="ow-drop", Key="for-bob")["Body"].read() == b"b"
+    assert httpx.get(f"{url}/ow-drop/for-bob").status_code == 403
+    bad = httpx.put(f"{url}/ow-drop/bad", content=b"x", headers={"x-amz-acl": "world-writable"})
+    assert (bad.status_code, "<Code>InvalidArgument</Code>" in bad.text) == (400, True)
+    # A credential writing through the same AllUsers grant may do what anonymous may.
+    client(url, CAROL).put_object(Bucket="ow-drop", Key="carols", Body=b"c", ACL="public-read")
+    assert httpx.get(f"{url}/ow-drop/carols").content == b"c"
+    # Only where anyone may write: a public-read bucket takes no anonymous write at all.
+    alice.create_bucket(Bucket="ow-read-only", ACL="public-read")
+    assert httpx.put(f"{url}/ow-read-only/k", content=b"x", headers={"x-amz-acl": "public-read"}).status_code == 403
+    # BlockPublicAcls still refuses a public ACL, from anyone.
+    alice.put_public_access_block(Bucket="ow-drop", PublicAccessBlockConfiguration={"BlockPublicAcls": True})
+    assert httpx.put(f"{url}/ow-drop/late", content=b"x", headers={"x-amz-acl": "public-read"}).status_code == 403
+    assert httpx.put(f"{url}/ow-drop/late", content=b"x",
+                     headers={"x-amz-acl": "bucket-owner-full-control"}).status_code == 200
+
+
+def test_anonymous_uploads_under_object_writer_are_anonymous_owned(url: str) -> None:
+    who = ids(url)
+    alice = client(url, ALICE)
+    alice.create_bucket(Bucket="ow-drop-writer", ACL="public-read-write", ObjectOwnership="ObjectWriter")
+    assert httpx.put(f"{url}/ow-drop-writer/plain", content=b"p").status_code == 200
+    assert _acl(url, "ow-drop-writer", "plain") == (ANONYMOUS, {(ANONYMOUS, "FULL_CONTROL")})
+    denied(lambda: alice.get_object(Bucket="ow-drop-writer", Key="plain"))  # AWS: not the bucket owner's to read
+    assert httpx.get(f"{url}/ow-drop-writer/plain").status_code == 403  # nor anyone's
+    alice.delete_object(Bucket="ow-drop-writer", Key="plain")  # but the bucket owner may delete it
+    headers = {"x-amz-acl": "bucket-owner-full-control"}
+    assert httpx.put(f"{url}/ow-drop-writer/handed", content=b"h", headers=headers).status_code == 200
+    assert _acl(url, "ow-drop-writer", "handed") == (
+        ANONYMOUS, {(ANONYMOUS, "FULL_CONTROL"), (who["alice"], "FULL_CONTROL")})
+    assert alice.get_object(Bucket="ow-drop-writer", Key="handed")["Body"].read() == b"h"
+    headers = {"x-amz-acl": "public-read"}
+    assert httpx.put(f"{url}/ow-drop-writer/public", content=b"o", headers=headers).status_code == 200
+    assert httpx.get(f"{url}/ow-drop-writer/public").content == b"o"

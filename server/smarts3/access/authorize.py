@@ -348,10 +348,16 @@ class Authorizer:
             # ACL, or who will own the new object (ObjectWriter, BucketOwnerPreferred).
             if grants.permits(state.grants(), grants.WRITE_ACP, who, groups=False):
                 return Allowed.YES
+            if op is Op.CREATE_BUCKET:
+                return Allowed.NO
             mine = state.ownership == WRITER or (
                 state.ownership == PREFERRED and headers.get("x-amz-acl") != "bucket-owner-full-control"
             )
-            return Allowed.YES if who is not None and mine and op is not Op.CREATE_BUCKET else Allowed.NO
+            # Where a group may write (public-read-write: AllUsers), any writer of that group, anonymous
+            # included, may send any ACL with what it writes, as on AWS.
+            group_grants = [g for g in state.grants() if g.group]
+            group_writes = grants.permits(group_grants, grants.WRITE, who, groups=public)
+            return Allowed.YES if (who is not None and mine) or group_writes else Allowed.NO
         if need.action is Action.READ and need.key is not None and need.public is Public.OBJECT:
             return await self._object_allows(who, need, grants.READ, state, public)  # a copy source
         return Allowed.NO  # a copy source's tags: its owner's (or a grant's) alone
