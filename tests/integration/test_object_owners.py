@@ -8,6 +8,7 @@ bucket-owner-full-control; BucketOwnerEnforced makes alice the owner of everythi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -205,3 +206,42 @@ def test_anonymous_uploads_under_object_writer_are_anonymous_owned(url: str) -> 
     headers = {"x-amz-acl": "public-read"}
     assert httpx.put(f"{url}/ow-drop-writer/public", content=b"o", headers=headers).status_code == 200
     assert httpx.get(f"{url}/ow-drop-writer/public").content == b"o"
+
+
+def test_bucket_owner_enforced_takes_bucket_owner_full_control_in_any_form(url: str) -> None:
+    who = ids(url)
+    alice, bob = client(url, ALICE), client(url, BOB)
+    full = f'id="{who["alice"]}"'
+    # CreateBucket: the creator's own FULL_CONTROL by id is no ACL to refuse; anyone else's is.
+    fails(lambda: alice.create_bucket(Bucket="ow-enforced", ObjectOwnership="BucketOwnerEnforced",
+                                      GrantFullControl=f'{full}, id="{who["bob"]}"'),
+          "InvalidBucketAclWithObjectOwnership", 400)
+    alice.create_bucket(Bucket="ow-enforced", ObjectOwnership="BucketOwnerEnforced", GrantFullControl=full)
+    alice.put_bucket_policy(Bucket="ow-enforced", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": [who["bob"]]}, "Action": ["s3:PutObject", "s3:PutObjectAcl"],
+         "Resource": "arn:aws:s3:::ow-enforced/*"}]}))
+    # The writer hands its object over with the header form of bucket-owner-full-control.
+    bob.put_object(Bucket="ow-enforced", Key="bobs", Body=b"b", GrantFullControl=full)
+    assert alice.get_object_acl(Bucket="ow-enforced", Key="bobs")["Owner"] == {"ID": who["alice"]}
+    assert alice.get_object(Bucket="ow-enforced", Key="bobs")["Body"].read() == b"b"
+    for call in (lambda: bob.put_object(Bucket="ow-enforced", Key="k", Body=b"x", GrantFullControl=f'id="{who["bob"]}"'),
+                 lambda: bob.put_object(Bucket="ow-enforced", Key="k", Body=b"x",
+                                        GrantFullControl=f'{full}, id="{who["bob"]}"'),
+                 lambda: bob.put_object(Bucket="ow-enforced", Key="k", Body=b"x", GrantRead=full),
+                 lambda: bob.put_object(Bucket="ow-enforced", Key="k", Body=b"x", GrantFullControl=full,
+                                        GrantRead=full)):
+        fails(call, "AccessControlListNotSupported", 400)
+    # The document form: FULL_CONTROL to the bucket owner alone.
+    owner = {"ID": who["alice"]}
+    only_owner = {"Owner": owner, "Grants": [{"Grantee": {"Type": "CanonicalUser", "ID": who["alice"]},
+                                              "Permission": "FULL_CONTROL"}]}
+    alice.put_object_acl(Bucket="ow-enforced", Key="bobs", AccessControlPolicy=only_owner)  # type: ignore[arg-type]
+    alice.put_bucket_acl(Bucket="ow-enforced", AccessControlPolicy=only_owner)  # type: ignore[arg-type]
+    alice.put_object_acl(Bucket="ow-enforced", Key="bobs", GrantFullControl=full)
+    more = {"Owner": owner, "Grants": [*only_owner["Grants"],  # type: ignore[misc]
+                                       {"Grantee": {"Type": "CanonicalUser", "ID": who["bob"]}, "Permission": "READ"}]}
+    fails(lambda: alice.put_object_acl(Bucket="ow-enforced", Key="bobs", AccessControlPolicy=more),
+          "AccessControlListNotSupported", 400)
+    fails(lambda: alice.put_bucket_acl(Bucket="ow-enforced", AccessControlPolicy=more),
+          "AccessControlListNotSupported", 400)
+    denied(lambda: bob.get_object(Bucket="ow-enforced", Key="bobs"))

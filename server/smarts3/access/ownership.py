@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from smarts3.access import grants
-from smarts3.access.acl import Directory, canned_from_headers, has_grant_headers, requested
+from smarts3.access.acl import Directory, canned_from_headers, full_control_to_only, has_grant_headers, requested
 from smarts3.access.grants import Grant
 from smarts3.s3.errors import S3Error
 from smarts3.s3.operations import Op
@@ -136,12 +136,19 @@ def upload_owners(state: BucketState, extra: Mapping[str, str]) -> tuple[str, st
 
 
 def refuse_if_disabled(state: BucketState, headers: Mapping[str, str]) -> None:
-    """BucketOwnerEnforced: an ACL other than bucket-owner-full-control is refused, as S3 does."""
+    """BucketOwnerEnforced: an ACL other than bucket-owner-full-control is refused, as S3 does; S3
+    takes that ACL "in any form", so also x-amz-grant-full-control naming the bucket owner alone."""
     if state.acls_enabled:
         return
     canned = headers.get("x-amz-acl")
-    if has_grant_headers(headers) or (canned is not None and canned != "bucket-owner-full-control"):
+    grants_other = has_grant_headers(headers) and not full_control_to_only(headers, state.owner)
+    if grants_other or (canned is not None and canned != "bucket-owner-full-control"):
         raise acls_not_supported()
+
+
+def owner_full_control(state: BucketState, policy: tuple[Grant, ...]) -> bool:
+    """Whether an AccessControlPolicy grants FULL_CONTROL to the bucket owner and nothing else."""
+    return set(policy) == {Grant(state.owner, grants.FULL_CONTROL)}
 
 
 def acls_not_supported() -> S3Error:
