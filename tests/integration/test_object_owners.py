@@ -224,7 +224,8 @@ def test_bucket_owner_enforced_takes_bucket_owner_full_control_in_any_form(url: 
     bob.put_object(Bucket="ow-enforced", Key="bobs", Body=b"b", GrantFullControl=full)
     assert alice.get_object_acl(Bucket="ow-enforced", Key="bobs")["Owner"] == {"ID": who["alice"]}
     assert alice.get_object(Bucket="ow-enforced", Key="bobs")["Body"].read() == b"b"
-    for call in (lambda: bob.put_object(Bucket="ow-enforced", Key="k", Body=b"x", GrantFullControl=f'id="{who["bob"]}"'),
+    bobs = f'id="{who["bob"]}"'
+    for call in (lambda: bob.put_object(Bucket="ow-enforced", Key="k", Body=b"x", GrantFullControl=bobs),
                  lambda: bob.put_object(Bucket="ow-enforced", Key="k", Body=b"x",
                                         GrantFullControl=f'{full}, id="{who["bob"]}"'),
                  lambda: bob.put_object(Bucket="ow-enforced", Key="k", Body=b"x", GrantRead=full),
