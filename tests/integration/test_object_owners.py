@@ -19,13 +19,18 @@ from tests.conftest import start_subprocess_server
 from tests.integration.test_access import client, denied, write_atomically
 from tests.integration.test_ownership_acl import ALICE, BOB, CAROL, ROOT, declared, fails, ids
 
+ALICE_PREVIOUS = ("ALICEKEY0000000000P", "alice-secret-0000000000000000000000000P")
+
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     base = tmp_path_factory.mktemp("owners")
     (base / "declared").mkdir()
     path = base / "declared" / "declared.yaml"
-    write_atomically(path, declared())
+    config = declared()
+    config["credentials"].append({"name": "alice@previous", "identity": "alice", "accessKeyId": ALICE_PREVIOUS[0],
+                                  "secretAccessKey": ALICE_PREVIOUS[1]})  # a rotation overlap: alice's old key
+    write_atomically(path, config)
     proc, address = start_subprocess_server(base / "data", "--declared", str(path), "--fsync", "never")
     yield address
     proc.terminate()
@@ -246,3 +251,16 @@ def test_bucket_owner_enforced_takes_bucket_owner_full_control_in_any_form(url: 
     fails(lambda: alice.put_bucket_acl(Bucket="ow-enforced", AccessControlPolicy=more),
           "AccessControlListNotSupported", 400)
     denied(lambda: bob.get_object(Bucket="ow-enforced", Key="bobs"))
+
+
+def test_a_policy_naming_a_user_covers_both_keys_of_a_rotation(url: str) -> None:
+    bob, carol = client(url, BOB), client(url, CAROL)
+    bob.create_bucket(Bucket="ow-policy-user")
+    bob.put_object(Bucket="ow-policy-user", Key="k", Body=b"for alice")
+    bob.put_bucket_policy(Bucket="ow-policy-user", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:user/alice"}, "Action": "s3:GetObject",
+         "Resource": "arn:aws:s3:::ow-policy-user/*",
+         "Condition": {"StringEquals": {"aws:username": "alice"}}}]}))
+    for key in (ALICE, ALICE_PREVIOUS):
+        assert client(url, key).get_object(Bucket="ow-policy-user", Key="k")["Body"].read() == b"for alice"
+    denied(lambda: carol.get_object(Bucket="ow-policy-user", Key="k"))

@@ -96,10 +96,11 @@ class Decision:
 
 
 def caller(principal: Principal | None) -> Caller:
-    """Who a bucket policy sees: a credential by its canonical id or access key, and its name."""
+    """Who a bucket policy sees: a credential by its canonical id or access key, and its user name
+    (its declared identity, so both keys of a rotation overlap are the one user the policy names)."""
     if principal is None:
         return Caller()
-    return Caller(frozenset({principal.id, principal.access_key}), principal.name, principal.root)
+    return Caller(frozenset({principal.id, principal.access_key}), principal.identity or principal.name, principal.root)
 
 
 class Authorizer:
@@ -267,7 +268,7 @@ class Authorizer:
                 tags = (await self.store.head_object(need.bucket, need.key)).meta.tags
             except StorageError:
                 tags = None
-        name = principal.name if principal else None
+        name = (principal.identity or principal.name) if principal else None  # aws:username, as caller()
         userid = principal.id if principal else None
         values = Lazy(lambda: condition_values(facts, name, userid, tags))
         return policy.evaluate(caller(principal), need.iam, resource_arn(need.bucket, need.key), values)
