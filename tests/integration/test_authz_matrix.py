@@ -111,6 +111,8 @@ class Kind:
     def acl_allows(self, on: str, permission: str, principal: Principal) -> bool:
         """What the kind's ACL grants beyond what public_allows covers: AllUsers WRITE of
         public-read-write, and the grants to a named credential."""
+        if permission == "OPEN":  # an ACL on what is created: WRITE_ACP, or AllUsers WRITE (issue 13, as AWS)
+            return self.bucket_acl == "public-read-write" or self.acl_allows(on, "WRITE_ACP", principal)
         grants = self.bucket_grants if on == "bucket" else self.object_grants
         if on == "bucket" and self.bucket_acl == "public-read-write":
             grants = (*grants, ("AllUsers", "WRITE"))
@@ -319,8 +321,9 @@ def expected_allowed(row: Row, principal: Principal, kind: Kind, request: Reques
     if Extra.COPY_SOURCE_TAGS in access.extra and request.headers.get("x-amz-tagging-directive") != "REPLACE":
         touched.append(("read", row.source or kind, Public.NO, None))  # tags: never by an ACL
     if Extra.WIDENING_ACL in access.extra and request.headers.get("x-amz-acl") not in NARROW:
-        # Opening what is created: admin, or WRITE_ACP on the bucket (CreateBucket: admin only).
-        touched.append(("admin", kind, Public.NO, None if row.op is Op.CREATE_BUCKET else ("bucket", "WRITE_ACP")))
+        # Opening what is created: admin, or WRITE_ACP on the bucket, or a bucket anyone may write
+        # (CreateBucket: admin only).
+        touched.append(("admin", kind, Public.NO, None if row.op is Op.CREATE_BUCKET else ("bucket", "OPEN")))
     return all(
         principal.granted(action, None if row.op is Op.LIST_BUCKETS else where.bucket)
         or where.public_allows(public, signed)

@@ -68,6 +68,18 @@ def has_grant_headers(headers: Mapping[str, str]) -> bool:
     return any(name in GRANT_HEADERS for name in headers)
 
 
+def full_control_to_only(headers: Mapping[str, str], owner: str) -> bool:
+    """Whether the request's x-amz-grant-* headers grant FULL_CONTROL to `owner` (by canonical id)
+    and nothing else: bucket-owner-full-control in another form."""
+    if [name for name in headers if name in GRANT_HEADERS] != ["x-amz-grant-full-control"]:
+        return False
+    try:
+        items = _grantee_items("x-amz-grant-full-control", headers["x-amz-grant-full-control"])
+    except S3Error:
+        return False
+    return all(kind == "id" and value.strip() == owner for kind, value in items)
+
+
 def requested(headers: Mapping[str, str], directory: Directory) -> str | None:
     """The stored form of the ACL a request's headers set: a canned name, a JSON grant list
     (x-amz-grant-*), or None when it sets none."""

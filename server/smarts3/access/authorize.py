@@ -16,7 +16,8 @@ from smarts3.access.ownership import (
     BUCKET_ACL,
     CREATES_OBJECT,
     OBJECT_ACL,
-    OWNER_ID,
+    OBJECT_OWNER_ONLY,
+    OWNER,
     OWNER_KEY,
     PREFERRED,
     WRITER,
@@ -76,15 +77,18 @@ class Decision:
     bucket: BucketState | None = None  # the request's own bucket, where the request needs it
     object_extra: Mapping[str, str] = field(default_factory=dict)  # owner and ACL of a created object
     directory: Principals | None = None  # who ACL grants may name
+    gated_buckets: Mapping[str, BucketState] = field(default_factory=dict)  # the state of each gated object's bucket
 
     def still_readable(self, bucket: str, key: str, extra: Mapping[str, str]) -> bool:
         if (bucket, key) not in self.acl_gated:
             return True
+        state = self.gated_buckets.get(bucket)
+        if state is None:
+            return False  # every gated bucket's state is kept: closed if not
         who = self.principal.id if self.principal is not None else None
-        if who is not None and extra.get(OWNER_ID) == who:
+        if who is not None and state.object_owner(extra) == who:
             return True
-        # The gated caller is not the bucket owner, so the owner ids only fill canned expansions.
-        return grants.permits(grants.load(extra.get(ACL_KEY), "", ""), grants.READ, who)
+        return grants.permits(state.object_grants(extra), grants.READ, who)
 
     @property
     def caller_id(self) -> str:
@@ -92,10 +96,11 @@ class Decision:
 
 
 def caller(principal: Principal | None) -> Caller:
-    """Who a bucket policy sees: a credential by its canonical id or access key, and its name."""
+    """Who a bucket policy sees: a credential by its canonical id or access key, and its user name
+    (its declared identity, so both keys of a rotation overlap are the one user the policy names)."""
     if principal is None:
         return Caller()
-    return Caller(frozenset({principal.id, principal.access_key}), principal.name, principal.root)
+    return Caller(frozenset({principal.id, principal.access_key}), principal.identity or principal.name, principal.root)
 
 
 class Authorizer:
@@ -165,8 +170,10 @@ class Authorizer:
             state = await states.get(bucket)
             if state is not None and op in CREATES_OBJECT:
                 writer = principal.id if principal is not None else ANONYMOUS_ID
-                extra = new_object_extra(state, writer, headers, self.principals)
-        return Decision(principal, frozenset(gated), state, extra, self.principals)
+                upload = op is Op.CREATE_MULTIPART_UPLOAD
+                extra = new_object_extra(state, writer, headers, self.principals, upload=upload)
+        gated_buckets = {b: s for b in {b for b, _ in gated} if (s := await states.get(b)) is not None}
+        return Decision(principal, frozenset(gated), state, extra, self.principals, gated_buckets)
 
     def forget(self, bucket: str) -> None:
         """A bucket's policy or block changed here: the next request reads it again."""
@@ -261,7 +268,7 @@ class Authorizer:
                 tags = (await self.store.head_object(need.bucket, need.key)).meta.tags
             except StorageError:
                 tags = None
-        name = principal.name if principal else None
+        name = (principal.identity or principal.name) if principal else None  # aws:username, as caller()
         userid = principal.id if principal else None
         values = Lazy(lambda: condition_values(facts, name, userid, tags))
         return policy.evaluate(caller(principal), need.iam, resource_arn(need.bucket, need.key), values)
@@ -286,11 +293,11 @@ class Authorizer:
         if state is None:
             return Allowed.NO  # a missing bucket is refused like a private one: no existence leak
         who = principal.id if principal is not None else None
-        if who == state.owner:
-            return Allowed.YES  # the owner has full control of its bucket and what is in it
+        public = not block.ignore_public_acls  # IgnorePublicAcls: grants to the groups do not count
         if need.public is not Public.NO and need.bucket in self.declared_public():
             return Allowed.YES  # our own setting: every object and the listing, never tagging or ACLs
-        public = not block.ignore_public_acls  # IgnorePublicAcls: grants to the groups do not count
+        if who == state.owner:
+            return await self._bucket_owner_allows(who, op, need, own, state, public)
         if not own:
             return await self._allows_extra(principal, op, need, state, headers, public)
         if op in BUCKET_ACL:
@@ -299,6 +306,32 @@ class Authorizer:
             return Allowed.YES if grants.permits(state.grants(), permission, who, groups=groups) else Allowed.NO
         if op in OBJECT_ACL and need.key is not None:
             return await self._object_allows(who, need, OBJECT_ACL[op], state, public)
+        if op in OBJECT_OWNER_ONLY and need.key is not None:
+            return await self._object_allows(who, need, OWNER, state, public)  # e.g. ObjectWriter's tags
+        return Allowed.NO
+
+    async def _bucket_owner_allows(
+        self, who: str, op: Op, need: Need, own: bool, state: BucketState, public: bool
+    ) -> Allowed:
+        """The bucket owner has full control of its bucket and of the objects it owns. An object
+        another credential owns (ObjectWriter, BucketOwnerPreferred) it may still overwrite or
+        delete, as on AWS, but reads it and its ACL only as that object's ACL grants it (e.g.
+        bucket-owner-read), and never its tags, retention or legal hold."""
+        permission = _object_permission(op, need, own)
+        if permission is None or not state.acls_enabled:
+            return Allowed.YES  # BucketOwnerEnforced: it owns every object
+        if permission == grants.READ:
+            # Decided on the version the handler serves (still_readable): no extra read here.
+            return Allowed.BY_OBJECT_ACL
+        assert need.bucket is not None and need.key is not None
+        try:
+            extra = (await self.store.head_object(need.bucket, need.key)).meta.extra
+        except StorageError:
+            return Allowed.YES  # the owner may list its bucket: a missing key answers NoSuchKey
+        if state.object_owner(extra) == who:
+            return Allowed.YES
+        if permission != OWNER and grants.permits(state.object_grants(extra), permission, who, groups=public):
+            return Allowed.YES
         return Allowed.NO
 
     async def _allows_extra(
@@ -316,10 +349,16 @@ class Authorizer:
             # ACL, or who will own the new object (ObjectWriter, BucketOwnerPreferred).
             if grants.permits(state.grants(), grants.WRITE_ACP, who, groups=False):
                 return Allowed.YES
+            if op is Op.CREATE_BUCKET:
+                return Allowed.NO
             mine = state.ownership == WRITER or (
                 state.ownership == PREFERRED and headers.get("x-amz-acl") != "bucket-owner-full-control"
             )
-            return Allowed.YES if who is not None and mine and op is not Op.CREATE_BUCKET else Allowed.NO
+            # Where a group may write (public-read-write: AllUsers), any writer of that group, anonymous
+            # included, may send any ACL with what it writes, as on AWS.
+            group_grants = [g for g in state.grants() if g.group]
+            group_writes = grants.permits(group_grants, grants.WRITE, who, groups=public)
+            return Allowed.YES if (who is not None and mine) or group_writes else Allowed.NO
         if need.action is Action.READ and need.key is not None and need.public is Public.OBJECT:
             return await self._object_allows(who, need, grants.READ, state, public)  # a copy source
         return Allowed.NO  # a copy source's tags: its owner's (or a grant's) alone
@@ -335,7 +374,9 @@ class Authorizer:
         owned = who is not None and who == state.object_owner(extra)
         # S3: an object's ACL alone decides who reads it; the bucket's ACL governs listing.
         groups = public and (permission != grants.READ or need.public is Public.OBJECT)
-        if not owned and not grants.permits(state.object_grants(extra), permission, who, groups=groups):
+        if not owned and (
+            permission == OWNER or not grants.permits(state.object_grants(extra), permission, who, groups=groups)
+        ):
             return Allowed.NO
         return Allowed.BY_OBJECT_ACL if permission == grants.READ else Allowed.YES
 
@@ -371,6 +412,20 @@ class _States:
                 ids = self._authorizer.principals.ids_by_key()
                 self._cache[bucket] = bucket_state(info, canonical_id(ROOT_NAME), ids)
         return self._cache[bucket]
+
+
+def _object_permission(op: Op, need: Need, own: bool) -> str | None:
+    """What a need asks of an existing object itself: an ACL permission, OWNER, or None when the
+    bucket alone decides (creating, overwriting or deleting a key; the ACL a new object gets)."""
+    if need.key is None:
+        return None
+    if not own:  # a copy source: its bytes (under GetObject's rule) or its tags (its owner's)
+        if need.action is not Action.READ:
+            return None
+        return grants.READ if need.public is Public.OBJECT else OWNER
+    if op in OBJECT_ACL:
+        return OBJECT_ACL[op]
+    return OWNER if op in OBJECT_OWNER_ONLY else None
 
 
 def _source_bucket(headers: Mapping[str, str]) -> str | None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from smarts3.access import grants
-from smarts3.access.acl import Directory, canned_from_headers, has_grant_headers, requested
+from smarts3.access.acl import Directory, canned_from_headers, full_control_to_only, has_grant_headers, requested
 from smarts3.access.grants import Grant
 from smarts3.s3.errors import S3Error
 from smarts3.s3.operations import Op
@@ -22,6 +22,7 @@ ACL_KEY = "acl"  # the stored ACL (grants.py): a canned name or a JSON grant lis
 OWNER_ID = "owner-id"
 OWNER_KEY = "owner"  # legacy: the access key that created the bucket
 OWNERSHIP = "ownership"
+INITIATOR = "initiator"  # upload `extra`: who started it, when not the object's owner-to-be
 
 ENFORCED, PREFERRED, WRITER = "BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter"
 MODES = frozenset({ENFORCED, PREFERRED, WRITER})
@@ -67,6 +68,23 @@ OBJECT_ACL: dict[Op, str] = {
     Op.GET_OBJECT_ACL: grants.READ_ACP,
     Op.PUT_OBJECT_ACL: grants.WRITE_ACP,
 }
+# Operations on an existing object that no ACL grants: its owner's alone (AWS's ACLs never grant
+# tagging, retention or legal hold; the bucket owner may not use them on an object it does not own).
+OBJECT_OWNER_ONLY = frozenset(
+    {
+        Op.GET_OBJECT_TAGGING,
+        Op.PUT_OBJECT_TAGGING,
+        Op.DELETE_OBJECT_TAGGING,
+        Op.GET_OBJECT_LEGAL_HOLD,
+        Op.PUT_OBJECT_LEGAL_HOLD,
+        Op.GET_OBJECT_RETENTION,
+        Op.PUT_OBJECT_RETENTION,
+        Op.GET_OBJECT_TORRENT,
+        Op.RESTORE_OBJECT,
+        Op.SELECT_OBJECT_CONTENT,
+    }
+)
+OWNER = "OWNER"  # not a permission: what only the object's owner may do
 # Operations that create an object: its owner and ACL are settled at authorization.
 CREATES_OBJECT = frozenset({Op.PUT_OBJECT, Op.COPY_OBJECT, Op.CREATE_MULTIPART_UPLOAD, Op.POST_OBJECT})
 
@@ -111,13 +129,26 @@ def new_owner(state: BucketState, writer: str, canned: str | None) -> str:
     return state.owner
 
 
+def upload_owners(state: BucketState, extra: Mapping[str, str]) -> tuple[str, str]:
+    """(Initiator, Owner) of a multipart upload, from its `extra`."""
+    owner = state.object_owner(extra)
+    return extra.get(INITIATOR, owner), owner
+
+
 def refuse_if_disabled(state: BucketState, headers: Mapping[str, str]) -> None:
-    """BucketOwnerEnforced: an ACL other than bucket-owner-full-control is refused, as S3 does."""
+    """BucketOwnerEnforced: an ACL other than bucket-owner-full-control is refused, as S3 does; S3
+    takes that ACL "in any form", so also x-amz-grant-full-control naming the bucket owner alone."""
     if state.acls_enabled:
         return
     canned = headers.get("x-amz-acl")
-    if has_grant_headers(headers) or (canned is not None and canned != "bucket-owner-full-control"):
+    grants_other = has_grant_headers(headers) and not full_control_to_only(headers, state.owner)
+    if grants_other or (canned is not None and canned != "bucket-owner-full-control"):
         raise acls_not_supported()
+
+
+def owner_full_control(state: BucketState, policy: tuple[Grant, ...]) -> bool:
+    """Whether an AccessControlPolicy grants FULL_CONTROL to the bucket owner and nothing else."""
+    return set(policy) == {Grant(state.owner, grants.FULL_CONTROL)}
 
 
 def acls_not_supported() -> S3Error:
@@ -125,15 +156,18 @@ def acls_not_supported() -> S3Error:
 
 
 def new_object_extra(
-    state: BucketState, writer: str, headers: Mapping[str, str], directory: Directory
+    state: BucketState, writer: str, headers: Mapping[str, str], directory: Directory, *, upload: bool = False
 ) -> dict[str, str]:
-    """The owner and ACL `extra` of an object this request creates."""
+    """The owner and ACL `extra` of an object this request creates (of a multipart upload: also
+    its initiator, which ListMultipartUploads and ListParts show apart from the owner)."""
     canned = canned_from_headers(headers)
     refuse_if_disabled(state, headers)
     extra: dict[str, str] = {}
     owner = new_owner(state, writer, canned)
     if owner != state.owner:
         extra[OWNER_ID] = owner
+    if upload and writer != owner:
+        extra[INITIATOR] = writer
     acl = requested(headers, directory) if state.acls_enabled else None
     if acl is not None and acl != "private":
         extra[ACL_KEY] = acl

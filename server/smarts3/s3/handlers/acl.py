@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from smarts3.access import grants
 from smarts3.access.acl import parse_policy, policy_xml, requested
-from smarts3.access.ownership import ACL_KEY, BucketState, acls_not_supported, refuse_if_disabled
+from smarts3.access.ownership import ACL_KEY, BucketState, acls_not_supported, owner_full_control, refuse_if_disabled
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
 from smarts3.s3.handlers.common import read_xml
@@ -20,7 +20,7 @@ def _state(ctx: Ctx) -> BucketState:
     return ctx.access.bucket
 
 
-async def _requested_acl(ctx: Ctx, state: BucketState, owner: str) -> str | None:
+async def _requested_acl(ctx: Ctx, state: BucketState) -> str | None:
     """The ACL to store (None: private), from exactly one of x-amz-acl, x-amz-grant-* or a body."""
     refuse_if_disabled(state, ctx.headers)
     directory = ctx.access.directory
@@ -33,8 +33,8 @@ async def _requested_acl(ctx: Ctx, state: BucketState, owner: str) -> str | None
         policy = parse_policy(body, directory)
         if grants.is_public(policy) and ctx.authorizer is not None:
             await ctx.authorizer.refuse_public_acl(ctx.bucket_name)  # BlockPublicAcls, as for the headers
-        if not state.acls_enabled and policy != grants.canned("private", owner, state.owner):
-            raise acls_not_supported()
+        if not state.acls_enabled and not owner_full_control(state, policy):
+            raise acls_not_supported()  # AWS takes bucket-owner-full-control in any form, nothing else
         return grants.dump(policy)
     if from_headers is None:
         raise S3Error(
@@ -54,7 +54,7 @@ async def get_bucket_acl(ctx: Ctx) -> Response:
 
 async def put_bucket_acl(ctx: Ctx) -> Response:
     state = _state(ctx)
-    acl = await _requested_acl(ctx, state, state.owner)
+    acl = await _requested_acl(ctx, state)
     await ctx.store.update_bucket_extra(ctx.bucket_name, {ACL_KEY: acl})
     return empty(200)
 
@@ -67,7 +67,7 @@ async def get_object_acl(ctx: Ctx) -> Response:
 
 async def put_object_acl(ctx: Ctx) -> Response:
     state = _state(ctx)
-    info = await ctx.store.head_object(ctx.bucket_name, ctx.key_name)
-    acl = await _requested_acl(ctx, state, state.object_owner(info.meta.extra))
+    await ctx.store.head_object(ctx.bucket_name, ctx.key_name)  # NoSuchKey before the body is read
+    acl = await _requested_acl(ctx, state)
     await ctx.store.update_object_meta(ctx.bucket_name, ctx.key_name, extra={ACL_KEY: acl})
     return empty(200)

@@ -6,7 +6,7 @@ import re
 
 from starlette.responses import Response
 
-from smarts3.access.acl import canned_from_headers, has_grant_headers, requested
+from smarts3.access.acl import canned_from_headers, full_control_to_only, has_grant_headers, requested
 from smarts3.access.actions import Action
 from smarts3.access.ownership import ACL_KEY, ENFORCED, MODES, OWNER_ID, OWNERSHIP, recorded_owner
 from smarts3.config.declared import bucket_name_problem
@@ -68,7 +68,8 @@ def _object_ownership(ctx: Ctx, canned: str | None) -> str | None:
             "Invalid x-amz-object-ownership header.",
             fields={"ArgumentName": "x-amz-object-ownership", "ArgumentValue": value},
         )
-    opens = has_grant_headers(ctx.headers) or canned not in (None, "private", "bucket-owner-full-control")
+    grants_other = has_grant_headers(ctx.headers) and not full_control_to_only(ctx.headers, ctx.access.caller_id)
+    opens = grants_other or canned not in (None, "private", "bucket-owner-full-control")
     if value == ENFORCED and opens:
         raise S3Error(
             "InvalidBucketAclWithObjectOwnership",

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from starlette.responses import Response
 
+from smarts3.access.ownership import OWNER_ID
 from smarts3.s3 import xml
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
@@ -26,6 +27,30 @@ def _encoder(ctx: Ctx) -> Callable[[str], str]:
             fields={"ArgumentName": "encoding-type", "ArgumentValue": encoding},
         )
     return lambda value: quote(value, safe="/")
+
+
+def entry_owner(ctx: Ctx) -> Callable[[object], str]:
+    """<Owner> of each listed object or version: the credential that owns it where that is not
+    the bucket owner (ObjectWriter, BucketOwnerPreferred), else the bucket owner.
+
+    The entry's `owner` is the object's `extra[OWNER_ID]` (None: the bucket owner's), which storage
+    must carry in ListEntry/VersionEntry; read with getattr so that entries without it list the
+    bucket owner, as before. One string per page, except for objects someone else owns."""
+    default = owner(ctx)
+    state = ctx.access.bucket
+    if state is None or not state.acls_enabled:
+        return lambda entry: default
+    cache: dict[str, str] = {}
+
+    def of(entry: object) -> str:
+        owner_id: str | None = getattr(entry, "owner", None)
+        if owner_id is None:
+            return default
+        if owner_id not in cache:
+            cache[owner_id] = owner(ctx, state.object_owner({OWNER_ID: owner_id}))
+        return cache[owner_id]
+
+    return of
 
 
 async def _page(ctx: Ctx, start_after: str, max_keys: int) -> ListPage:
@@ -85,8 +110,8 @@ async def list_objects(ctx: Ctx) -> Response:
     children.insert(2, xml.el("Marker", enc(marker)))
     if page.is_truncated and ctx.query.get("delimiter") and page.next_marker is not None:
         children.append(xml.el("NextMarker", enc(page.next_marker)))
-    who = owner(ctx)
-    children.extend(_contents(e, enc, who) for e in page.entries)
+    who = entry_owner(ctx)
+    children.extend(_contents(e, enc, who(e)) for e in page.entries)
     children.extend(_common(page, enc))
     return xml_response(xml.document("ListBucketResult", children))
 
@@ -106,7 +131,7 @@ async def list_objects_v2(ctx: Ctx) -> Response:
         children.append(xml.el("NextContinuationToken", encode_token(ctx.bucket_name, page.next_marker)))
     if start_after:
         children.append(xml.el("StartAfter", enc(start_after)))
-    who = owner(ctx) if ctx.query.get("fetch-owner") == "true" else None
-    children.extend(_contents(e, enc, who) for e in page.entries)
+    who = entry_owner(ctx) if ctx.query.get("fetch-owner") == "true" else None
+    children.extend(_contents(e, enc, who(e) if who else None) for e in page.entries)
     children.extend(_common(page, enc))
     return xml_response(xml.document("ListBucketResult", children))

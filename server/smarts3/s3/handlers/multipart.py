@@ -11,6 +11,7 @@ from urllib.parse import quote
 from starlette.responses import Response
 
 from smarts3 import checksums
+from smarts3.access.ownership import INITIATOR, upload_owners
 from smarts3.s3 import copysource, sse, xml
 from smarts3.s3.body import receive_into
 from smarts3.s3.context import Ctx
@@ -231,6 +232,7 @@ async def _complete(ctx: Ctx, upload: UploadInfo, requested: Requested) -> Respo
     digest = hashlib.md5(b"".join(bytes.fromhex(p.etag.strip('"')) for p in chosen))  # noqa: S324
     etag = f'"{digest.hexdigest()}-{len(chosen)}"'
     meta = replace(upload.meta, checksums=final_checksums(ctx, upload, chosen))
+    meta = replace(meta, extra={k: v for k, v in meta.extra.items() if k != INITIATOR})  # the upload's alone
     if not meta.checksums:
         meta = replace(meta, checksum_type=None)
     info = await ctx.store.complete_upload(
@@ -294,7 +296,6 @@ async def list_parts(ctx: Ctx) -> Response:
     page = await ctx.store.list_parts(
         ctx.bucket_name, ctx.key_name, upload.upload_id, part_number_marker=marker, max_parts=max_parts
     )
-    who = owner(ctx)
     children = [
         xml.el("Bucket", upload.bucket),
         xml.el("Key", upload.key),
@@ -303,8 +304,7 @@ async def list_parts(ctx: Ctx) -> Response:
         xml.el("NextPartNumberMarker", page.next_part_number_marker or 0),
         xml.el("MaxParts", max_parts),
         xml.el("IsTruncated", "true" if page.is_truncated else "false"),
-        who.replace("<Owner>", "<Initiator>").replace("</Owner>", "</Initiator>"),
-        who,
+        *_owners(ctx, upload),
         xml.el("StorageClass", upload.meta.extra.get("storage-class", "STANDARD")),
     ]
     algorithm = upload_algorithm(upload)
@@ -321,6 +321,16 @@ async def list_parts(ctx: Ctx) -> Response:
         fields.extend(xml.el("Checksum" + alg, v) for alg, v in part.checksums.items())
         children.append(xml.node("Part", fields))
     return xml_response(xml.document("ListPartsResult", children))
+
+
+def _owners(ctx: Ctx, upload: UploadInfo) -> tuple[str, str]:
+    """<Initiator> and <Owner> of an upload: who started it, and who will own the object."""
+    state = ctx.access.bucket
+    if state is None:
+        who = owner(ctx)
+        return who.replace("<Owner>", "<Initiator>").replace("</Owner>", "</Initiator>"), who
+    initiator, owner_id = upload_owners(state, upload.meta.extra)
+    return xml.node("Initiator", [xml.el("ID", initiator)]), owner(ctx, owner_id)
 
 
 async def list_multipart_uploads(ctx: Ctx) -> Response:
@@ -357,13 +367,11 @@ async def list_multipart_uploads(ctx: Ctx) -> Response:
         children.append(xml.el("Delimiter", enc(delimiter)))
     if encoding:
         children.append(xml.el("EncodingType", "url"))
-    who = owner(ctx)
     for upload in page.uploads:
         fields = [
             xml.el("Key", enc(upload.key)),
             xml.el("UploadId", upload.upload_id),
-            who.replace("<Owner>", "<Initiator>").replace("</Owner>", "</Initiator>"),
-            who,
+            *_owners(ctx, upload),
             xml.el("StorageClass", upload.meta.extra.get("storage-class", "STANDARD")),
             xml.el("Initiated", xml.iso8601(upload.initiated)),
         ]

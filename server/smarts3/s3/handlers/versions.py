@@ -11,8 +11,8 @@ from starlette.responses import Response
 from smarts3.s3 import xml
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error, not_implemented
-from smarts3.s3.handlers.common import int_param, owner, read_xml
-from smarts3.s3.handlers.listing import _encoder
+from smarts3.s3.handlers.common import int_param, read_xml
+from smarts3.s3.handlers.listing import _encoder, entry_owner
 from smarts3.s3.responses import empty, xml_response
 from smarts3.storage.base import NoSuchVersion, ObjectInfo, VersionEntry
 
@@ -132,8 +132,8 @@ async def list_object_versions(ctx: Ctx) -> Response:
             children.append(xml.el("NextVersionIdMarker", page.next_version_id_marker))
     if "encoding-type" in q:
         children.append(xml.el("EncodingType", "url"))
-    who = owner(ctx)
-    children.extend(_version_xml(e, enc, who) for e in page.entries)
+    who = entry_owner(ctx)  # each version's own owner
+    children.extend(_version_xml(e, enc, who(e)) for e in page.entries)
     children.extend(
         xml.node("CommonPrefixes", [xml.el("Prefix", enc(p))]) for p in page.common_prefixes
     )
