@@ -3,12 +3,13 @@
     PYTHONPATH=server .venv/bin/python benchmarks/app_cost.py [--requests 4000] [--rounds 3] 2>/dev/null
 
 Builds the app as `smarts3 serve` does (`create_app`, defaults: fsync always, access log and
-metrics on, logging configured and the lifespan running), feeds it ready-made ASGI scopes of signed 4 KiB PUT, GET, HEAD and DELETE requests
-from 16 concurrent tasks on one event loop, and prints the process's CPU time (all threads: the
-event loop, the group-commit writer, the access log's thread) per request, best of `--rounds`.
-No sockets, no Hypercorn, no load generator: on a machine shared with other work this is the
-steady figure for the app's share of a request (`run.py`'s rates and CPU columns swing with the
-load on the other core; the Hypercorn ceiling's ~160-200 µs per request comes on top of this).
+metrics on, logging configured and the lifespan running), feeds it ready-made ASGI scopes of
+signed 4 KiB PUT, GET, HEAD and DELETE requests from 16 concurrent tasks on one event loop, and
+prints the process's CPU time (all threads: the event loop, the group-commit writer, the access
+log's thread) per request, best of `--rounds`. No sockets, no Hypercorn, no load generator: on a
+machine shared with other work this is the steadier figure for the app's own share of a request
+(`run.py`'s rates swing with the load on the other core). What Hypercorn, h11 and asyncio spend
+per request (the ceiling's ~160-200 µs, more for more response headers) comes on top of this.
 The signatures are made once per key before timing (a SigV4 signature may be replayed within
 its 15 minutes), so the client side costs nothing measurable.
 """
