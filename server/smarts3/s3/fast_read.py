@@ -3,7 +3,7 @@
 Most small reads are the same request: GET or HEAD of a key, signed with SigV4 in the
 Authorization header, no query, no header that changes the answer. `plain_headers` says in one
 pass over the headers whether a request is that (anything outside `PLAIN_HEADERS` is not: Range,
-the conditionals, checksum mode, SSE-C keys, Origin, expected-owner, a body...), and `serve`
+the conditionals, SSE-C keys, Origin, expected-owner, a body...), and `serve`
 answers it with the same helpers as objects_read.py (so the same headers in the same order) as
 raw ASGI messages, skipping classification, the handler context's detours and the Response
 objects. `serve` gives up, having sent nothing, on whatever it meets that is not plain either:
@@ -40,6 +40,7 @@ PLAIN_HEADERS: Final = frozenset(
         "authorization",
         "x-amz-date",
         "x-amz-content-sha256",
+        "x-amz-checksum-mode",  # read by objects_read.plan; boto3 sends it on every GetObject
         "user-agent",
         "x-amz-user-agent",
         "amz-sdk-invocation-id",
