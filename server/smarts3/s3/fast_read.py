@@ -14,6 +14,7 @@ exactly as for any other request, so a refusal or an error is never answered her
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Final
 
 from starlette.types import Receive, Scope, Send
@@ -52,6 +53,7 @@ PLAIN_HEADERS: Final = frozenset(
     }
 )
 _V4: Final = "AWS4-HMAC-SHA256 "
+log = logging.getLogger("smarts3.s3")
 _SMALL: Final = 1024 * 1024  # as ObjectStream: above this a body needs its disconnect watcher
 
 served = 0  # requests this process answered here (tests read it to see the fast path taken)
@@ -93,44 +95,65 @@ async def serve(app: S3App, scope: Scope, receive: Receive, send: Send, headers:
     if prepared is None:
         return False
     ctx, info, reader = prepared
+    request_id = ctx.request_id.encode()
     try:
         status, start, end, out = plan(ctx, info, {})
         out.update(await expiration_header(ctx, info))
+        # Encoded here: a value latin-1 cannot carry is the generic path's error to answer.
+        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in out.items()]
     except Exception:
         if reader is not None:
             await reader.close()
         return False
+    raw.append((b"content-length", str(end - start).encode()))
+    raw.append((b"x-amz-request-id", request_id))
+    raw.append((b"x-amz-id-2", request_id))
     global served
     served += 1
     state = scope["state"]
     state.update(bucket=ctx.bucket, key=ctx.key, operation=ctx.op.value)
     state["access_key"] = state.get("access_key") or ctx.auth.access_key
-    request_id = ctx.request_id.encode()
-    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in out.items()]
-    raw.append((b"content-length", str(end - start).encode()))
-    raw.append((b"x-amz-request-id", request_id))
-    raw.append((b"x-amz-id-2", request_id))
+    try:
+        await _send(scope, receive, send, status, raw, reader, start, end)
+    except Exception:
+        # As the generic path once the head may be out: logged, and a broken connection.
+        log.exception("unexpected error [request_id=%s]", ctx.request_id)
+        state["error_code"] = "InternalError"
+        raise
+    return True
+
+
+async def _send(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    raw: list[tuple[bytes, bytes]],
+    reader: ObjectReader | None,
+    start: int,
+    end: int,
+) -> None:
     if reader is None:  # HEAD
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": b""})
-    elif end - start > _SMALL:
+        return
+    if end - start > _SMALL:
         stream = ObjectStream(reader, start, end, status=status, headers={})
         stream.raw_headers = raw
-        await stream(scope, receive, send)
-    else:
-        try:
-            await send({"type": "http.response.start", "status": status, "headers": raw})
-            remaining = end - start
-            async for chunk in reader.iter_range(start, end):
-                remaining -= len(chunk)
-                await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
-                if remaining <= 0:
-                    break
-            else:
-                await send({"type": "http.response.body", "body": b""})
-        finally:
-            await reader.close()
-    return True
+        await stream(scope, receive, send)  # closes the reader
+        return
+    try:
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        remaining = end - start
+        async for chunk in reader.iter_range(start, end):
+            remaining -= len(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
+            if remaining <= 0:
+                break
+        else:
+            await send({"type": "http.response.body", "body": b""})
+    finally:
+        await reader.close()
 
 
 async def _prepare(
