@@ -31,15 +31,16 @@ from smarts3.access.principals import ANONYMOUS_ID, ROOT_NAME, Principal, Princi
 from smarts3.s3 import copysource
 from smarts3.s3.errors import S3Error
 from smarts3.s3.operations import Op
-from smarts3.storage.base import StorageError, Store
+from smarts3.storage.base import BucketInfo, StorageError, Store
 
 __all__ = ["ACL_KEY", "OWNER_KEY", "POLICY_KEY", "Allowed", "Authorizer", "Decision"]
 
 POLICY_KEY = "policy"  # a bucket's policy document, as PutBucketPolicy stored it (bucket `extra`)
 
-# How long a worker trusts what it read of a bucket's policy and public access block. Changes made
-# through this process apply at once (forget); another worker's apply within this time (as AWS's own
-# policy changes, eventually).
+# How long a worker trusts what it read of a bucket's access state: its policy, public access block,
+# owner, ownership controls and ACL, all from one read of the bucket. Changes made through this
+# process apply at once (the dispatcher forgets a bucket after every bucket-level write); another
+# worker's apply within this time (as AWS's own policy and ACL changes, eventually).
 ACCESS_TTL = 1.0
 
 log = logging.getLogger("smarts3.access")
@@ -119,8 +120,9 @@ class Authorizer:
         self.anonymous_is_root = anonymous_is_root
         self.public_access_block = public_access_block  # server-wide; a bucket may add its own
         self._policies: dict[tuple[str, str], Policy | None] = {}  # (bucket, text) -> parsed
-        # bucket -> (read at, its extra or None when it does not exist): one SQLite read per second, not per request
-        self._extras: dict[str, tuple[float, Mapping[str, str] | None]] = {}
+        # bucket -> (read at, the bucket or None when it does not exist): one SQLite read per second, not
+        # per request, serving both the policy and the ACL checks
+        self._buckets: dict[str, tuple[float, BucketInfo | None]] = {}
 
     def root(self) -> Principal:
         return next(p for p in self.principals.all() if p.root)
@@ -177,21 +179,25 @@ class Authorizer:
 
     def forget(self, bucket: str) -> None:
         """A bucket's policy or block changed here: the next request reads it again."""
-        self._extras.pop(bucket, None)
+        self._buckets.pop(bucket, None)
 
-    async def _bucket_extra(self, bucket: str) -> Mapping[str, str] | None:
+    async def _bucket_info(self, bucket: str) -> BucketInfo | None:
         now = time.monotonic()
-        cached = self._extras.get(bucket)
+        cached = self._buckets.get(bucket)
         if cached is not None and now - cached[0] < ACCESS_TTL:
             return cached[1]
         try:
-            extra: Mapping[str, str] | None = (await self.store.get_bucket(bucket)).extra
+            info: BucketInfo | None = await self.store.get_bucket(bucket)
         except StorageError:
-            extra = None
-        if len(self._extras) > 4096:
-            self._extras.clear()
-        self._extras[bucket] = (now, extra)
-        return extra
+            info = None
+        if len(self._buckets) > 4096:
+            self._buckets.clear()
+        self._buckets[bucket] = (now, info)
+        return info
+
+    async def _bucket_extra(self, bucket: str) -> Mapping[str, str] | None:
+        info = await self._bucket_info(bucket)
+        return None if info is None else info.extra
 
     async def block_for(self, bucket: str) -> pab.Block:
         """The public access block in force for a bucket: the server's, plus the bucket's own."""
@@ -396,7 +402,7 @@ class Authorizer:
 
 
 class _States:
-    """Bucket states read once per request."""
+    """Bucket states of one request, from the authorizer's cached read (the one the policy check uses)."""
 
     def __init__(self, authorizer: Authorizer) -> None:
         self._authorizer = authorizer
@@ -404,13 +410,9 @@ class _States:
 
     async def get(self, bucket: str) -> BucketState | None:
         if bucket not in self._cache:
-            try:
-                info = await self._authorizer.store.get_bucket(bucket)
-            except StorageError:
-                self._cache[bucket] = None
-            else:
-                ids = self._authorizer.principals.ids_by_key()
-                self._cache[bucket] = bucket_state(info, canonical_id(ROOT_NAME), ids)
+            info = await self._authorizer._bucket_info(bucket)
+            ids = self._authorizer.principals.ids_by_key()
+            self._cache[bucket] = None if info is None else bucket_state(info, canonical_id(ROOT_NAME), ids)
         return self._cache[bucket]
 
 

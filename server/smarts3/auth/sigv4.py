@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Collection, Mapping, Sequence
 from functools import lru_cache
 from typing import Final
@@ -39,7 +40,12 @@ def canonical_uri(raw_path: bytes) -> str:
     """
     if not raw_path:
         return "/"
+    if _UNRESERVED_PATH.fullmatch(raw_path):  # decoding and encoding again would give it back
+        return raw_path.decode("ascii")
     return uri_encode(unquote_to_bytes(raw_path), keep_slash=True)
+
+
+_UNRESERVED_PATH: Final = re.compile(rb"[A-Za-z0-9/_.~-]*")
 
 
 def canonical_query(query: Query, *, exclude: Collection[str] = ()) -> str:

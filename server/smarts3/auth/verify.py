@@ -258,6 +258,20 @@ def _secret(creds: CredentialStore, access_key: str) -> str:
 
 
 def _parse_amz_date(value: str) -> float | None:
+    # Every request of the same second carries the same x-amz-date: parsed once.
+    if value in _amz_dates:
+        return _amz_dates[value]
+    when = _parse_amz_date_uncached(value)
+    if len(_amz_dates) >= 64:
+        _amz_dates.clear()
+    _amz_dates[value] = when
+    return when
+
+
+_amz_dates: dict[str, float | None] = {}
+
+
+def _parse_amz_date_uncached(value: str) -> float | None:
     value = value.strip()
     if not _AMZ_DATE.fullmatch(value):
         return None
@@ -373,7 +387,8 @@ def _header_readings(headers: Mapping[str, str], names: Collection[str]) -> list
     return [headers, {**headers, **changed}] if changed else [headers]
 
 
-def _v4_header(req: RequestView, creds: CredentialStore, authorization: str, now: float) -> AuthResult:
+def _v4_fields(authorization: str) -> tuple[str, str, str, str, list[str], str]:
+    """(access key, date, region, service, signed headers, signature) of a SigV4 Authorization header."""
     fields: dict[str, str] = {}
     for part in authorization[len(sigv4.ALGORITHM) :].split(","):
         name, sep, value = part.strip().partition("=")
@@ -384,6 +399,31 @@ def _v4_header(req: RequestView, creds: CredentialStore, authorization: str, now
         raise _malformed("it must contain Credential, SignedHeaders and Signature.")
     access_key, date, region, service, _ = _parse_credential(fields["Credential"], _malformed)
     signed = _parse_signed_headers(fields["SignedHeaders"], _malformed)
+    return access_key, date, region, service, signed, fields["Signature"]
+
+
+# A client sends the same Authorization header but for its signature for a whole day: what precedes a
+# trailing `Signature=<64 hex>` is parsed once (the parse of the whole header is the same but for it).
+_V4_TAIL = re.compile(r"(.*,\s*)Signature=([0-9a-f]{64})\s*", re.DOTALL)
+_v4_heads: dict[str, tuple[str, str, str, str, list[str]]] = {}
+
+
+def _v4_fields_cached(authorization: str) -> tuple[str, str, str, str, list[str], str]:
+    tail = _V4_TAIL.fullmatch(authorization)
+    if tail is None:
+        return _v4_fields(authorization)
+    head, signature = tail.group(1), tail.group(2)
+    parsed = _v4_heads.get(head)
+    if parsed is None:
+        access_key, date, region, service, signed, _ = _v4_fields(authorization)
+        if len(_v4_heads) >= 256:
+            _v4_heads.clear()
+        parsed = _v4_heads[head] = (access_key, date, region, service, signed)  # never mutated
+    return parsed[0], parsed[1], parsed[2], parsed[3], parsed[4], signature
+
+
+def _v4_header(req: RequestView, creds: CredentialStore, authorization: str, now: float) -> AuthResult:
+    access_key, date, region, service, signed, given = _v4_fields_cached(authorization)
     mode, digest = _payload_mode(req, v4_header=True)
 
     when, from_amz = _header_time(req.headers, now)
@@ -398,7 +438,7 @@ def _v4_header(req: RequestView, creds: CredentialStore, authorization: str, now
     key = sigv4.signing_key(secret, date, region, service)
     scope = f"{date}/{region}/{service}/aws4_request"
     payload_hash = req.headers["x-amz-content-sha256"].strip()
-    signature = _v4_signature(req, key, amz_date, scope, signed, payload_hash, fields["Signature"])
+    signature = _v4_signature(req, key, amz_date, scope, signed, payload_hash, given)
     chunk_signing = None
     if mode in _SIGNED_STREAMING:
         chunk_signing = ChunkSigning(signing_key=key, seed_signature=signature, amz_date=amz_date, scope=scope)

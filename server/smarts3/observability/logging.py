@@ -13,12 +13,11 @@ so neither a slow disk nor an unread stderr can stall the event loop.
 from __future__ import annotations
 
 import atexit
-import contextlib
+import collections
 import fcntl
 import json
 import logging
 import os
-import queue
 import re
 import sys
 import threading
@@ -291,23 +290,33 @@ class BackgroundHandler(logging.Handler):
         super().__init__()
         self.target = target
         self.dropped = 0
-        self._queue: queue.Queue[logging.LogRecord | threading.Event | None] = queue.Queue(capacity)
+        # A deque, not a queue.Queue: an append is one C call under the GIL, where Queue.put takes
+        # a lock and notifies a condition per record. The writer is woken only when it waits.
+        self._items: collections.deque[logging.LogRecord | threading.Event | None] = collections.deque()
+        self._capacity = capacity
+        self._idle = False
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="smarts3-log-writer", daemon=True)
         self._thread.start()
         self.addFilter(RequestIdFilter())
+
+    def _put(self, item: logging.LogRecord | threading.Event | None) -> None:
+        self._items.append(item)
+        if self._idle:  # read after the append: a writer about to wait sees the item or the wake-up
+            self._wake.set()
 
     def emit(self, record: logging.LogRecord) -> None:
         # Resolve the message now: its args may change once this call returns. (In place:
         # any other handler of this record renders the same message from it.)
         record.msg = record.getMessage()
         record.args = None
-        try:
-            if self.dropped and not self._queue.full():
-                self._queue.put_nowait(self._dropped_notice())
-                self.dropped = 0
-            self._queue.put_nowait(record)
-        except queue.Full:
+        if len(self._items) >= self._capacity:
             self.dropped += 1
+            return
+        if self.dropped:
+            self._put(self._dropped_notice())
+            self.dropped = 0
+        self._put(record)
 
     def _dropped_notice(self) -> logging.LogRecord:
         notice = logging.makeLogRecord(
@@ -322,14 +331,18 @@ class BackgroundHandler(logging.Handler):
         return notice
 
     def _run(self) -> None:
+        items = self._items
         while True:
-            batch = [self._queue.get()]
+            if not items:
+                self._idle = True  # set before looking again: see _put
+                while not items:
+                    self._wake.wait()
+                    self._wake.clear()
+                self._idle = False
             # Let lines gather: one wake-up per batch rather than per request, since every
             # wake-up of this thread takes the GIL from the busy event loop.
             time.sleep(_BATCH_SECONDS)
-            with contextlib.suppress(queue.Empty):
-                while len(batch) < _BATCH_MAX:
-                    batch.append(self._queue.get_nowait())
+            batch = [items.popleft() for _ in range(min(len(items), _BATCH_MAX))]
             records: list[logging.LogRecord] = []
             for item in batch:
                 if isinstance(item, logging.LogRecord):
@@ -359,23 +372,21 @@ class BackgroundHandler(logging.Handler):
         if not self._thread.is_alive():
             return
         done = threading.Event()
-        with contextlib.suppress(queue.Full):
-            self.acquire()  # emit() runs under the same lock
-            try:
-                if self.dropped:
-                    self._queue.put(self._dropped_notice(), timeout=timeout)
-                    self.dropped = 0
-            finally:
-                self.release()
-            self._queue.put(done, timeout=timeout)
-            done.wait(timeout)
+        self.acquire()  # emit() runs under the same lock
+        try:
+            if self.dropped:
+                self._put(self._dropped_notice())
+                self.dropped = 0
+        finally:
+            self.release()
+        self._put(done)
+        done.wait(timeout)
         self.target.flush()
 
     def close(self) -> None:
         # Bounded waits: a writer stuck on a full pipe must not keep the process alive.
         if self._thread.is_alive():
-            with contextlib.suppress(queue.Full):
-                self._queue.put(None, timeout=2.0)
+            self._put(None)
             self._thread.join(timeout=2.0)
         if not self._thread.is_alive():
             self.target.close()

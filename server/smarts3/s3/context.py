@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.types import Receive
 
@@ -15,7 +15,7 @@ from smarts3.auth.types import AuthResult
 from smarts3.s3.errors import S3Error
 from smarts3.s3.operations import Op
 from smarts3.sse.policy import SsePolicy
-from smarts3.storage.base import Store
+from smarts3.storage.base import BucketInfo, Store
 
 
 class ClientGone(Exception):
@@ -51,12 +51,19 @@ class Ctx:
     # Policy handlers read the server-wide public access block; PostObject authorizes its form here.
     authorizer: Authorizer | None = None
     facts: RequestFacts | None = None  # what a bucket policy's conditions see of the request
+    _bucket_info: BucketInfo | None = field(default=None, init=False, repr=False)
 
     @property
     def bucket_name(self) -> str:
         if self.bucket is None:  # the classifier never routes bucket ops without one
             raise S3Error("InvalidRequest", "A bucket is required.")
         return self.bucket
+
+    async def bucket_info(self) -> BucketInfo:
+        """The request's bucket, read once per request: the handler's helpers share the read."""
+        if self._bucket_info is None:
+            self._bucket_info = await self.store.get_bucket(self.bucket_name)
+        return self._bucket_info
 
     @property
     def key_name(self) -> str:

@@ -21,7 +21,7 @@ from smarts3.access.authorize import Authorizer, Decision
 from smarts3.access.facts import RequestFacts
 from smarts3.auth.types import AuthError, AuthResult, RequestView
 from smarts3.auth.verify import authenticate, unverified
-from smarts3.s3 import addressing
+from smarts3.s3 import addressing, fast_read
 from smarts3.s3.context import ClientGone, Ctx, Limits
 from smarts3.s3.drain import BodyTracker
 from smarts3.s3.errors import S3Error, from_exception, not_implemented
@@ -61,6 +61,8 @@ _ID_COUNTER = itertools.count(1)
 def new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFF:08X}"
 
+
+_WRITES = frozenset({"PUT", "DELETE", "POST"})
 
 Handler = Callable[[Ctx], Awaitable[Response | ObjectStream]]
 
@@ -176,6 +178,9 @@ class S3App:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
+        plain = fast_read.plain_headers(scope, self.limits.max_header_bytes)
+        if plain is not None and await fast_read.serve(self, scope, receive, send, plain):
+            return
         extra = [(b"x-amz-request-id", request_id.encode()), (b"x-amz-id-2", request_id.encode())]
         started = False
         body = receive = BodyTracker(receive)
@@ -246,8 +251,14 @@ class S3App:
                 sse=self.sse,
                 secure=scope.get("scheme") == "https",
             )
-            response = await handler(ctx)
-            await response(scope, receive, send_with_id)
+            try:
+                response = await handler(ctx)
+                await response(scope, receive, send_with_id)
+            finally:
+                if key is None and bucket is not None and scope["method"] in _WRITES:
+                    # The bucket's ACL, ownership, policy or existence may have changed: this worker's
+                    # next request reads its access state again (authorize.ACCESS_TTL for the others).
+                    self.authorizer.forget(bucket)
         except ClientGone:
             scope["state"]["error_code"] = "ClientDisconnected"
         except Exception as exc:

@@ -206,7 +206,7 @@ async def plan_write(ctx: Ctx) -> Sealing | None:
 
 async def bucket_default(ctx: Ctx) -> tuple[str, str | None, bool] | None:
     """(algorithm, KMS key id, bucket key) of the bucket's default encryption, if it has one."""
-    raw = (await ctx.store.get_bucket(ctx.bucket_name)).extra.get(BUCKET_KEY)
+    raw = (await ctx.bucket_info()).extra.get(BUCKET_KEY)
     if raw is None:
         return None
     doc = json.loads(raw)

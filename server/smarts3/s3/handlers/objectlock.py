@@ -75,7 +75,7 @@ async def lock_extra(ctx: Ctx) -> dict[str, str | None]:
     date = headers.get("x-amz-object-lock-retain-until-date")
     hold = headers.get("x-amz-object-lock-legal-hold")
     asked = mode is not None or date is not None or hold is not None
-    bucket = await ctx.store.get_bucket(ctx.bucket_name)
+    bucket = await ctx.bucket_info()
     if not lock_enabled(bucket):
         if asked:
             raise _missing_configuration()
@@ -138,7 +138,7 @@ def locked_error() -> S3Error:
 
 
 async def get_object_lock_configuration(ctx: Ctx) -> Response:
-    bucket = await ctx.store.get_bucket(ctx.bucket_name)
+    bucket = await ctx.bucket_info()
     if not lock_enabled(bucket):
         raise S3Error("ObjectLockConfigurationNotFoundError", fields={"BucketName": bucket.name})
     children = [xml.el("ObjectLockEnabled", "Enabled")]

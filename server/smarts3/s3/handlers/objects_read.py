@@ -47,7 +47,7 @@ def _overrides(ctx: Ctx) -> dict[str, str]:
     return requested_overrides(ctx.query)
 
 
-def _plan(ctx: Ctx, info: ObjectInfo, overrides: dict[str, str]) -> tuple[int, int, int, dict[str, str]]:
+def plan(ctx: Ctx, info: ObjectInfo, overrides: dict[str, str]) -> tuple[int, int, int, dict[str, str]]:
     """(status, start, end, headers) for a read of `info`, after preconditions."""
     status = check_read_preconditions(ctx.headers, info)
     if status == 304:
@@ -88,7 +88,7 @@ async def get_object(ctx: Ctx) -> Response | ObjectStream:
     )
     try:
         ensure_still_readable(ctx, ctx.bucket_name, ctx.key_name, reader.info)
-        status, start, end, headers = _plan(ctx, reader.info, overrides)
+        status, start, end, headers = plan(ctx, reader.info, overrides)
         headers.update(await expiration_header(ctx, reader.info))
         reader = await sse.prefetched(reader, start, end)
     except _NotModified as nm:
@@ -107,7 +107,7 @@ async def head_object(ctx: Ctx) -> Response:
     ensure_still_readable(ctx, ctx.bucket_name, ctx.key_name, info)
     sse.check_read(ctx, info)
     try:
-        status, start, end, headers = _plan(ctx, info, overrides)
+        status, start, end, headers = plan(ctx, info, overrides)
     except _NotModified as nm:
         return empty(304, not_modified_headers(nm.info))
     headers.update(await expiration_header(ctx, info))
