@@ -216,7 +216,10 @@ class BufferedBodyWriter:
         raise NotImplementedError
 
     async def __aenter__(self) -> Self:
-        self._enter_sync()  # a metadata point read: cheaper on the loop than a thread hop
+        if self._env.reads_on_loop:
+            self._enter_sync()  # a metadata point read: cheaper on the loop than a thread hop
+        else:
+            await anyio.to_thread.run_sync(self._enter_sync)
         self._state = "open"
         return self
 
