@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shlex
@@ -221,6 +222,9 @@ def _serve(settings: Settings) -> int:
 
     # Before anything is bound or written: a start-up that fails here leaves no trace.
     if _report(_file_problems(settings) + checks.data_dir_problems(settings.data_dir)):
+        return 2
+    if settings.metadata and importlib.util.find_spec("psycopg_pool") is None:
+        print("smarts3: --metadata postgresql://… needs pip install 'smarts3[postgres]'", file=sys.stderr)
         return 2
     # Everything this process and its workers create (meta.db and its WAL, bodies, keys) is
     # the owner's alone; SQLite, for one, creates its files 0644 otherwise.
