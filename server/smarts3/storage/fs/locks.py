@@ -10,8 +10,9 @@ On PostgreSQL, writers take transaction-scoped advisory locks first instead:
   (create, delete, versioning, configuration), so a bucket never disappears under a write;
 - an upload: exclusive, by part commits, completion and abort.
 
-Order, to rule out deadlocks: bucket, then keys (ascending), then upload. On SQLite the
-connection has no `advisory` method and these are no-ops.
+Order, to rule out deadlocks: the bucket (shared) first, then every exclusive lock in
+ascending order of its 64-bit id, in one go; a transaction that changes the bucket itself
+takes nothing else. On SQLite the connection has no `advisory` method and these are no-ops.
 """
 
 from __future__ import annotations
@@ -35,12 +36,10 @@ def hold_keys(c: sqlite3.Connection, bucket: str, keys: Iterable[bytes], upload_
     advisory = getattr(c, "advisory", None)
     if advisory is None:
         return
-    advisory(shared=(_bucket(bucket),))
-    key_ids = [_id(b"k", bucket.encode(), key) for key in keys]
-    if key_ids:
-        advisory(exclusive=key_ids)
+    exclusive = [_id(b"k", bucket.encode(), key) for key in keys]
     if upload_id is not None:
-        advisory(exclusive=(_id(b"u", upload_id.encode()),))
+        exclusive.append(_id(b"u", upload_id.encode()))
+    advisory(shared=(_bucket(bucket),), exclusive=exclusive)
 
 
 def hold_key(c: sqlite3.Connection, bucket: str, key: bytes, upload_id: str | None = None) -> None:

@@ -107,7 +107,7 @@ class PgConnection:
         text, order = translate(sql)
         if order is not None:
             params = [params[i] for i in order]
-        return self.raw.execute(cast(Any, text), params or None)
+        return self.raw.execute(cast(Any, text), params)
 
     @property
     def in_transaction(self) -> bool:
@@ -115,7 +115,12 @@ class PgConnection:
 
     def advisory(self, shared: Sequence[int] = (), exclusive: Sequence[int] = ()) -> None:
         """Transaction-scoped advisory locks (locks.py), taken in ascending order of id so two
-        transactions locking overlapping sets cannot deadlock."""
+        transactions locking overlapping sets cannot deadlock. One shared and one exclusive lock (a
+        single-key write) cost one round trip."""
+        if len(shared) == 1 and len(exclusive) == 1:
+            self.raw.execute("SELECT pg_advisory_xact_lock_shared(%s), pg_advisory_xact_lock(%s)",
+                             (shared[0], exclusive[0]))
+            return
         for ids, fn in ((shared, "pg_advisory_xact_lock_shared"), (exclusive, "pg_advisory_xact_lock")):
             if len(ids) == 1:
                 self.raw.execute(cast(Any, f"SELECT {fn}(%s)"), (ids[0],))
