@@ -61,6 +61,10 @@ _REPLACE = re.compile(r"INSERT OR REPLACE INTO (\w+) \(([^)]*)\)(.*)", re.S)
 _PARAM = re.compile(r"\?(\d*)")
 
 
+# Rows a listing query fetches at a time (see PgConnection.execute).
+STREAM_ROWS = 256
+
+
 def is_postgres(metadata: str) -> bool:
     return metadata.startswith(("postgresql://", "postgres://"))
 
@@ -95,18 +99,32 @@ def translate(sql: str) -> tuple[str, tuple[int, ...] | None]:
     return sql, tuple(order) if numbered else None
 
 
+def _streamed(sql: str) -> bool:
+    """An ordered range without a LIMIT: a listing walk (listing.py) that reads only what a page needs."""
+    return " ORDER BY " in sql and " LIMIT " not in sql
+
+
 class PgConnection:
     """The part of sqlite3.Connection the storage modules use, over one psycopg connection."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("_cursors", "raw")
 
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.raw = raw
+        self._cursors = 0
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any] | psycopg.ServerCursor[Any]:
         text, order = translate(sql)
         if order is not None:
             params = [params[i] for i in order]
+        if self.in_transaction and _streamed(sql):
+            # SQLite steps a listing query row by row and the walk stops where the page is full; a
+            # client-side cursor would fetch the whole range (a bucket's every key) first. A server-side
+            # cursor fetches STREAM_ROWS at a time; it closes with the (read) transaction.
+            self._cursors += 1
+            cursor = self.raw.cursor(name=f"smarts3_{self._cursors}")
+            cursor.itersize = STREAM_ROWS
+            return cursor.execute(cast(Any, text), params)
         return self.raw.execute(cast(Any, text), params)
 
     @property
