@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import psycopg
 import pytest
@@ -26,6 +27,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from smarts3.storage.base import ObjectMeta
+from smarts3.storage.fs import FilesystemStore
 from smarts3.storage.fs.layout import Layout, new_body_id
 from smarts3.storage.fs.pgschema import SWEEP_LOCK
 from smarts3.storage.fs.shared import recover_shared
@@ -36,19 +39,19 @@ from tests.postgres import PostgresCluster
 MiB = 1024 * 1024
 
 
-def replica(data_dir: Path, dsn: str) -> tuple[Any, str]:
-    return start_subprocess_server(data_dir, "--fsync", "never", env={"SMARTS3_METADATA": dsn})
+def replica(data_dir: Path, dsn: str, *args: str) -> tuple[Any, str]:
+    return start_subprocess_server(data_dir, "--fsync", "never", *args, env={"SMARTS3_METADATA": dsn})
 
 
 @pytest.fixture(scope="module")
 def cluster(postgres_cluster: PostgresCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Server]]:
-    """Three replicas of one store."""
+    """Three replicas of one store; the last runs two worker processes (one temp dir, shared)."""
     dsn = postgres_cluster.new_database()
     data_dir = tmp_path_factory.mktemp("shared")
     procs = []
     try:
-        for _ in range(3):
-            procs.append(replica(data_dir, dsn))
+        for n in range(3):
+            procs.append(replica(data_dir, dsn, *(("--workers", "2") if n == 2 else ())))
         yield [Server(url, data_dir, metadata=dsn) for _, url in procs]
     finally:
         for proc, _ in procs:
@@ -238,4 +241,31 @@ def test_orphan_sweep_after_grace_and_by_one_replica_at_a_time(postgres_dsn: str
              "the clock to pass the files' ctime")  # "older than now - 0"
     done = recover_shared(layout, postgres_dsn, fsync=False, grace=0)
     assert done.swept and done.orphans_removed == 1 and done.temp_removed >= 1
-    assert not orphan.exists() and not stale_temp.exists()
+    assert not orphan.exists() and not stale_temp.exists() and not stale_temp.parent.exists()
+
+
+def test_a_replica_whose_idle_temp_dir_was_swept_makes_it_again(postgres_dsn: str, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    body = random.Random(8).randbytes(200_000)  # above the inline limit: written through a temp file
+
+    async def put(store: FilesystemStore, key: str) -> None:
+        async with store.object_writer("b", key) as writer:
+            await writer.write(body)
+            await writer.commit(ObjectMeta(), None)
+
+    async def main() -> None:
+        store = FilesystemStore(data_dir, fsync=False, metadata=postgres_dsn, replica="idle")
+        try:
+            await store.create_bucket("b", "us-east-1")
+            await put(store, "first")
+            idle = Layout(data_dir, "idle").tmp_dir
+            wait_for(lambda: time.time() > idle.stat().st_ctime, 10, "the clock to pass the dir's ctime")
+            swept = recover_shared(Layout(data_dir, "sweeper"), postgres_dsn, fsync=False, grace=0)
+            assert swept.swept and not idle.exists()  # empty and idle: removed
+            await put(store, "second")
+            async with await store.open_object("b", "second") as reader:
+                assert b"".join([c async for c in reader.iter_range(0, len(body))]) == body
+        finally:
+            await store.close()
+
+    anyio.run(main)

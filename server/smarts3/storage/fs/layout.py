@@ -101,6 +101,18 @@ class Layout:
     def tmp_path(self, body_id: str) -> str:
         return f"{self._tmp}/{_checked(body_id)}"
 
+    def create_temp(self, body_id: str) -> int:
+        """A new temp file, opened for writing. A replica's temp directory that another replica's
+        start-up swept away while it was empty (shared.py) is made again."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        try:
+            return os.open(self.tmp_path(body_id), flags, FILE_MODE)
+        except FileNotFoundError:
+            if not self.replica:
+                raise
+            self.tmp_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            return os.open(self.tmp_path(body_id), flags, FILE_MODE)
+
     def body_dir(self, body_id: str) -> str:
         return f"{self._bodies}/{_checked(body_id)[:2]}"
 

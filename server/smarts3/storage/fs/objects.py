@@ -402,7 +402,7 @@ def clone_bodies(env: Env, segments: Sequence[Segment]) -> list[Segment]:
 def _copy_file(env: Env, src_path: str, new_id: str) -> None:
     tmp = env.layout.tmp_path(new_id)
     try:
-        with open(src_path, "rb") as fin, open(tmp, "xb") as fout:
+        with open(src_path, "rb") as fin, open(env.layout.create_temp(new_id), "wb") as fout:
             shutil.copyfileobj(fin, fout, 1024 * 1024)
             fout.flush()
             if env.fsync:

@@ -85,8 +85,11 @@ def _stale_temps(layout: Layout, cutoff: float) -> int:
                 with os.scandir(entry.path) as files:
                     removed += sum(_unlink_if_old(f.path, cutoff) for f in files)
                 if entry.stat(follow_symlinks=False).st_ctime < cutoff:
+                    # Empty and idle: gone, or a live replica that makes it again at its next write.
                     with contextlib.suppress(OSError):  # not empty: that replica still writes
                         os.rmdir(entry.path)
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(layout.root / "replicas" / f"{entry.name}.lock")
             else:
                 removed += _unlink_if_old(entry.path, cutoff)
     return removed
