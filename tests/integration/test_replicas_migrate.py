@@ -69,6 +69,12 @@ def test_sqlite_index_moves_to_postgres_and_serves(postgres_cluster: PostgresClu
         stop_server(proc)
     refused = admin("migrate-metadata", "--data-dir", str(other), "--to", dsn)
     assert refused.returncode == 1 and "already holds metadata" in refused.stderr
+    # Nor can a replica serve that (unmigrated) directory from PostgreSQL: its bodies would be orphans there.
+    unmigrated = subprocess.run([sys.executable, "-m", "smarts3", "serve", "--data-dir", str(other), "--port", "0",
+                                 "--metrics-port", "off", "--metadata", dsn], capture_output=True, text=True,
+                                timeout=60, check=False,
+                                env={**os.environ, "SMARTS3_ACCESS_KEY": ACCESS_KEY, "SMARTS3_SECRET_KEY": SECRET_KEY})
+    assert unmigrated.returncode == 2 and "migrate-metadata" in unmigrated.stderr
 
     # Without --metadata the directory is refused, not served from a fresh (empty) index.
     stale = subprocess.run([sys.executable, "-m", "smarts3", "serve", "--data-dir", str(data_dir), "--port", "0",

@@ -24,9 +24,17 @@ from smarts3.storage.fs.db import connect, ensure_schema
 from smarts3.storage.fs.layout import Layout, is_body_id
 
 
-class MetadataInPostgres(Exception):
-    """The directory's index moved to PostgreSQL (migrate.py): a fresh SQLite index would make
-    every body an orphan, so SQLite recovery refuses to start there."""
+class MetadataMismatch(Exception):
+    """The data directory's metadata is not where the settings say: starting would make every
+    body an orphan of an empty index, so recovery refuses."""
+
+
+class MetadataInPostgres(MetadataMismatch):
+    """The directory's index moved to PostgreSQL (migrate.py); SQLite recovery refuses it."""
+
+
+class MetadataInSqlite(MetadataMismatch):
+    """A PostgreSQL replica on a directory that still has its SQLite index (never migrated)."""
 
 
 def _refuse_if_in_postgres(layout: Layout) -> None:

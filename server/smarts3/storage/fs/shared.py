@@ -27,6 +27,7 @@ import psycopg
 
 from smarts3.storage.fs import pgschema
 from smarts3.storage.fs.layout import Layout, is_body_id
+from smarts3.storage.fs.recovery import MetadataInSqlite
 
 # Far above the time from seal to commit, and from one write of an upload's temp file to the next.
 ORPHAN_GRACE = 3600.0
@@ -40,6 +41,11 @@ class SharedRecovery:
 
 
 def recover_shared(layout: Layout, dsn: str, *, fsync: bool = True, grace: float = ORPHAN_GRACE) -> SharedRecovery:
+    if layout.db_path.exists():  # its bodies would all be orphans here, swept after the grace period
+        raise MetadataInSqlite(
+            f"{layout.data_dir} has a SQLite index ({layout.db_path}): move it to PostgreSQL with "
+            "smarts3 admin migrate-metadata, or start without --metadata"
+        )
     layout.ensure(fsync=fsync)
     pgschema.ensure_schema(dsn)
     marker = layout.root / "metadata-in-postgresql"  # a SQLite server then refuses the directory
