@@ -269,3 +269,29 @@ def test_a_replica_whose_idle_temp_dir_was_swept_makes_it_again(postgres_dsn: st
             await store.close()
 
     anyio.run(main)
+
+
+def test_usage_counters_match_a_recount_after_writes_from_every_replica(cluster: list[Server]) -> None:
+    bucket = fresh_bucket(cluster, versioned=True)
+    clients = [s.client(max_pool_connections=20) for s in cluster]
+
+    def write(i: int) -> None:
+        s3 = clients[i % 3]
+        s3.put_object(Bucket=bucket, Key=f"k{i % 5}", Body=b"x" * (i * 1000))
+        if i % 3 == 0:
+            s3.delete_object(Bucket=bucket, Key=f"k{(i + 1) % 5}")
+        if i % 4 == 0:
+            s3.create_multipart_upload(Bucket=bucket, Key=f"u{i}")
+
+    with ThreadPoolExecutor(12) as pool:
+        list(pool.map(write, range(30)))
+    with psycopg.connect(cluster[0].metadata) as conn:
+        kept = conn.execute("SELECT bucket, sum(objects), sum(bytes), sum(uploads) FROM bucket_usage"
+                            " GROUP BY bucket ORDER BY bucket").fetchall()
+        counted = conn.execute(
+            "SELECT b.name, (SELECT count(*) FROM objects o WHERE o.bucket = b.name),"
+            " (SELECT coalesce(sum(o.size), 0) FROM objects o WHERE o.bucket = b.name)"
+            " + (SELECT coalesce(sum(v.size), 0) FROM versions v WHERE v.bucket = b.name),"
+            " (SELECT count(*) FROM uploads u WHERE u.bucket = b.name) FROM buckets b ORDER BY b.name").fetchall()
+    assert [tuple(int(x) if not isinstance(x, str) else x for x in row) for row in kept] == counted
+    assert any(row[0] == bucket and row[3] == 8 for row in counted)
