@@ -246,11 +246,11 @@ def _serve(settings: Settings) -> int:
         print(f"smarts3: cannot use data directory {settings.data_dir}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     settings = settings.model_copy(update={"port": bound_port(sockets)})
-    from smarts3.storage.fs.recovery import MetadataMismatch
+    from smarts3.storage.fs.recovery import MetadataError
 
     try:
         report = recover(settings.data_dir, metadata=settings.metadata, replica=replica)
-    except MetadataMismatch as exc:
+    except MetadataError as exc:
         print(f"smarts3: {exc}", file=sys.stderr)
         return 2
     if settings.tls_self_signed and settings.tls_cert_file is None:

@@ -24,9 +24,17 @@ from smarts3.storage.fs.db import connect, ensure_schema
 from smarts3.storage.fs.layout import Layout, is_body_id
 
 
-class MetadataMismatch(Exception):
+class MetadataError(Exception):
+    """Start-up cannot use the metadata the settings name (serve prints it and exits)."""
+
+
+class MetadataMismatch(MetadataError):
     """The data directory's metadata is not where the settings say: starting would make every
     body an orphan of an empty index, so recovery refuses."""
+
+
+class MetadataUnreachable(MetadataError):
+    """PostgreSQL refused or could not be reached."""
 
 
 class MetadataInPostgres(MetadataMismatch):
@@ -102,9 +110,14 @@ def recover(data_dir: Path, *, fsync: bool = True, metadata: str = "", replica: 
 
 
 def _recover_shared(layout: Layout, dsn: str, fsync: bool) -> RecoveryReport:
-    from smarts3.storage.fs.shared import recover_shared  # psycopg is an optional dependency
+    import psycopg  # an optional dependency: only with PostgreSQL metadata
 
-    done = recover_shared(layout, dsn, fsync=fsync)
+    from smarts3.storage.fs.shared import recover_shared
+
+    try:
+        done = recover_shared(layout, dsn, fsync=fsync)
+    except psycopg.Error as exc:
+        raise MetadataUnreachable(f"PostgreSQL metadata: {exc}".strip()) from exc
     layout.restrict_permissions()
     return RecoveryReport(temp_removed=done.temp_removed, orphans_removed=done.orphans_removed, bodies_kept=0,
                           bodies_missing=0)
