@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the client matrix (tests/clients) needs on a fresh Debian machine:
-#   - rclone, s3cmd and chromium (the browser form upload test) from Debian (apt-get, as root or
-#     through passwordless sudo),
+#   - rclone, s3cmd, chromium (the browser form upload test) and postgresql (the PostgreSQL metadata
+#     tests) from Debian (apt-get, as root or through passwordless sudo),
 #   - the AWS SDK for JavaScript v3 from tests/clients/js/package-lock.json (npm ci).
 # The Python clients (boto3, awscli, minio, s3fs) come from the project's pip extras.
 # Idempotent and quiet: tools already present are left alone; prints one line per client.
@@ -13,6 +13,8 @@ missing=()
 for tool in rclone s3cmd chromium; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+# The PostgreSQL metadata tests (tests/postgres.py) start a throwaway cluster from Debian's binaries.
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then
         as_root=()
@@ -43,4 +45,5 @@ fi
 echo "get-clients: $(rclone version | head -n1)"
 echo "get-clients: $(s3cmd --version)"
 echo "get-clients: $(chromium --version 2>/dev/null | head -n1)"
+echo "get-clients: $(ls -d /usr/lib/postgresql/*/bin/initdb | tail -n1)"
 echo "get-clients: node $(node --version), @aws-sdk/client-s3 $(node -p "require('./$js/node_modules/@aws-sdk/client-s3/package.json').version")"

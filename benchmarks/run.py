@@ -78,7 +78,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     g = p.add_argument_group("target")
     g.add_argument(
         "--endpoint",
-        help="benchmark an already running server at this http:// URL (implies --no-server)",
+        help="benchmark an already running server at this http:// URL (implies --no-server); "
+        "comma-separated URLs of replicas of one store get the connections round-robin",
     )
     g.add_argument("--no-server", action="store_true", help="do not start a server")
     g.add_argument("--access-key", default=os.environ.get("BENCH_ACCESS_KEY", DEFAULT_ACCESS_KEY))

@@ -618,11 +618,16 @@ class S3Client:
     signer: SigV4Signer = field(init=False)
 
     def __post_init__(self) -> None:
-        self.endpoint = Endpoint.parse(self.endpoint_url)
+        # Comma-separated URLs: replicas of one store; connections go round-robin over them.
+        self._endpoints = [Endpoint.parse(url) for url in self.endpoint_url.split(",")]
+        self._next = 0
+        self.endpoint = self._endpoints[0]
         self.signer = SigV4Signer(self.access_key, self.secret_key, self.region, "s3")
 
     def connection(self) -> Connection:
-        return Connection(self.endpoint, self.signer)
+        endpoint = self._endpoints[self._next % len(self._endpoints)]
+        self._next += 1
+        return Connection(endpoint, self.signer)
 
     async def connections(self, n: int) -> list[Connection]:
         """``n`` connected connections (opened concurrently)."""

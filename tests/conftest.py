@@ -19,6 +19,8 @@ import httpx
 import pytest
 from botocore.config import Config as BotoConfig
 
+from tests.postgres import postgres_cluster, postgres_dsn  # noqa: F401 - fixtures
+
 ACCESS_KEY = "SMARTS3TESTROOTKEY01"
 SECRET_KEY = "test-secret-key-0123456789abcdefghijklmn"
 
@@ -29,6 +31,7 @@ class Server:
     data_dir: Path
     access_key: str = ACCESS_KEY
     secret_key: str = SECRET_KEY
+    metadata: str = ""  # the server's metadata setting: "" (SQLite) or its PostgreSQL database
 
     def client(self, **config: Any) -> Any:
         return boto3.client(
@@ -55,17 +58,39 @@ def wait_ready(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes] | 
     raise TimeoutError(f"{url} not ready after {timeout}s")
 
 
+# The metadata backend of the `server` fixture: SMARTS3_TEST_METADATA=postgresql runs the whole
+# suite on PostgreSQL (tests/postgres.py). Modules marked `both_metadata` run on both.
+METADATA_BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("both_metadata") and "metadata_backend" in metafunc.fixturenames:
+        metafunc.parametrize("metadata_backend", METADATA_BACKENDS, indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One in-process server for the session; tests keep to their own buckets."""
+def metadata_backend(request: pytest.FixtureRequest) -> str:
+    backend: str = getattr(request, "param", None) or os.environ.get("SMARTS3_TEST_METADATA") or "sqlite"
+    if backend not in METADATA_BACKENDS:
+        raise ValueError(f"SMARTS3_TEST_METADATA: {backend!r} is not one of {METADATA_BACKENDS}")
+    return backend
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, metadata_backend: str,
+           request: pytest.FixtureRequest) -> Iterator[Server]:
+    """One in-process server for the session (per metadata backend); tests keep to their own buckets."""
     from smarts3.config.settings import Settings
     from smarts3.pytest_plugin import serving
 
     data_dir = tmp_path_factory.mktemp("data")
+    metadata = ""
+    if metadata_backend == "postgresql":
+        metadata = request.getfixturevalue("postgres_cluster").new_database()
     settings = Settings(data_dir=data_dir, access_key=ACCESS_KEY, secret_key=SECRET_KEY,
-                        base_domain="s3.smarts3.test")
+                        base_domain="s3.smarts3.test", metadata=metadata)
     with serving(settings) as url:
-        yield Server(url, data_dir)
+        yield Server(url, data_dir, metadata=metadata)
 
 
 @pytest.fixture

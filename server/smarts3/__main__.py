@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shlex
@@ -51,6 +52,11 @@ def _serve_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--base-domain", help="virtual-host base domain (SMARTS3_BASE_DOMAIN)")
     parser.add_argument("--fsync", choices=["always", "never"], help="durability (SMARTS3_FSYNC)")
+    parser.add_argument(
+        "--metadata",
+        help="metadata index: empty for SQLite in the data directory, or a postgresql:// URL "
+        "so replicas can share the data directory (SMARTS3_METADATA)",
+    )
     parser.add_argument("--declared", help="declared buckets/credentials YAML, reloaded live (SMARTS3_DECLARED)")
     parser.add_argument("--tls-cert-file", help="PEM certificate chain: serve HTTPS (SMARTS3_TLS_CERT_FILE)")
     parser.add_argument("--tls-key-file", help="PEM private key (SMARTS3_TLS_KEY_FILE)")
@@ -211,10 +217,14 @@ def _serve(settings: Settings) -> int:
     from smarts3.listen import ListenError, bind_all, bound_port
     from smarts3.serve import serve
     from smarts3.storage.fs import recover, system_dir
+    from smarts3.storage.fs.layout import REPLICA_ENV, default_replica_id, replica_id
     from smarts3.storage.fs.owner import DataDirInUse, DataDirLock
 
     # Before anything is bound or written: a start-up that fails here leaves no trace.
     if _report(_file_problems(settings) + checks.data_dir_problems(settings.data_dir)):
+        return 2
+    if settings.metadata and importlib.util.find_spec("psycopg_pool") is None:
+        print("smarts3: --metadata postgresql://… needs pip install 'smarts3[postgres]'", file=sys.stderr)
         return 2
     # Everything this process and its workers create (meta.db and its WAL, bodies, keys) is
     # the owner's alone; SQLite, for one, creates its files 0644 otherwise.
@@ -225,15 +235,24 @@ def _serve(settings: Settings) -> int:
         print(f"smarts3: {exc}", file=sys.stderr)
         return 2  # a start-up check like the others; 1 is for a data directory another server holds
     try:
-        lock = DataDirLock.acquire(settings.data_dir)
-    except DataDirInUse as exc:
+        # Shared metadata: replicas share the directory, each locks (and recovers) only its own part.
+        os.environ.setdefault(REPLICA_ENV, default_replica_id())  # the workers inherit the name
+        replica = replica_id() if settings.metadata else ""
+        lock = DataDirLock.acquire(settings.data_dir, replica)
+    except (DataDirInUse, ValueError) as exc:
         print(f"smarts3: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"smarts3: cannot use data directory {settings.data_dir}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     settings = settings.model_copy(update={"port": bound_port(sockets)})
-    report = recover(settings.data_dir)
+    from smarts3.storage.fs.recovery import MetadataError
+
+    try:
+        report = recover(settings.data_dir, metadata=settings.metadata, replica=replica)
+    except MetadataError as exc:
+        print(f"smarts3: {exc}", file=sys.stderr)
+        return 2
     if settings.tls_self_signed and settings.tls_cert_file is None:
         from smarts3.tls import self_signed
 

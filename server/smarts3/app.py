@@ -32,6 +32,7 @@ from smarts3.s3.handlers.cors import CorsPolicy  # CORS
 from smarts3.sse import keys as sse_keys
 from smarts3.sse.policy import SsePolicy
 from smarts3.storage.fs import FilesystemStore, system_dir
+from smarts3.storage.fs.layout import replica_id
 from smarts3.sweeper import SweepLock, run_sweeper
 from smarts3.sync import DeclaredSync
 from smarts3.tls import HttpsRedirect
@@ -55,7 +56,11 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
     root = Principal("root", cred.access_key, cred.secret_key, root=True)
     owner_id = root.id
     store = FilesystemStore(
-        settings.data_dir, fsync=settings.fsync is Fsync.ALWAYS, inline_max=settings.inline_max_bytes
+        settings.data_dir,
+        fsync=settings.fsync is Fsync.ALWAYS,
+        inline_max=settings.inline_max_bytes,
+        metadata=settings.metadata,
+        replica=replica_id(),
     )
     principals = Principals([root])
     observability = ObservabilitySettings.from_flat(settings)
@@ -127,7 +132,7 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
         async with anyio.create_task_group() as tg:
             if settings.declared is not None or pushed is not None:
                 tg.start_soon(declared.watch)
-            lock = SweepLock(system_dir(settings.data_dir) / "sweeper.lock")
+            lock = store.sweep_lock(SweepLock(system_dir(settings.data_dir) / "sweeper.lock"))
             tg.start_soon(
                 run_sweeper,
                 store,

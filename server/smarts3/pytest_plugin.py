@@ -76,11 +76,13 @@ def serving(settings: Settings) -> Iterator[str]:
     from smarts3 import connlimit
     from smarts3.app import create_app
     from smarts3.storage.fs import recover
+    from smarts3.storage.fs.layout import replica_id
     from smarts3.storage.fs.owner import DataDirLock
 
-    lock = DataDirLock.acquire(settings.data_dir)
+    replica = replica_id() if settings.metadata else ""
+    lock = DataDirLock.acquire(settings.data_dir, replica)
     try:
-        recover(settings.data_dir)
+        recover(settings.data_dir, metadata=settings.metadata, replica=replica)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         sock.listen(128)

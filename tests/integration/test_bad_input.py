@@ -83,7 +83,9 @@ def assert_absent(s3: Any, bucket: str, key: str) -> None:
 
 
 def tmp_dir(server: Any) -> Any:
-    return server.data_dir / ".smarts3" / "tmp"
+    from smarts3.storage.fs.layout import Layout, replica_id
+
+    return Layout(server.data_dir, replica_id() if server.metadata else "").tmp_dir  # per replica on PostgreSQL
 
 
 def wait_until(predicate: Any, timeout: float = 10.0) -> bool:

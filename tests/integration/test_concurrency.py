@@ -16,6 +16,9 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import Server, start_subprocess_server
 
+# Core S3 behaviour: run on SQLite and on PostgreSQL metadata in every CI run (tests/conftest.py).
+pytestmark = pytest.mark.both_metadata
+
 MiB = 1024 * 1024
 WRITERS = 20
 BODIES = [os.urandom(MiB) for _ in range(WRITERS)]

@@ -113,6 +113,7 @@ ENV_VALUES: dict[str, tuple[str, object]] = {
     "data_dir": ("/srv/s3", Path("/srv/s3")),
     "fsync": ("never", "never"),
     "inline_max_bytes": ("4096", 4096),
+    "metadata": ("postgresql://smarts3@db:5432/smarts3", "postgresql://smarts3@db:5432/smarts3"),
     "auth": ("none", "none"),
     "access_key": ("ENVKEY0001", "ENVKEY0001"),
     "secret_key": ("env-secret-0001", "env-secret-0001"),

@@ -32,7 +32,7 @@ def seed(server: Any, bucket: str, keys: Iterable[str], body: bytes = b"x") -> N
     """Write many objects through the storage layer, eight at a time."""
 
     async def main() -> None:
-        store = await FilesystemStore.open(server.data_dir, fsync=False)
+        store = FilesystemStore(server.data_dir, fsync=False, metadata=server.metadata, replica="seed")
         limiter = anyio.CapacityLimiter(8)
 
         async def one(key: str) -> None:

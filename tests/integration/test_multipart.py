@@ -16,6 +16,9 @@ import pytest
 from awscrt import checksums as crt
 from botocore.exceptions import ClientError
 
+# Core S3 behaviour: run on SQLite and on PostgreSQL metadata in every CI run (tests/conftest.py).
+pytestmark = pytest.mark.both_metadata
+
 MiB = 1024 * 1024
 PART = 5 * MiB
 

@@ -13,6 +13,9 @@ from tests.conftest import Server
 from tests.integration.test_checksums import digest
 from tests.integration.test_multipart_checksums import composite
 
+# Core S3 behaviour: run on SQLite and on PostgreSQL metadata in every CI run (tests/conftest.py).
+pytestmark = pytest.mark.both_metadata
+
 MiB = 1024 * 1024
 FIRST, SECOND, TAIL = os.urandom(5 * MiB), os.urandom(5 * MiB), b"tail"
 

@@ -14,6 +14,9 @@ from botocore.exceptions import ClientError
 
 from tests.integration.helpers import client_error, error_code, signed
 
+# Core S3 behaviour: run on SQLite and on PostgreSQL metadata in every CI run (tests/conftest.py).
+pytestmark = pytest.mark.both_metadata
+
 
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()

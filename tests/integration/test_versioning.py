@@ -10,6 +10,9 @@ from botocore.exceptions import ClientError
 
 from tests.integration.helpers import client_error
 
+# Core S3 behaviour: run on SQLite and on PostgreSQL metadata in every CI run (tests/conftest.py).
+pytestmark = pytest.mark.both_metadata
+
 
 def _enable(s3: Any, bucket: str, status: str = "Enabled") -> None:
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": status})

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from smarts3.admin import buckets, credentials, fsck, sse, usage
+from smarts3.admin import buckets, credentials, fsck, migrate, sse, usage
 from smarts3.admin.errors import AdminError
 
 
@@ -25,9 +25,9 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     where.add_argument("--data-dir", help="the server's data directory (SMARTS3_DATA_DIR, ./smarts3-data)")
     where.add_argument("--config", help="the server's configuration file")
     where.add_argument("--ca-file", help="PEM CA bundle to verify an HTTPS endpoint")
-    admin = commands.add_parser("admin", help="operate a server: root key, buckets, usage, fsck, sse")
+    admin = commands.add_parser("admin", help="operate a server: root key, buckets, usage, fsck, sse, migrate-metadata")
     groups = admin.add_subparsers(dest="admin_command", required=True)
-    for module in (credentials, buckets, usage, fsck, sse):
+    for module in (credentials, buckets, usage, fsck, sse, migrate):
         module.add_parser(groups, common)
 
 

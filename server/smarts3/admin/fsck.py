@@ -31,7 +31,7 @@ def run_fsck(args: argparse.Namespace) -> int:
     from smarts3.storage.fs import recover
     from smarts3.storage.fs.layout import Layout
     from smarts3.storage.fs.owner import DataDirInUse, DataDirLock
-    from smarts3.storage.fs.recovery import examine
+    from smarts3.storage.fs.recovery import MetadataInPostgres, examine
 
     settings = load_settings(args)
     data_dir = settings.data_dir
@@ -45,6 +45,8 @@ def run_fsck(args: argparse.Namespace) -> int:
     try:
         try:
             found = examine(data_dir)
+        except MetadataInPostgres as exc:
+            raise AdminError(f"fsck works on SQLite data directories only: {exc}") from None
         except sqlite3.Error as exc:
             raise AdminError(f"cannot read {Layout(data_dir).db_path}: {exc}") from None
         for path in found.orphans:

@@ -26,7 +26,7 @@ SECTIONS: dict[str, dict[str, str]] = {
         "region": "region",
         "extraBaseDomains": "extra_base_domains",
     },
-    "storage": {"dataDir": "data_dir", "fsync": "fsync", "inlineMaxBytes": "inline_max_bytes"},
+    "storage": {"dataDir": "data_dir", "fsync": "fsync", "inlineMaxBytes": "inline_max_bytes", "metadata": "metadata"},
     "auth": {
         "mode": "auth",
         "accessKey": "access_key",
@@ -76,7 +76,8 @@ SECTIONS: dict[str, dict[str, str]] = {
 FIELD_PATH: dict[str, str] = {
     field: f"{section}.{key}" for section, keys in SECTIONS.items() for key, field in keys.items()
 }
-SECRET_FIELDS = frozenset({"secret_key", "metrics_bearer_token", "sse_master_key"})
+# metadata: a PostgreSQL URL may hold a password.
+SECRET_FIELDS = frozenset({"secret_key", "metrics_bearer_token", "sse_master_key", "metadata"})
 
 
 class ConfigFileError(ValueError):
@@ -113,7 +114,8 @@ def read_file(path: Path) -> dict[str, Any]:
 TOOLING_PREFIXES = ("SMARTS3_OPERATOR_",)
 TOOLING_NAMES = frozenset(
     {"SMARTS3_CI", "SMARTS3_SKIP_SYSTEM_CLIENTS", "SMARTS3_E2E_KEEP", "SMARTS3_E2E_PUT_DEADLINE",
-     "SMARTS3_IMAGE_SMOKE", "SMARTS3_IMAGE_BASE"}
+     "SMARTS3_IMAGE_SMOKE", "SMARTS3_IMAGE_BASE",
+     "SMARTS3_TEST_METADATA", "SMARTS3_REPLICA_ID"}  # the tests' backend; the launcher's name for its workers
 )
 # Kubernetes injects <SERVICE>_SERVICE_HOST, <SERVICE>_PORT_9000_TCP... for every Service in the
 # namespace (enableServiceLinks); a Service named smarts3 or smarts3-metrics yields SMARTS3_* names.

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # Bodies up to this many bytes are kept in their metadata row, written in the same (group-
     # committed) transaction instead of a file of their own; 0 disables, at most 1 MiB.
     inline_max_bytes: int = Field(default=32 * 1024, ge=0, le=1024 * 1024)
+    # Where the metadata index lives: empty for SQLite in the data directory; a postgresql:// (or
+    # postgres://) URL for PostgreSQL, which lets several replicas share one data directory.
+    metadata: str = Field(default="", pattern=r"^(|postgres(ql)?://.*)$")
     # The declared buckets and credentials file (watched and reloaded live).
     declared: Path | None = None
     # The file may not exist yet (Kubernetes: the operator writes it later): absent means nothing is

@@ -57,7 +57,7 @@ class TempBody:
     def append(self, chunks: list[bytes], hashed: int) -> None:
         """Write chunks; chunks[:hashed] are already in the hasher."""
         if self._fd is None:
-            self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            self._fd = self.env.layout.create_temp(self.body_id)
         for chunk in chunks[hashed:]:
             self.hasher.update(chunk)
         if self.sealer is not None:
@@ -216,7 +216,10 @@ class BufferedBodyWriter:
         raise NotImplementedError
 
     async def __aenter__(self) -> Self:
-        self._enter_sync()  # a metadata point read: cheaper on the loop than a thread hop
+        if self._env.reads_on_loop:
+            self._enter_sync()  # a metadata point read: cheaper on the loop than a thread hop
+        else:
+            await anyio.to_thread.run_sync(self._enter_sync)
         self._state = "open"
         return self
 

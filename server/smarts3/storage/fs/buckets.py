@@ -16,6 +16,7 @@ from smarts3.storage.base import (
 )
 from smarts3.storage.fs import completed
 from smarts3.storage.fs.env import Env
+from smarts3.storage.fs.locks import hold_bucket
 from smarts3.storage.fs.objects import require_bucket
 from smarts3.storage.fs.rows import apply_changes, bucket_from_row, dumps
 from smarts3.storage.fs.versioning import ENABLED, SUSPENDED, set_state
@@ -26,6 +27,7 @@ _COLUMNS = "name, created, region, tags, extra, versioning"
 def create_sync(env: Env, name: str, region: str) -> BucketInfo:
     info = BucketInfo(name=name, created=time.time(), region=region)
     with env.pool.writer() as c:
+        hold_bucket(c, name)
         if c.execute("SELECT 1 FROM buckets WHERE name = ?", (name,)).fetchone():
             raise BucketAlreadyExists(name)
         c.execute(
@@ -53,6 +55,7 @@ def list_sync(env: Env) -> list[BucketInfo]:
 def delete_sync(env: Env, name: str) -> None:
     """Delete an empty bucket. Uploads in progress are not objects (as in S3): they are aborted with it."""
     with env.pool.writer() as c:
+        hold_bucket(c, name)
         require_bucket(c, name)
         for table in ("objects", "versions"):
             sql = f"SELECT 1 FROM {table} WHERE bucket = ? LIMIT 1"  # noqa: S608 - fixed names
@@ -71,11 +74,13 @@ def set_versioning_sync(env: Env, name: str, status: str) -> None:
     if status not in (ENABLED, SUSPENDED):
         raise BadVersioningState(status)
     with env.pool.writer() as c:
+        hold_bucket(c, name)
         set_state(c, name, status)
 
 
 def patch_extra_sync(env: Env, name: str, changes: Mapping[str, str | None]) -> None:
     with env.pool.writer() as c:
+        hold_bucket(c, name)
         row = c.execute("SELECT extra FROM buckets WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise NoSuchBucket(name)
@@ -85,6 +90,7 @@ def patch_extra_sync(env: Env, name: str, changes: Mapping[str, str | None]) -> 
 
 def set_tags_sync(env: Env, name: str, tags: Mapping[str, str]) -> None:
     with env.pool.writer() as c:
+        hold_bucket(c, name)
         cur = c.execute("UPDATE buckets SET tags = ? WHERE name = ?", (dumps(dict(tags)), name))
         if cur.rowcount == 0:
             raise NoSuchBucket(name)

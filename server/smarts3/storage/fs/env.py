@@ -1,15 +1,39 @@
-"""What every blocking storage operation needs: layout, connections, fsync policy."""
+"""What every blocking storage operation needs: layout, connections, fsync policy.
+
+The metadata seam is `Env.pool` (connections: `conn()`, `writer()`) and `Env.commits`
+(`run(fn)`: one committed write transaction). SQLite (db.Pool, commits.GroupCommitter) is
+the default; a `postgresql://` metadata URL selects PostgreSQL (pg.PgPool, pg.PgCommitter).
+"""
 
 from __future__ import annotations
 
 import queue
+import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from smarts3.storage.fs.commits import GroupCommitter
 from smarts3.storage.fs.db import Pool, connect, ensure_schema
 from smarts3.storage.fs.layout import Layout, unlink_quietly
+
+T = TypeVar("T")
+
+
+class MetaPool(Protocol):
+    def conn(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    def writer(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    def close(self) -> None: ...
+
+
+class Committer(Protocol):
+    def run(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
+
+    def close(self) -> None: ...
 
 
 class Reaper:
@@ -62,11 +86,14 @@ class Reaper:
 @dataclass(frozen=True, slots=True)
 class Env:
     layout: Layout
-    pool: Pool
+    pool: MetaPool
     fsync: bool
-    commits: GroupCommitter
+    commits: Committer
     reaper: Reaper = field(default_factory=Reaper)
     inline_max: int = 0  # bodies up to this many bytes live in their row (inline.py); 0: none
+    # Point reads may run on the event loop: true for SQLite (tens of microseconds from a warm
+    # WAL), never for a database across the network.
+    reads_on_loop: bool = True
 
     def unlink_bodies(self, body_ids: Iterable[str]) -> None:
         """Remove bodies no row references any more (called after the commit)."""
@@ -84,7 +111,9 @@ class _Once:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def make_env(layout: Layout, *, fsync: bool, inline_max: int = 0) -> Env:
+def make_env(layout: Layout, *, fsync: bool, inline_max: int = 0, metadata: str = "") -> Env:
+    if metadata:
+        return _make_pg_env(layout, fsync=fsync, inline_max=inline_max, dsn=metadata)
     once = _Once()
 
     def init() -> None:
@@ -102,3 +131,29 @@ def make_env(layout: Layout, *, fsync: bool, inline_max: int = 0) -> Env:
 
     pool = Pool(layout.db_path, fsync=fsync, init=init)
     return Env(layout=layout, pool=pool, fsync=fsync, commits=GroupCommitter(pool), inline_max=inline_max)
+
+
+def _make_pg_env(layout: Layout, *, fsync: bool, inline_max: int, dsn: str) -> Env:
+    from smarts3.storage.fs import pg, pgschema  # psycopg is an optional dependency
+
+    if not pg.is_postgres(dsn):
+        raise ValueError("metadata: expected empty (SQLite) or a postgresql:// URL")
+    once = _Once()
+
+    def init() -> None:
+        with once.lock:
+            if once.done:
+                return
+            layout.ensure(fsync=fsync)
+            pgschema.ensure_schema(dsn)
+            once.done = True
+
+    pool = pg.PgPool(dsn, init=init)
+    return Env(
+        layout=layout,
+        pool=pool,
+        fsync=fsync,
+        commits=pg.PgCommitter(pool),
+        inline_max=inline_max,
+        reads_on_loop=False,
+    )

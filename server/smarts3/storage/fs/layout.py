@@ -5,6 +5,7 @@ characters), so no byte of a key can reach the filesystem:
 
     <data>/.smarts3/meta.db        SQLite (WAL): buckets, objects, versions, uploads, parts
     <data>/.smarts3/tmp/<id>       bodies being written (removed by recovery)
+    <data>/.smarts3/tmp/<replica>/<id>  the same, per replica, when replicas share the directory
     <data>/.smarts3/bodies/ab/<id> committed bodies, fanned out by the id's first byte
     <data>/.smarts3/server.lock    held (flock) by the one server that owns the directory
 
@@ -17,6 +18,7 @@ import contextlib
 import os
 import re
 import secrets
+import socket
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,9 +43,29 @@ def is_body_id(name: str) -> bool:
     return _ID_RE.fullmatch(name) is not None
 
 
+# The launcher of `smarts3 serve` names its replica once; its workers inherit the name.
+REPLICA_ENV = "SMARTS3_REPLICA_ID"
+_REPLICA_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,99}")
+
+
+def default_replica_id() -> str:
+    """hostname-pid: unique among live replicas on one shared directory (pods differ by host name)."""
+    host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname()).strip(".-")[:64] or "host"
+    return f"{host}-{os.getpid()}"
+
+
+def replica_id() -> str:
+    rid = os.environ.get(REPLICA_ENV) or default_replica_id()
+    if not _REPLICA_RE.fullmatch(rid):
+        raise ValueError(f"{REPLICA_ENV}: not a usable directory name: {rid!r}")
+    return rid
+
+
 @dataclass(frozen=True, slots=True)
 class Layout:
     data_dir: Path
+    # Set when replicas share the directory: this one's temp files go to tmp/<replica>/.
+    replica: str = ""
     # Hot-path paths as plain strings, joined once: pathlib costs microseconds per request.
     _tmp: str = field(init=False, repr=False, compare=False)
     _bodies: str = field(init=False, repr=False, compare=False)
@@ -65,8 +87,12 @@ class Layout:
         return self.root / "server.lock"
 
     @property
-    def tmp_dir(self) -> Path:
+    def tmp_root(self) -> Path:
         return self.root / "tmp"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.tmp_root / self.replica if self.replica else self.tmp_root
 
     @property
     def bodies_dir(self) -> Path:
@@ -74,6 +100,18 @@ class Layout:
 
     def tmp_path(self, body_id: str) -> str:
         return f"{self._tmp}/{_checked(body_id)}"
+
+    def create_temp(self, body_id: str) -> int:
+        """A new temp file, opened for writing. A replica's temp directory that another replica's
+        start-up swept away while it was empty (shared.py) is made again."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        try:
+            return os.open(self.tmp_path(body_id), flags, FILE_MODE)
+        except FileNotFoundError:
+            if not self.replica:
+                raise
+            self.tmp_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            return os.open(self.tmp_path(body_id), flags, FILE_MODE)
 
     def body_dir(self, body_id: str) -> str:
         return f"{self._bodies}/{_checked(body_id)[:2]}"
@@ -85,7 +123,7 @@ class Layout:
         """Create the layout (idempotent). Fan-out directories are made up
         front so the write path never needs a mkdir or a parent-dir fsync."""
         created = False
-        for d in (self.data_dir, self.root, self.tmp_dir, self.bodies_dir):
+        for d in (self.data_dir, self.root, self.tmp_root, self.tmp_dir, self.bodies_dir):
             if not d.is_dir():
                 d.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
                 created = True

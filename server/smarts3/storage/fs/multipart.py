@@ -29,6 +29,7 @@ from smarts3.storage.fs import completed
 from smarts3.storage.fs.bodies import BufferedBodyWriter
 from smarts3.storage.fs.db import read_txn
 from smarts3.storage.fs.env import Env
+from smarts3.storage.fs.locks import hold_key, hold_upload
 from smarts3.storage.fs.objects import check_condition, etags_equal, require_bucket
 from smarts3.storage.fs.rows import (
     Segment,
@@ -52,6 +53,7 @@ def new_upload_id() -> str:
 def create_upload_sync(env: Env, bucket: str, key: str, meta: ObjectMeta) -> UploadInfo:
     info = UploadInfo(bucket=bucket, key=key, upload_id=new_upload_id(), initiated=time.time(), meta=meta)
     with env.pool.writer() as c:
+        hold_upload(c, bucket, info.upload_id)
         require_bucket(c, bucket)
         c.execute(
             "INSERT INTO uploads (upload_id, bucket, key, initiated, meta) VALUES (?, ?, ?, ?, ?)",
@@ -90,6 +92,7 @@ def commit_part_sync(
     now = time.time()
 
     def txn(c: sqlite3.Connection) -> tuple[str] | None:
+        hold_upload(c, upload[0], upload[2])
         _upload_row(c, *upload)
         old: tuple[str] | None = c.execute(
             "SELECT body FROM parts WHERE upload_id = ? AND part_number = ?",
@@ -139,6 +142,7 @@ def complete_sync(
     bucket, key, upload_id = upload
     raw_key = enc_key(key)
     with env.pool.writer() as c:
+        hold_key(c, bucket, raw_key, upload_id)
         _upload_row(c, *upload)
         stored = {
             r[0]: r
@@ -189,6 +193,7 @@ def complete_sync(
 
 def abort_sync(env: Env, upload: tuple[str, str, str]) -> None:
     with env.pool.writer() as c:
+        hold_upload(c, upload[0], upload[2])
         _upload_row(c, *upload)
         bodies = [r[0] for r in c.execute("SELECT body FROM parts WHERE upload_id = ?", (upload[2],))]
         c.execute("DELETE FROM parts WHERE upload_id = ?", (upload[2],))

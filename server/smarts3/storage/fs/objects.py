@@ -35,6 +35,7 @@ from smarts3.storage.fs.bodies import BufferedBodyWriter
 from smarts3.storage.fs.db import read_txn
 from smarts3.storage.fs.env import Env
 from smarts3.storage.fs.layout import fsync_dir, new_body_id, unlink_quietly
+from smarts3.storage.fs.locks import hold_key, hold_keys
 from smarts3.storage.fs.rows import (
     OBJECT_COLUMNS,
     ObjectRow,
@@ -154,6 +155,7 @@ def commit_put_sync(
     """`body`: the bytes of an inline body (inline.py), with no segments."""
 
     def txn(c: sqlite3.Connection) -> tuple[list[str], ObjectRow, bool]:
+        hold_key(c, bucket, key)
         state = bucket_state(c, bucket)
         old = fetch_object(c, bucket, key)
         check_condition(old, condition)
@@ -191,6 +193,7 @@ def delete_versions_sync(
     keep_row = None if keep is None else (lambda row: keep(row.info()))
 
     def txn(c: sqlite3.Connection) -> tuple[list[DeleteOutcome], list[str]]:
+        hold_keys(c, bucket, {enc_key(key) for key, _ in items})
         state = bucket_state(c, bucket)
         outcomes: list[DeleteOutcome] = []
         garbage: list[str] = []
@@ -208,6 +211,7 @@ def delete_versions_sync(
 def delete_many_sync(env: Env, bucket: str, keys: Sequence[str]) -> list[bool]:
 
     def txn(c: sqlite3.Connection) -> tuple[list[bool], list[str]]:
+        hold_keys(c, bucket, {enc_key(key) for key in keys})
         garbage: list[str] = []
         results: list[bool] = []
         state = bucket_state(c, bucket)
@@ -234,6 +238,7 @@ def update_meta_sync(
 ) -> ObjectInfo:
     """Replace the metadata, keeping body and ETag (tagging; copy onto itself)."""
     with env.pool.writer() as c:
+        hold_key(c, bucket, key)
         row = fetch_object(c, bucket, key)
         if row is None:
             raise missing_key(c, bucket, key)
@@ -278,6 +283,7 @@ def patch_meta_sync(
     """Change tags and/or extra keys of the object (or version) as it is at commit time."""
 
     def txn(c: sqlite3.Connection) -> tuple[ObjectRow, ObjectMeta, bool]:
+        hold_key(c, bucket, key)
         row, versioned = resolve_sync(c, bucket, key, version_id)
         meta = meta_from_json(row.meta_json)
         if check is not None:
@@ -329,6 +335,7 @@ def copy_sync(
             continue  # overwritten and unlinked between our read and the link
         try:
             with env.pool.writer() as c:
+                hold_key(c, *dst)
                 cur, _ = resolve_sync(c, src[0], src[1], src_version_id)
                 if src_etag is not None and not etags_equal(cur.etag, src_etag):
                     raise PreconditionFailed("source ETag does not match")
@@ -395,7 +402,7 @@ def clone_bodies(env: Env, segments: Sequence[Segment]) -> list[Segment]:
 def _copy_file(env: Env, src_path: str, new_id: str) -> None:
     tmp = env.layout.tmp_path(new_id)
     try:
-        with open(src_path, "rb") as fin, open(tmp, "xb") as fout:
+        with open(src_path, "rb") as fin, open(env.layout.create_temp(new_id), "wb") as fout:
             shutil.copyfileobj(fin, fout, 1024 * 1024)
             fout.flush()
             if env.fsync:

@@ -41,11 +41,17 @@ class DataDirLock:
         self.path = path
 
     @classmethod
-    def acquire(cls, data_dir: Path) -> DataDirLock:
-        """Lock `data_dir` or raise DataDirInUse, changing nothing in a directory someone holds."""
+    def acquire(cls, data_dir: Path, replica: str = "") -> DataDirLock:
+        """Lock `data_dir` or raise DataDirInUse, changing nothing in a directory someone holds.
+
+        `replica`: replicas share the directory (PostgreSQL metadata); each then locks only
+        its own part, `replicas/<replica>.lock`, which guards its temp directory."""
         layout = Layout(Path(data_dir))
         layout.root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         path = layout.lock_path
+        if replica:
+            path = layout.root / "replicas" / f"{replica}.lock"
+            path.parent.mkdir(mode=DIR_MODE, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -24,6 +24,35 @@ from smarts3.storage.fs.db import connect, ensure_schema
 from smarts3.storage.fs.layout import Layout, is_body_id
 
 
+class MetadataError(Exception):
+    """Start-up cannot use the metadata the settings name (serve prints it and exits)."""
+
+
+class MetadataMismatch(MetadataError):
+    """The data directory's metadata is not where the settings say: starting would make every
+    body an orphan of an empty index, so recovery refuses."""
+
+
+class MetadataUnreachable(MetadataError):
+    """PostgreSQL refused or could not be reached."""
+
+
+class MetadataInPostgres(MetadataMismatch):
+    """The directory's index moved to PostgreSQL (migrate.py); SQLite recovery refuses it."""
+
+
+class MetadataInSqlite(MetadataMismatch):
+    """A PostgreSQL replica on a directory that still has its SQLite index (never migrated)."""
+
+
+def _refuse_if_in_postgres(layout: Layout) -> None:
+    if (layout.root / "metadata-in-postgresql").exists():
+        raise MetadataInPostgres(
+            f"the metadata of {layout.data_dir} is in PostgreSQL (smarts3 admin migrate-metadata): "
+            "start with --metadata postgresql://…"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class RecoveryReport:
     temp_removed: int
@@ -38,8 +67,13 @@ class RecoveryReport:
         return self.temp_removed + self.orphans_removed
 
 
-def recover(data_dir: Path, *, fsync: bool = True) -> RecoveryReport:
+def recover(data_dir: Path, *, fsync: bool = True, metadata: str = "", replica: str = "") -> RecoveryReport:
+    """`metadata`: a postgresql:// URL when replicas share the directory; then only what is
+    safe with others writing is removed (shared.py), and `replica` names our temp directory."""
+    if metadata:
+        return _recover_shared(Layout(Path(data_dir), replica), metadata, fsync)
     layout = Layout(Path(data_dir))
+    _refuse_if_in_postgres(layout)
     layout.ensure(fsync=fsync)
     conn = connect(layout.db_path, fsync=fsync)
     try:
@@ -75,6 +109,20 @@ def recover(data_dir: Path, *, fsync: bool = True) -> RecoveryReport:
     )
 
 
+def _recover_shared(layout: Layout, dsn: str, fsync: bool) -> RecoveryReport:
+    import psycopg  # an optional dependency: only with PostgreSQL metadata
+
+    from smarts3.storage.fs.shared import recover_shared
+
+    try:
+        done = recover_shared(layout, dsn, fsync=fsync)
+    except psycopg.Error as exc:
+        raise MetadataUnreachable(f"PostgreSQL metadata: {exc}".strip()) from exc
+    layout.restrict_permissions()
+    return RecoveryReport(temp_removed=done.temp_removed, orphans_removed=done.orphans_removed, bodies_kept=0,
+                          bodies_missing=0)
+
+
 @dataclass(frozen=True, slots=True)
 class MissingBody:
     """A row whose body file is absent: `owner` names the object or the upload part."""
@@ -99,6 +147,7 @@ def examine(data_dir: Path) -> Inspection:
     directory raises sqlite3.OperationalError instead of becoming one.
     """
     layout = Layout(Path(data_dir))
+    _refuse_if_in_postgres(layout)
     conn = sqlite3.connect(f"{layout.db_path.as_uri()}?mode=ro", uri=True)
     try:
         owners = dict(_references(conn))

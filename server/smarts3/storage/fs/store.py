@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import anyio.to_thread
 
@@ -38,6 +38,7 @@ from smarts3.storage.fs.reader import FsObjectReader, open_sync
 from smarts3.storage.fs.rows import enc_key
 
 T = TypeVar("T")
+L = TypeVar("L")
 
 
 class FilesystemStore:
@@ -47,10 +48,23 @@ class FilesystemStore:
     use. Call `recover(data_dir)` once before any process opens a store.
     """
 
-    def __init__(self, data_dir: Path, *, fsync: bool = True, inline_max: int = INLINE_MAX_BYTES) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        fsync: bool = True,
+        inline_max: int = INLINE_MAX_BYTES,
+        metadata: str = "",
+        replica: str = "",
+    ) -> None:
+        """`metadata`: "" for SQLite in the data directory, or a postgresql:// URL (pg.py); then
+        `replica` names this process's temp directory, as replicas share the data directory."""
         self.data_dir = Path(data_dir)
         self.fsync = fsync
-        self._env = make_env(Layout(self.data_dir), fsync=fsync, inline_max=clamp_inline_max(inline_max))
+        self.metadata = metadata
+        layout = Layout(self.data_dir, replica if metadata else "")
+        self._env = make_env(layout, fsync=fsync, inline_max=clamp_inline_max(inline_max), metadata=metadata)
+        self._loop_reads = self._env.reads_on_loop
 
     @classmethod
     async def open(cls, data_dir: Path, *, fsync: bool = True, inline_max: int = INLINE_MAX_BYTES) -> FilesystemStore:
@@ -58,6 +72,16 @@ class FilesystemStore:
         store = cls(data_dir, fsync=fsync, inline_max=inline_max)
         await store._run(buckets.list_sync)
         return store
+
+    def sweep_lock(self, fallback: L) -> L:
+        """The lock that elects the one sweeping replica: `fallback` (a file lock) on SQLite, where
+        all workers share one host; a PostgreSQL advisory lock when replicas share the database."""
+        if not self.metadata:
+            return fallback
+        from smarts3.storage.fs.pg import PgSweepLock
+        from smarts3.storage.fs.pgschema import MULTIPART_LOCK
+
+        return cast(L, PgSweepLock(self.metadata, MULTIPART_LOCK))
 
     async def close(self) -> None:
         await anyio.to_thread.run_sync(self._env.close)
@@ -89,7 +113,9 @@ class FilesystemStore:
         return await self._run(buckets.create_sync, name, region)
 
     async def get_bucket(self, name: str) -> BucketInfo:
-        return self._inline(buckets.get_sync, name)
+        if self._loop_reads:
+            return self._inline(buckets.get_sync, name)
+        return await self._run(buckets.get_sync, name)
 
     async def list_buckets(self) -> list[BucketInfo]:
         return await self._run(buckets.list_sync)
@@ -109,7 +135,9 @@ class FilesystemStore:
         return FsObjectWriter(self._env, bucket, key, cipher)
 
     async def head_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
-        return self._inline(objects.head_sync, bucket, enc_key(key), version_id)
+        if self._loop_reads:
+            return self._inline(objects.head_sync, bucket, enc_key(key), version_id)
+        return await self._run(objects.head_sync, bucket, enc_key(key), version_id)
 
     async def open_object(
         self,
@@ -119,7 +147,9 @@ class FilesystemStore:
         *,
         cipher_for: Callable[[ObjectInfo], BodyCipher | None] | None = None,
     ) -> FsObjectReader:
-        return self._inline(open_sync, bucket, enc_key(key), version_id, cipher_for)
+        if self._loop_reads:
+            return self._inline(open_sync, bucket, enc_key(key), version_id, cipher_for)
+        return await self._run(open_sync, bucket, enc_key(key), version_id, cipher_for)
 
     async def delete_versions(
         self,

@@ -1,0 +1,272 @@
+"""The PostgreSQL dialect of the metadata index: connections, transactions, SQL translation.
+
+The storage modules speak one SQL, written for SQLite, against a connection with
+sqlite3's `execute(sql, params)` shape. `PgConnection` gives them that shape over a
+psycopg 3 connection, translating each statement once (cached): `?` and `?N`
+placeholders, `INSERT OR REPLACE`, and the transaction verbs. Where the dialects
+really differ (DDL, usage counters, locking) the code lives in pgschema.py and locks.py.
+
+Blocking, like the SQLite side: every call runs in a worker thread (the store never
+reads PostgreSQL on the event loop), so a synchronous psycopg_pool.ConnectionPool
+serves them. Each write is its own transaction at READ COMMITTED: PostgreSQL does
+group commit itself, so there is no committer thread as in commits.py. What SQLite
+got from one writer at a time, many replicas get from transaction-scoped advisory
+locks taken at the start of each write (locks.py), plus unique constraints and a
+retry on serialization failures and deadlocks.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any, TypeVar, cast
+
+import psycopg
+import psycopg.errors
+from psycopg.pq import TransactionStatus
+from psycopg_pool import ConnectionPool
+
+T = TypeVar("T")
+
+# Transient failures that a rerun of the whole transaction resolves.
+RETRYABLE = (
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.UniqueViolation,
+)
+MAX_ATTEMPTS = 20
+
+# Primary keys of the tables written with INSERT OR REPLACE (translated to an upsert).
+_KEYS = {
+    "parts": ("upload_id", "part_number"),
+    "completed_uploads": ("upload_id",),
+}
+# Statements whose PostgreSQL form is not a mechanical translation.
+_OVERRIDES = {
+    # Usage counters are sharded per connection (pgschema.py): a bucket's figure is the sum.
+    "SELECT bucket, objects, bytes, uploads FROM bucket_usage": (
+        "SELECT bucket, SUM(objects)::bigint, SUM(bytes)::bigint, SUM(uploads)::bigint"
+        " FROM bucket_usage GROUP BY bucket"
+    ),
+}
+_VERBS = {
+    "BEGIN IMMEDIATE": "BEGIN",  # writers serialize on advisory locks, not on the whole database
+    "BEGIN": "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",  # read_txn: one snapshot
+}
+_REPLACE = re.compile(r"INSERT OR REPLACE INTO (\w+) \(([^)]*)\)(.*)", re.S)
+_PARAM = re.compile(r"\?(\d*)")
+
+
+# Rows a listing query fetches at a time (see PgConnection.execute).
+STREAM_ROWS = 256
+
+
+def is_postgres(metadata: str) -> bool:
+    return metadata.startswith(("postgresql://", "postgres://"))
+
+
+@lru_cache(maxsize=1024)
+def translate(sql: str) -> tuple[str, tuple[int, ...] | None]:
+    """(PostgreSQL text, the parameter order for numbered `?N` placeholders, else None)."""
+    if sql in _VERBS:
+        return _VERBS[sql], None
+    sql = _OVERRIDES.get(sql, sql)
+    m = _REPLACE.fullmatch(sql)
+    if m is not None:
+        table, cols, rest = m.groups()
+        keys = _KEYS[table]
+        names = [c.strip() for c in cols.split(",")]
+        sets = ", ".join(f"{n} = EXCLUDED.{n}" for n in names if n not in keys)
+        sql = f"INSERT INTO {table} ({cols}){rest} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+    sql = sql.replace("%", "%%")
+    order: list[int] = []
+    numbered = False
+
+    def place(m: re.Match[str]) -> str:
+        nonlocal numbered
+        if m.group(1):
+            numbered = True
+            order.append(int(m.group(1)) - 1)
+        else:
+            order.append(len(order))
+        return "%s"
+
+    sql = _PARAM.sub(place, sql)
+    return sql, tuple(order) if numbered else None
+
+
+def _streamed(sql: str) -> bool:
+    """An ordered range without a LIMIT: a listing walk (listing.py) that reads only what a page needs."""
+    return " ORDER BY " in sql and " LIMIT " not in sql
+
+
+class PgConnection:
+    """The part of sqlite3.Connection the storage modules use, over one psycopg connection."""
+
+    __slots__ = ("_cursors", "raw")
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+        self._cursors = 0
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any] | psycopg.ServerCursor[Any]:
+        text, order = translate(sql)
+        if order is not None:
+            params = [params[i] for i in order]
+        if self.in_transaction and _streamed(sql):
+            # SQLite steps a listing query row by row and the walk stops where the page is full; a
+            # client-side cursor would fetch the whole range (a bucket's every key) first. A server-side
+            # cursor fetches STREAM_ROWS at a time; it closes with the (read) transaction.
+            self._cursors += 1
+            cursor = self.raw.cursor(name=f"smarts3_{self._cursors}")
+            cursor.itersize = STREAM_ROWS
+            return cursor.execute(cast(Any, text), params)
+        return self.raw.execute(cast(Any, text), params)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.info.transaction_status != TransactionStatus.IDLE
+
+    def advisory(self, shared: Sequence[int] = (), exclusive: Sequence[int] = ()) -> None:
+        """Transaction-scoped advisory locks (locks.py), taken in ascending order of id so two
+        transactions locking overlapping sets cannot deadlock. One shared and one exclusive lock (a
+        single-key write) cost one round trip."""
+        if len(shared) == 1 and len(exclusive) == 1:
+            self.raw.execute("SELECT pg_advisory_xact_lock_shared(%s), pg_advisory_xact_lock(%s)",
+                             (shared[0], exclusive[0]))
+            return
+        for ids, fn in ((shared, "pg_advisory_xact_lock_shared"), (exclusive, "pg_advisory_xact_lock")):
+            if len(ids) == 1:
+                self.raw.execute(cast(Any, f"SELECT {fn}(%s)"), (ids[0],))
+            elif ids:
+                self.raw.execute(
+                    cast(Any, f"SELECT {fn}(x) FROM (SELECT DISTINCT x FROM unnest(%s::bigint[]) x ORDER BY x) s"),  # noqa: S608
+                    (sorted(ids),),
+                )
+
+
+def as_sqlite(conn: PgConnection) -> sqlite3.Connection:
+    """The storage modules are typed against sqlite3.Connection; PgConnection provides the subset they use."""
+    return cast(sqlite3.Connection, conn)
+
+
+class PgPool:
+    """The metadata pool over PostgreSQL: `conn()`, `writer()` and `close()` like db.Pool."""
+
+    def __init__(self, dsn: str, *, init: Callable[[], None], max_size: int = 16) -> None:
+        self._dsn = dsn
+        self._init = init
+        self._max = max_size
+        self._pool: ConnectionPool[Any] | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _get(self) -> ConnectionPool[Any]:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("store is closed")
+            pool = self._pool
+        if pool is not None:
+            return pool
+        self._init()
+        with self._lock:
+            if self._pool is None:
+                self._pool = ConnectionPool(
+                    self._dsn,
+                    min_size=1,
+                    max_size=self._max,
+                    kwargs={"autocommit": True},
+                    open=True,
+                    name="smarts3-metadata",
+                )
+            return self._pool
+
+    @contextmanager
+    def conn(self) -> Iterator[sqlite3.Connection]:
+        with self._get().connection() as raw:
+            c = PgConnection(raw)
+            try:
+                yield as_sqlite(c)
+            finally:
+                if c.in_transaction:  # never hand on a connection mid-transaction
+                    raw.execute("ROLLBACK")
+
+    @contextmanager
+    def writer(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside a transaction; committed when the block ends, rolled back on error."""
+        with self.conn() as c:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                yield c
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+
+class PgCommitter:
+    """commits.GroupCommitter's interface: `run(fn)` is one transaction, rerun on a transient failure.
+
+    `fn` gets a fresh transaction each attempt and keeps side effects outside the database to
+    its caller (as with the SQLite committer), so a rerun is safe."""
+
+    def __init__(self, pool: PgPool) -> None:
+        self._pool = pool
+
+    def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                with self._pool.writer() as c:
+                    return fn(c)
+            except RETRYABLE:
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        pass
+
+
+class PgSweepLock:
+    """sweeper.SweepLock over a session advisory lock: the one replica that sweeps uploads and
+    lifecycle holds it on a connection of its own; it is released when that connection ends
+    (the holder's exit or death), and another replica takes over at its next try."""
+
+    def __init__(self, dsn: str, key: int) -> None:
+        self._dsn = dsn
+        self._key = key
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def try_acquire(self) -> bool:
+        if self._conn is not None:
+            try:
+                self._conn.execute("SELECT 1")
+                return True
+            except psycopg.Error:
+                self.release()  # the session (and with it the lock) is gone
+        try:
+            conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=5)
+        except psycopg.Error:
+            return False
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
+        if row is not None and row[0]:
+            self._conn = conn
+            return True
+        conn.close()
+        return False
+
+    def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()

@@ -1,0 +1,139 @@
+"""Start-up recovery when replicas share the data directory and PostgreSQL holds the metadata.
+
+recovery.py may remove every temp file and every unreferenced body because it runs while
+nobody else writes. With replicas, others are writing while one starts: a temp file of a
+live replica, or a body it has sealed and is about to commit, looks just like debris. So:
+
+- this replica's own temp directory (tmp/<replica>/) is emptied: nobody else writes there;
+- other temp files and unreferenced bodies are removed only once older than a grace period,
+  measured by ctime (a hard link made by a copy refreshes it, a body's mtime would not), and
+  checked again right before the unlink; an upload writes its temp file continuously, and a
+  sealed body is committed within moments;
+- one replica at a time does that sweep (pg_try_advisory_lock): a second one skips it.
+
+The referenced set is read after the files are listed, so a body committed meanwhile is seen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+
+import psycopg
+
+from smarts3.storage.fs import pgschema
+from smarts3.storage.fs.layout import Layout, is_body_id
+from smarts3.storage.fs.recovery import MetadataInSqlite
+
+# Far above the time from seal to commit, and from one write of an upload's temp file to the next.
+ORPHAN_GRACE = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class SharedRecovery:
+    temp_removed: int
+    orphans_removed: int
+    swept: bool  # false: another replica held the sweep lock, only our own temp dir was emptied
+
+
+def recover_shared(layout: Layout, dsn: str, *, fsync: bool = True, grace: float = ORPHAN_GRACE) -> SharedRecovery:
+    if layout.db_path.exists():  # its bodies would all be orphans here, swept after the grace period
+        raise MetadataInSqlite(
+            f"{layout.data_dir} has a SQLite index ({layout.db_path}): move it to PostgreSQL with "
+            "smarts3 admin migrate-metadata, or start without --metadata"
+        )
+    layout.ensure(fsync=fsync)
+    pgschema.ensure_schema(dsn)
+    marker = layout.root / "metadata-in-postgresql"  # a SQLite server then refuses the directory
+    if not marker.exists():
+        marker.write_text("the metadata of this data directory is in PostgreSQL (--metadata)\n")
+    temp_removed = _empty(str(layout.tmp_dir))
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (pgschema.SWEEP_LOCK,)).fetchone()
+        if row is None or not row[0]:
+            return SharedRecovery(temp_removed, 0, swept=False)
+        try:
+            cutoff = time.time() - grace
+            temp_removed += _stale_temps(layout, cutoff)
+            old = _old_bodies(layout, cutoff)
+            referenced = _referenced(conn)
+            orphans = sum(_unlink_if_old(path, cutoff) for name, path in old if name not in referenced)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (pgschema.SWEEP_LOCK,))
+    return SharedRecovery(temp_removed, orphans, swept=True)
+
+
+def _empty(directory: str) -> int:
+    removed = 0
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+            removed += 1
+    return removed
+
+
+def _stale_temps(layout: Layout, cutoff: float) -> int:
+    """Old temp files of other (or former) replicas, and their directories once empty and old."""
+    removed = 0
+    own = str(layout.tmp_dir)
+    with os.scandir(layout.tmp_root) as entries:
+        for entry in entries:
+            if entry.path == own:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                with os.scandir(entry.path) as files:
+                    removed += sum(_unlink_if_old(f.path, cutoff) for f in files)
+                if entry.stat(follow_symlinks=False).st_ctime < cutoff:
+                    # Empty and idle: gone, or a live replica that makes it again at its next write.
+                    with contextlib.suppress(OSError):  # not empty: that replica still writes
+                        os.rmdir(entry.path)
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(layout.root / "replicas" / f"{entry.name}.lock")
+            else:
+                removed += _unlink_if_old(entry.path, cutoff)
+    return removed
+
+
+def _old_bodies(layout: Layout, cutoff: float) -> list[tuple[str, str]]:
+    old = []
+    with os.scandir(layout.bodies_dir) as subdirs:
+        for sub in subdirs:
+            if not sub.is_dir(follow_symlinks=False):
+                continue
+            with os.scandir(sub.path) as files:
+                for f in files:
+                    if f.stat(follow_symlinks=False).st_ctime < cutoff:
+                        old.append((f.name if is_body_id(f.name) and f.name[:2] == sub.name else "", f.path))
+    return old
+
+
+def _referenced(conn: psycopg.Connection[tuple[object, ...]]) -> set[str]:
+    ids: set[str] = set()
+    with conn.transaction():
+        cur = conn.cursor(name="smarts3_references")
+        cur.execute(
+            "SELECT segments FROM objects WHERE segments <> '[]'"
+            " UNION ALL SELECT segments FROM versions WHERE segments <> '[]'"
+        )
+        for (segments,) in cur:
+            ids.update(body_id for body_id, _ in json.loads(str(segments)))
+        cur.close()
+    ids.update(str(body_id) for (body_id,) in conn.execute("SELECT body FROM parts"))
+    return ids
+
+
+def _unlink_if_old(path: str, cutoff: float) -> int:
+    try:
+        if os.lstat(path).st_ctime >= cutoff:
+            return 0
+        os.unlink(path)
+    except FileNotFoundError:
+        return 0
+    return 1
