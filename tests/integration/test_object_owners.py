@@ -106,6 +106,31 @@ def test_an_overwrite_by_the_writer_closes_the_bucket_owners_read_of_that_versio
     assert alice.get_object(Bucket="ow-versions", Key="k", VersionId=first)["Body"].read() == b"v1"
 
 
+def test_listings_show_each_objects_own_owner(url: str) -> None:
+    who = ids(url)
+    alice, bob = client(url, ALICE), client(url, BOB)
+    _bucket_for_bob(url, "ow-listed", "ObjectWriter")
+    alice.put_bucket_versioning(Bucket="ow-listed", VersioningConfiguration={"Status": "Enabled"})
+    bob.put_object(Bucket="ow-listed", Key="bobs", Body=b"b")
+    alice.put_object(Bucket="ow-listed", Key="alices", Body=b"a")
+    bob.put_object(Bucket="ow-listed", Key="alices", Body=b"a2")  # bob's current version over alice's
+    expected = {"alices": who["bob"], "bobs": who["bob"]}
+    v2 = alice.list_objects_v2(Bucket="ow-listed", FetchOwner=True)["Contents"]
+    assert {e["Key"]: e["Owner"]["ID"] for e in v2} == expected
+    assert all("Owner" not in e for e in alice.list_objects_v2(Bucket="ow-listed")["Contents"])
+    v1 = alice.list_objects(Bucket="ow-listed")["Contents"]
+    assert {e["Key"]: e["Owner"]["ID"] for e in v1} == expected
+    versions = alice.list_object_versions(Bucket="ow-listed")["Versions"]
+    owners = sorted((v["Key"], v["IsLatest"], v["Owner"]["ID"]) for v in versions)
+    assert owners == [("alices", False, who["alice"]), ("alices", True, who["bob"]), ("bobs", True, who["bob"])]
+    # Under BucketOwnerEnforced the bucket owner owns every object, whoever wrote it.
+    alice.put_bucket_acl(Bucket="ow-listed", ACL="private")
+    alice.put_bucket_ownership_controls(Bucket="ow-listed", OwnershipControls={
+        "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+    v2 = alice.list_objects_v2(Bucket="ow-listed", FetchOwner=True)["Contents"]
+    assert {e["Key"]: e["Owner"]["ID"] for e in v2} == {"alices": who["alice"], "bobs": who["alice"]}
+
+
 def test_bucket_owner_preferred_and_enforced(url: str) -> None:
     who = ids(url)
     alice, bob = client(url, ALICE), client(url, BOB)

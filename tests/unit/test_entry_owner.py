@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from smarts3.access.ownership import ENFORCED, WRITER, BucketState
+from smarts3.access.ownership import ENFORCED, OWNER_ID, WRITER, BucketState
 from smarts3.s3.handlers.listing import entry_owner
+from smarts3.storage.base import ListEntry, VersionEntry
 
 ALICE, BOB = "a" * 64, "b" * 64
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:  # a storage entry that carries its object's owner (extra["owner-id"]; None: the bucket owner's)
-    key: str
-    owner: str | None = None
+def Entry(key: str, owner: str | None = None) -> ListEntry:
+    """A listing entry whose extra names its object's owner (None: the bucket owner's)."""
+    return ListEntry(key, 1, '"e"', 0.0, extra={OWNER_ID: owner} if owner else {})
 
 
-@dataclass(frozen=True, slots=True)
-class Bare:  # a storage entry without the field: lists the bucket owner
-    key: str
+def Bare(key: str) -> VersionEntry:
+    """An entry listed without extra (storage was not asked for it): the bucket owner."""
+    return VersionEntry(key, "null", True, False, 1, '"e"', 0.0)
 
 
 def ctx(ownership: str | None) -> Any:

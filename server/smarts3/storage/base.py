@@ -72,6 +72,7 @@ class ListEntry:
     last_modified: float
     checksum_algorithms: tuple[str, ...] = ()
     checksum_type: str | None = None
+    extra: Mapping[str, str] | None = None  # meta.extra, only when the listing asked for it (with_extra)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,7 @@ class VersionEntry:
     last_modified: float
     checksum_algorithms: tuple[str, ...] = ()
     checksum_type: str | None = None
+    extra: Mapping[str, str] | None = None  # meta.extra, only when the listing asked for it (with_extra)
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,8 +424,10 @@ class Store(Protocol):
         key_marker: str = "",
         version_id_marker: str = "",
         max_keys: int = 1000,
+        with_extra: bool = False,
     ) -> VersionPage:
-        """Versions and delete markers by key (UTF-8 byte order), newest first within a key."""
+        """Versions and delete markers by key (UTF-8 byte order), newest first within a key.
+        `with_extra`: each entry carries its meta.extra (a JSON decode per entry, so only on request)."""
         ...
 
     async def copy_object(
@@ -471,6 +475,7 @@ class Store(Protocol):
         delimiter: str = "",
         start_after: str = "",
         max_keys: int = 1000,
+        with_extra: bool = False,  # as list_object_versions
     ) -> ListPage: ...
 
     # multipart

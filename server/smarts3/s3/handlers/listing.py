@@ -13,7 +13,7 @@ from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
 from smarts3.s3.handlers.common import decode_token, encode_token, int_param, owner
 from smarts3.s3.responses import xml_response
-from smarts3.storage.base import ListEntry, ListPage
+from smarts3.storage.base import ListEntry, ListPage, VersionEntry
 
 
 def _encoder(ctx: Ctx) -> Callable[[str], str]:
@@ -29,21 +29,20 @@ def _encoder(ctx: Ctx) -> Callable[[str], str]:
     return lambda value: quote(value, safe="/")
 
 
-def entry_owner(ctx: Ctx) -> Callable[[object], str]:
+def entry_owner(ctx: Ctx) -> Callable[[ListEntry | VersionEntry], str]:
     """<Owner> of each listed object or version: the credential that owns it where that is not
     the bucket owner (ObjectWriter, BucketOwnerPreferred), else the bucket owner.
 
-    The entry's `owner` is the object's `extra[OWNER_ID]` (None: the bucket owner's), which storage
-    must carry in ListEntry/VersionEntry; read with getattr so that entries without it list the
-    bucket owner, as before. One string per page, except for objects someone else owns."""
+    The owner is the entry's `extra[OWNER_ID]` (absent: the bucket owner's); storage fills `extra`
+    when the listing asks (`owners_differ`). One string per page, except for objects someone else owns."""
     default = owner(ctx)
     state = ctx.access.bucket
     if state is None or not state.acls_enabled:
         return lambda entry: default
     cache: dict[str, str] = {}
 
-    def of(entry: object) -> str:
-        owner_id: str | None = getattr(entry, "owner", None)
+    def of(entry: ListEntry | VersionEntry) -> str:
+        owner_id = entry.extra.get(OWNER_ID) if entry.extra is not None else None
         if owner_id is None:
             return default
         if owner_id not in cache:
@@ -53,7 +52,14 @@ def entry_owner(ctx: Ctx) -> Callable[[object], str]:
     return of
 
 
-async def _page(ctx: Ctx, start_after: str, max_keys: int) -> ListPage:
+def owners_differ(ctx: Ctx) -> bool:
+    """Objects in this bucket may have owners other than the bucket owner (ACLs enabled), so a
+    listing that shows owners needs each entry's extra from storage."""
+    state = ctx.access.bucket
+    return state is not None and state.acls_enabled
+
+
+async def _page(ctx: Ctx, start_after: str, max_keys: int, *, with_owners: bool) -> ListPage:
     if max_keys == 0:
         await ctx.store.get_bucket(ctx.bucket_name)
         return ListPage([], [], False, None)
@@ -63,6 +69,7 @@ async def _page(ctx: Ctx, start_after: str, max_keys: int) -> ListPage:
         delimiter=ctx.query.get("delimiter", ""),
         start_after=start_after,
         max_keys=max_keys,
+        with_extra=with_owners and owners_differ(ctx),
     )
 
 
@@ -105,7 +112,7 @@ async def list_objects(ctx: Ctx) -> Response:
     enc = _encoder(ctx)
     max_keys = int_param(ctx, "max-keys", 1000, 0, 1000)
     marker = ctx.query.get("marker", "")
-    page = await _page(ctx, marker, max_keys)
+    page = await _page(ctx, marker, max_keys, with_owners=True)
     children = _head(ctx, enc, max_keys, page)
     children.insert(2, xml.el("Marker", enc(marker)))
     if page.is_truncated and ctx.query.get("delimiter") and page.next_marker is not None:
@@ -122,7 +129,7 @@ async def list_objects_v2(ctx: Ctx) -> Response:
     token = ctx.query.get("continuation-token")  # "" lists from the start and is echoed, as AWS does
     start_after = ctx.query.get("start-after", "")
     resume = max(decode_token(ctx.bucket_name, token), start_after) if token else start_after
-    page = await _page(ctx, resume, max_keys)
+    page = await _page(ctx, resume, max_keys, with_owners=ctx.query.get("fetch-owner") == "true")
     children = _head(ctx, enc, max_keys, page)
     children.append(xml.el("KeyCount", len(page.entries) + len(page.common_prefixes)))
     if token is not None:

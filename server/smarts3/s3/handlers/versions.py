@@ -12,7 +12,7 @@ from smarts3.s3 import xml
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error, not_implemented
 from smarts3.s3.handlers.common import int_param, read_xml
-from smarts3.s3.handlers.listing import _encoder, entry_owner
+from smarts3.s3.handlers.listing import _encoder, entry_owner, owners_differ
 from smarts3.s3.responses import empty, xml_response
 from smarts3.storage.base import NoSuchVersion, ObjectInfo, VersionEntry
 
@@ -113,6 +113,7 @@ async def list_object_versions(ctx: Ctx) -> Response:
             key_marker=key_marker,
             version_id_marker=version_marker,
             max_keys=max_keys,
+            with_extra=owners_differ(ctx),
         )
     except NoSuchVersion:
         raise invalid_version(version_marker, "version-id-marker") from None

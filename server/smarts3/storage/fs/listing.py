@@ -9,6 +9,7 @@ keys beneath it, so a page costs O(page) rows whatever the bucket holds.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -87,26 +88,34 @@ def enclosing_prefix(marker: bytes, prefix: bytes, delimiter: bytes) -> bytes | 
     return marker[: cut + len(delimiter)] if cut >= 0 else None
 
 
-_LIST_COLUMNS = "SELECT key, size, etag, last_modified, checksum_algos, checksum_type FROM objects"
-_LIST_AFTER = f"{_LIST_COLUMNS} WHERE bucket = ? AND key > ? AND key < ? ORDER BY key"
-_LIST_FROM = f"{_LIST_COLUMNS} WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key"
+_LIST_COLUMNS = "SELECT key, size, etag, last_modified, checksum_algos, checksum_type{meta} FROM objects"
+_LIST_AFTER = "WHERE bucket = ? AND key > ? AND key < ? ORDER BY key"
+_LIST_FROM = "WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key"
+# (after, from) per with_extra: the meta column (JSON) is read only when a listing shows owners.
+_LIST_SQL = {
+    extra: tuple(f"{_LIST_COLUMNS.format(meta=', meta' if extra else '')} {w}" for w in (_LIST_AFTER, _LIST_FROM))
+    for extra in (False, True)
+}
 
 
-def list_objects_sync(env: Env, bucket: str, prefix: str, delimiter: str, start_after: str, max_keys: int) -> ListPage:
+def list_objects_sync(
+    env: Env, bucket: str, prefix: str, delimiter: str, start_after: str, max_keys: int, with_extra: bool = False
+) -> ListPage:
     p, d, sa = enc_key(prefix), enc_key(delimiter), enc_key(start_after)
+    after_sql, from_sql = _LIST_SQL[with_extra]
     upper = p + _FF
     with env.pool.conn() as c, read_txn(c):
         require_bucket(c, bucket)
 
         def fetch(bound: bytes) -> Iterable[tuple[Any, ...]]:
             # One lower bound only, so SQLite ranges over the primary key.
-            sql, lo = (_LIST_AFTER, bound) if bound >= p else (_LIST_FROM, p)
+            sql, lo = (after_sql, bound) if bound >= p else (from_sql, p)
             return c.execute(sql, (bucket, lo, upper))
 
         cp = enclosing_prefix(sa, p, d)
         w = walk(
             fetch,
-            _entry,
+            _entry_with_extra if with_extra else _entry,
             start=cp + _FF if cp is not None else sa,
             after_prefix=lambda cp: cp + _FF,
             prefix=p,
@@ -130,6 +139,18 @@ def _entry(r: tuple[Any, ...]) -> ListEntry:
     # Positional: a page builds 1,000 of these.
     algos: str = r[4]
     return ListEntry(dec_key(r[0]), r[1], r[2], r[3], tuple(algos.split(",")) if algos else (), r[5])
+
+
+def _entry_with_extra(r: tuple[Any, ...]) -> ListEntry:
+    algos: str = r[4]
+    extra = extra_of(r[6])
+    return ListEntry(dec_key(r[0]), r[1], r[2], r[3], tuple(algos.split(",")) if algos else (), r[5], extra)
+
+
+def extra_of(meta_json: str) -> dict[str, str]:
+    """meta.extra of a row's meta column, without building the whole ObjectMeta."""
+    extra: dict[str, str] = json.loads(meta_json).get("extra", {})
+    return extra
 
 
 _UploadCursor = tuple[bytes, str | None]  # (key, upload id); None: past every id of key

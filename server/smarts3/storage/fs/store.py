@@ -172,9 +172,10 @@ class FilesystemStore:
         key_marker: str = "",
         version_id_marker: str = "",
         max_keys: int = 1000,
+        with_extra: bool = False,
     ) -> VersionPage:
         return await self._run(
-            versions.list_versions_sync, bucket, prefix, delimiter, key_marker, version_id_marker, max_keys
+            versions.list_versions_sync, bucket, prefix, delimiter, key_marker, version_id_marker, max_keys, with_extra
         )
 
     async def delete_object(self, bucket: str, key: str) -> bool:
@@ -233,8 +234,11 @@ class FilesystemStore:
         delimiter: str = "",
         start_after: str = "",
         max_keys: int = 1000,
+        with_extra: bool = False,
     ) -> ListPage:
-        return await self._run(listing.list_objects_sync, bucket, prefix, delimiter, start_after, max_keys)
+        return await self._run(
+            listing.list_objects_sync, bucket, prefix, delimiter, start_after, max_keys, with_extra
+        )
 
     # --- multipart --------------------------------------------------------
 

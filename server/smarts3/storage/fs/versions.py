@@ -15,7 +15,7 @@ from typing import Any
 from smarts3.storage.base import NoSuchVersion, VersionEntry, VersionPage
 from smarts3.storage.fs.db import read_txn
 from smarts3.storage.fs.env import Env
-from smarts3.storage.fs.listing import enclosing_prefix, walk
+from smarts3.storage.fs.listing import enclosing_prefix, extra_of, walk
 from smarts3.storage.fs.rows import dec_key, enc_key
 from smarts3.storage.fs.versioning import bucket_state, fetch_version
 
@@ -24,23 +24,28 @@ _TOP = 2**63 - 1  # above every seq: the cursor (k, _TOP) includes every version
 # (key, seq): resume with the rows after it, i.e. key > k, or key == k and seq < s.
 _Cursor = tuple[bytes, int]
 
-_COLS = "key, seq, version_id, {marker}, size, etag, last_modified, checksum_algos, checksum_type"
+_COLS = "key, seq, version_id, {marker}, size, etag, last_modified, checksum_algos, checksum_type{meta}"
 _WHERE = "WHERE bucket = ?1 AND key >= ?2 AND key < ?3 AND (key > ?2 OR seq < ?4)"
 # SQLite merges the two ordered index scans itself (EXPLAIN: MERGE (UNION ALL), both arms
-# SEARCH … USING PRIMARY KEY), lazily: a page reads O(page) rows, never sorts.
-_MERGED = (
-    f"SELECT {_COLS.format(marker='0')} FROM objects {_WHERE}"  # noqa: S608
-    f" UNION ALL SELECT {_COLS.format(marker='marker')} FROM versions {_WHERE}"
-    " ORDER BY 1, 2 DESC"
-)
+# SEARCH … USING PRIMARY KEY), lazily: a page reads O(page) rows, never sorts. Per with_extra:
+# the meta column (JSON) is read only when a listing shows each version's owner.
+_MERGED = {
+    extra: (
+        f"SELECT {_COLS.format(marker='0', meta=', meta' if extra else '')} FROM objects {_WHERE}"  # noqa: S608
+        f" UNION ALL SELECT {_COLS.format(marker='marker', meta=', meta' if extra else '')} FROM versions {_WHERE}"
+        " ORDER BY 1, 2 DESC"
+    )
+    for extra in (False, True)
+}
 
 
 class _Entries:
     """Rows to VersionEntry, in stream order: the first row of a key is its newest version,
     unless the walk started inside that key (its newest was on an earlier page)."""
 
-    def __init__(self, mid_key: bytes | None) -> None:
+    def __init__(self, mid_key: bytes | None, with_extra: bool) -> None:
         self._previous = mid_key
+        self._with_extra = with_extra
 
     def __call__(self, r: tuple[Any, ...]) -> VersionEntry:
         # Positional and inline (no dec_key call): a page builds 1,000 of these.
@@ -58,6 +63,7 @@ class _Entries:
             r[6],
             tuple(algos.split(",")) if algos else (),
             r[8],
+            extra_of(r[9]) if self._with_extra else None,
         )
 
 
@@ -69,6 +75,7 @@ def list_versions_sync(
     key_marker: str,
     version_id_marker: str,
     max_keys: int,
+    with_extra: bool = False,
 ) -> VersionPage:
     p, d, km = enc_key(prefix), enc_key(delimiter), enc_key(key_marker)
     upper = p + _FF
@@ -91,11 +98,11 @@ def list_versions_sync(
         def fetch(cursor: _Cursor) -> Iterable[tuple[Any, ...]]:
             if cursor[0] < p:
                 cursor = (p, _TOP)
-            return c.execute(_MERGED, (bucket, cursor[0], upper, cursor[1]))
+            return c.execute(_MERGED[with_extra], (bucket, cursor[0], upper, cursor[1]))
 
         w = walk(
             fetch,
-            _Entries(start[0] if start[1] != _TOP else None),
+            _Entries(start[0] if start[1] != _TOP else None, with_extra),
             start=start,
             after_prefix=lambda cp: (cp + _FF, _TOP),
             prefix=p,
