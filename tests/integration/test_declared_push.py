@@ -7,6 +7,7 @@ data directory, and outlives a restart even when the mounted file lags behind it
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -163,5 +164,72 @@ def test_deletions_report_their_outcome_and_a_waiting_one_goes_once_emptied(tmp_
             assert time.monotonic() < deadline, "the emptied bucket was not deleted"
             time.sleep(0.1)
         assert s3.list_buckets()["Buckets"] == []
+    finally:
+        stop_server(proc)
+
+
+def _push(ops: str, generation: int, body: dict[str, Any]) -> dict[str, Any]:
+    cred = {
+        "name": "ns/admin",
+        "accessKeyId": "PUSHKEY0001",
+        "secretAccessKey": "s1",
+        "grants": [{"bucket": "*", "access": "admin"}],
+    }
+    text = yaml.safe_dump({"generation": generation, **body, "credentials": [cred]})
+    reply = httpx.put(ops + "/_declared", content=text, headers=AUTH)
+    assert reply.status_code == 200, reply.text
+    outcomes: dict[str, Any] = reply.json()["buckets"]
+    return outcomes
+
+
+def _versions(s3: Any, bucket: str) -> list[str]:
+    listing = s3.list_object_versions(Bucket=bucket)
+    return sorted(v["Key"] for v in listing.get("Versions", []) + listing.get("DeleteMarkers", []))
+
+
+def test_force_delete_removes_every_version_and_marker_but_not_what_object_lock_keeps(tmp_path: Path) -> None:
+    """forceDelete on versioned buckets: every version, delete marker and upload goes, and
+    GOVERNANCE retention too (the operator acts as an administrator); COMPLIANCE retention and
+    legal hold keep their versions and the bucket, reported ObjectLocked, until they end."""
+    proc, url, ops = start(tmp_path)
+    try:
+        names = ("versioned", "compliance", "held")
+        _push(ops, 1, {"buckets": [{"name": n} for n in names]})
+        s3 = client(url, "PUSHKEY0001", "s1")
+        lock = {"ObjectLockRetainUntilDate": datetime.now(UTC) + timedelta(days=1)}
+        for name in names:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+            for key in ("a", "a", "b"):
+                s3.put_object(Bucket=name, Key=key, Body=b"x")
+            s3.delete_object(Bucket=name, Key="a")  # a delete marker on top of two versions
+            s3.delete_object(Bucket=name, Key="gone")  # a marker alone
+            s3.create_multipart_upload(Bucket=name, Key="unfinished")
+            if name != "versioned":
+                enabled = {"ObjectLockEnabled": "Enabled"}
+                s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=enabled)
+                s3.put_object(Bucket=name, Key="gov", Body=b"x", ObjectLockMode="GOVERNANCE", **lock)
+        s3.put_object(Bucket="compliance", Key="kept", Body=b"x", ObjectLockMode="COMPLIANCE", **lock)
+        s3.put_object(Bucket="held", Key="kept", Body=b"x", ObjectLockLegalHoldStatus="ON")
+        held = {"ObjectLockLegalHoldStatus": "ON", "ObjectLockMode": "GOVERNANCE", **lock}
+        s3.put_object(Bucket="held", Key="kept-too", Body=b"x", **held)
+
+        outcomes = _push(ops, 2, {"deletions": [{"name": n, "force": True} for n in names]})
+        assert outcomes == {"versioned": "Deleted", "compliance": "ObjectLocked", "held": "ObjectLocked"}
+        assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["compliance", "held"]
+        # Only the locked versions stay: the rest, GOVERNANCE-retained included, and the uploads went.
+        assert _versions(s3, "compliance") == ["kept"]
+        assert _versions(s3, "held") == ["kept", "kept-too"]
+        for name in ("compliance", "held"):
+            assert s3.list_multipart_uploads(Bucket=name).get("Uploads", []) == []
+
+        # The hold lifted, the server's retry removes the last versions and the bucket.
+        for key in ("kept", "kept-too"):
+            s3.put_object_legal_hold(Bucket="held", Key=key, LegalHold={"Status": "OFF"})
+        deadline = time.monotonic() + 60
+        while (status := httpx.get(ops + "/_declared/status", headers=AUTH).json()["buckets"])["held"] != "Deleted":
+            assert time.monotonic() < deadline, f"the released bucket was not deleted: {status}"
+            time.sleep(0.2)
+        assert status["compliance"] == "ObjectLocked"
+        assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["compliance"]
     finally:
         stop_server(proc)
