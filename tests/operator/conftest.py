@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -93,6 +94,16 @@ def api(operator: None) -> Api:
 
 
 @pytest.fixture
-def namespace(request: pytest.FixtureRequest) -> str:
-    """A namespace name of the test's own (the emulator needs no Namespace object)."""
-    return "t-" + request.node.name.replace("_", "-").lower()[:40].strip("-")
+def namespace(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace name of the test's own (the emulator needs no Namespace object).
+
+    Its custom resources are deleted afterwards: the session's operator resyncs every object
+    every RESYNC_SECONDS in a few worker threads, so objects left behind by earlier tests
+    slowed every later test's reconciles (minutes, by the end of a full run).
+    """
+    name = "t-" + request.node.name.replace("_", "-").lower()[:40].strip("-")
+    yield name
+    if "operator" in request.fixturenames:
+        left = Api().delete_all(name)
+        if left:
+            warnings.warn(f"{name}: still there after the test's cleanup: {left}", stacklevel=1)
