@@ -86,7 +86,7 @@ def tmp_dir(server: Any) -> Any:
     return server.data_dir / ".smarts3" / "tmp"
 
 
-def wait_until(predicate: Any, timeout: float = 10.0) -> bool:
+def wait_until(predicate: Any, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -18,7 +18,7 @@ import yaml
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
-from tests.conftest import metrics_url, start_subprocess_server, stop_server
+from tests.conftest import metrics_url, server_output, start_subprocess_server, stop_server
 
 TOKEN = "push-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -64,7 +64,7 @@ def start(tmp_path: Path) -> tuple[Any, str, str]:
     return proc, url, metrics_url(proc)
 
 
-def wait_generation(ops: str, generation: int, timeout: float = 10.0) -> dict[str, Any]:
+def wait_generation(ops: str, generation: int, timeout: float = 30.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     last: dict[str, Any] = {}
     while time.monotonic() < deadline:
@@ -101,11 +101,14 @@ def test_push_applies_at_once_and_survives_a_restart_ahead_of_a_lagging_file(tmp
         assert "Bad_Name" in bad.json()["error"]
         # The kubelet syncs an older file later: it does not undo the push.
         (tmp_path / "mounted" / "declared.yaml").write_text(config(4, "other-bucket", "OLDKEY0001", "s0"))
-        # The watcher polls every second: watch the status for 2.5 s.
-        deadline = time.monotonic() + 2.5
-        while time.monotonic() < deadline:
+        # Until the watcher says it read that file (it polls every second; a loaded host may take
+        # longer), and after: the generation in force stays 5.
+        deadline = time.monotonic() + 30
+        while "generation 4 is older than the one in force" not in server_output(proc):
             assert httpx.get(ops + "/_declared/status", headers=AUTH).json()["generation"] == 5
+            assert time.monotonic() < deadline, "the watcher never read the stale file"
             time.sleep(0.25)
+        assert httpx.get(ops + "/_declared/status", headers=AUTH).json()["generation"] == 5
         with pytest.raises(ClientError) as refused:
             client(url, "OLDKEY0001", "s0").list_objects_v2(Bucket="pushed-bucket")
         assert refused.value.response["Error"]["Code"] == "InvalidAccessKeyId"
@@ -159,7 +162,7 @@ def test_deletions_report_their_outcome_and_a_waiting_one_goes_once_emptied(tmp_
         assert reply.json()["buckets"] == {"empty-one": "Deleted", "full-one": "BucketNotEmpty", "full-two": "Deleted"}
         assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["full-one"]
         s3.delete_object(Bucket="full-one", Key="k")
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30  # the retry runs every second
         while httpx.get(ops + "/_declared/status", headers=AUTH).json()["buckets"]["full-one"] != "Deleted":
             assert time.monotonic() < deadline, "the emptied bucket was not deleted"
             time.sleep(0.1)

