@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,17 @@ from smarts3.access.authorize import POLICY_KEY
 from smarts3.access.principals import Principal, Principals, grant
 from smarts3.config.checks import policy_problems
 from smarts3.config.declared import DeclaredBucket, DeclaredConfig, DeletionPolicy
-from smarts3.storage.base import BucketAlreadyExists, BucketNotEmpty, NoSuchBucket, Store
+from smarts3.lifecycle.execute import locked
+from smarts3.s3.handlers.objectlock import HOLD, MODE
+from smarts3.storage.base import (
+    BucketAlreadyExists,
+    BucketNotEmpty,
+    NoSuchBucket,
+    NoSuchVersion,
+    ObjectInfo,
+    Store,
+    VersionEntry,
+)
 
 log = logging.getLogger("smarts3.declared")
 
@@ -44,6 +55,11 @@ PAB_DECLARED_KEY = "declared-public-access-block"
 PRESENT = "Present"
 DELETED = "Deleted"
 NOT_EMPTY = "BucketNotEmpty"
+OBJECT_LOCKED = "ObjectLocked"  # a forced deletion kept back by COMPLIANCE retention or legal hold
+
+# A forced deletion kept back by Object Lock walks the bucket again this often (not every
+# tick: the walk costs a transaction per page of locked versions).
+LOCKED_RETRY_SECONDS = 5.0
 
 
 class DeclaredError(Exception):
@@ -146,7 +162,9 @@ class DeclaredSync:
         self.state = DeclaredState(path, optional)
         self.pushed = pushed  # where a pushed configuration is kept (None: pushes are off)
         self._apply_lock = anyio.Lock()
-        self._waiting: set[str] = set()  # deletions kept back by objects: retried every tick
+        # Deletions kept back by objects, retried every tick: name -> force (empty it first).
+        self._waiting: dict[str, bool] = {}
+        self._locked_retry: dict[str, float] = {}  # forced deletions Object Lock kept: monotonic time of next try
         self.store = store
         self.principals = principals
         self.root = root
@@ -292,34 +310,49 @@ class DeclaredSync:
                 log.warning("bucket %s was dropped with deletionPolicy Delete but is not empty: kept", info.name)
             except NoSuchBucket:
                 outcomes[info.name] = DELETED
-        self._waiting = set()
+        self._waiting = {}
+        self._locked_retry = {}
         for deletion in config.deletions:
             outcomes[deletion.name] = await self._delete(deletion.name, force=deletion.force)
-            if outcomes[deletion.name] == NOT_EMPTY:
-                self._waiting.add(deletion.name)
+            if outcomes[deletion.name] in (NOT_EMPTY, OBJECT_LOCKED):
+                self._waiting[deletion.name] = deletion.force
         self.state.outcomes = outcomes
 
     async def _delete(self, name: str, *, force: bool) -> str:
+        kept = 0
         try:
             if force:
-                await empty_bucket(self.store, name)
+                kept = await empty_bucket(self.store, name)
             await self.store.delete_bucket(name)
         except NoSuchBucket:
             return DELETED
         except BucketNotEmpty:
+            if kept:
+                self._locked_retry[name] = time.monotonic() + LOCKED_RETRY_SECONDS
+                log.warning(
+                    "bucket %s: forceDelete kept %d version(s) under COMPLIANCE retention or legal hold, "
+                    "and the bucket with them", name, kept
+                )
+                return OBJECT_LOCKED
             return NOT_EMPTY
+        self._locked_retry.pop(name, None)
         log.info("deleted bucket %s as the declared configuration asks%s", name, " (emptied first)" if force else "")
         return DELETED
 
     async def retry_deletions(self) -> None:
-        """Delete the buckets that were not empty, once someone emptied them."""
+        """Delete the buckets that were not empty, once someone emptied them (or, forced, once
+        Object Lock lets their last versions go)."""
         if not self._waiting:
             return
         async with self._apply_lock:
-            for name in sorted(self._waiting):
-                outcome = await self._delete(name, force=False)
-                if outcome != NOT_EMPTY:
-                    self._waiting.discard(name)
+            now = time.monotonic()
+            for name, force in sorted(self._waiting.items()):
+                if self._locked_retry.get(name, now) > now:
+                    continue
+                outcome = await self._delete(name, force=force)
+                if outcome not in (NOT_EMPTY, OBJECT_LOCKED):
+                    del self._waiting[name]
+                if outcome != self.state.outcomes.get(name):
                     self.state.outcomes = {**self.state.outcomes, name: outcome}
 
     async def watch(self, interval: float = 1.0) -> None:
@@ -332,14 +365,55 @@ class DeclaredSync:
                 log.exception("declared configuration reload failed")
 
 
-async def empty_bucket(store: Store, name: str) -> None:
-    """Delete every object and abort every unfinished upload of a bucket (forceDelete)."""
-    while True:
+EMPTY_PAGE = 1000  # versions per listing and per delete transaction
+EMPTY_PASSES = 3  # walks of a bucket writers keep filling; then the deletion waits for a later tick
+
+
+def kept_by_lock(version: ObjectInfo) -> bool:
+    """forceDelete acts as an administrator bypassing GOVERNANCE retention: only a legal hold
+    or unexpired COMPLIANCE retention keeps a version."""
+    if not locked(version, time.time()):
+        return False
+    extra = version.meta.extra
+    return extra.get(HOLD) == "ON" or extra.get(MODE) != "GOVERNANCE"
+
+
+async def empty_bucket(store: Store, name: str) -> int:
+    """Delete every version and delete marker and abort every unfinished upload of a bucket
+    (forceDelete); returns how many versions Object Lock kept (see kept_by_lock)."""
+    kept = 0
+    for _ in range(EMPTY_PASSES):
         uploads = await store.list_uploads(name)
         for upload in uploads.uploads:
             await store.abort_upload(name, upload.key, upload.upload_id)
-        page = await store.list_objects(name)
-        if page.entries:
-            await store.delete_objects(name, [entry.key for entry in page.entries])
-        if not page.entries and not uploads.uploads:
-            return
+        kept, seen = await _delete_versions(store, name)
+        if seen == kept and not uploads.uploads:  # nothing left but what Object Lock keeps
+            break
+    return kept
+
+
+async def _delete_versions(store: Store, name: str) -> tuple[int, int]:
+    """One walk over the bucket's versions, each page deleted by version id: (kept, seen)."""
+    kept = seen = 0
+    # The listing resumes after the last version kept: everything before it is gone, and a
+    # marker naming a deleted version is no valid place to resume from.
+    resume: VersionEntry | None = None
+    while True:
+        try:
+            page = await store.list_object_versions(
+                name,
+                key_marker=resume.key if resume else "",
+                version_id_marker=resume.version_id if resume else "",
+                max_keys=EMPTY_PAGE,
+            )
+        except NoSuchVersion:  # the kept version went meanwhile (its hold lifted, deleted): walk again
+            return kept, seen + 1
+        seen += len(page.entries)
+        items: list[tuple[str, str | None]] = [(e.key, e.version_id) for e in page.entries]
+        outcomes = await store.delete_versions(name, items, keep=kept_by_lock) if items else []
+        for entry, outcome in zip(page.entries, outcomes, strict=True):
+            if outcome.kept:
+                kept += 1
+                resume = entry
+        if not page.is_truncated:
+            return kept, seen

@@ -173,7 +173,7 @@ def test_revocation_applies_live_while_requests_are_in_flight(access_server: tup
     thread.start()
     try:
         write_atomically(path, declared(revoke_reader=True))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30  # the file is polled every second; a loaded host is slower
         while time.monotonic() < deadline:
             try:
                 reader.head_object(Bucket="app-a", Key="live")
@@ -182,13 +182,13 @@ def test_revocation_applies_live_while_requests_are_in_flight(access_server: tup
                 break
             time.sleep(0.1)
         else:
-            pytest.fail("revoked credential still accepted after 10 s")
+            pytest.fail("revoked credential still accepted after 30 s")
     finally:
         stop.set()
         thread.join()
         write_atomically(path, declared())
     assert failures == []
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             reader.head_object(Bucket="app-a", Key="live")
@@ -232,13 +232,13 @@ def test_deletion_policy_delete_only_when_empty(access_server: tuple[str, Path])
     def names() -> set[str]:
         return {b["Name"] for b in root.list_buckets()["Buckets"]}
 
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while not {"scratch-empty", "scratch-full", "scratch-kept"} <= names():
         assert time.monotonic() < deadline, "declared buckets were not created"
         time.sleep(0.2)
     root.put_object(Bucket="scratch-full", Key="keep-me", Body=b"data")
     write_atomically(path, declared())  # all three dropped from the file
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while "scratch-empty" in names():
         assert time.monotonic() < deadline, "empty Delete bucket was not removed"
         time.sleep(0.2)

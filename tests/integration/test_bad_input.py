@@ -88,7 +88,7 @@ def tmp_dir(server: Any) -> Any:
     return Layout(server.data_dir, replica_id() if server.metadata else "").tmp_dir  # per replica on PostgreSQL
 
 
-def wait_until(predicate: Any, timeout: float = 10.0) -> bool:
+def wait_until(predicate: Any, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

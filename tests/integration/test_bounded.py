@@ -229,7 +229,7 @@ def test_stalled_bad_chunks_hold_little_memory(served: tuple[str, int, Path]) ->
             sock.close()
     assert s3.list_objects_v2(Bucket="chunk-mem")["KeyCount"] == 0
     tmp_dir = data_dir / ".smarts3" / "tmp"
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while any(tmp_dir.iterdir()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(tmp_dir.iterdir()), "a refused body left its temp file"

@@ -7,6 +7,7 @@ data directory, and outlives a restart even when the mounted file lags behind it
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import yaml
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
-from tests.conftest import metrics_url, start_subprocess_server, stop_server
+from tests.conftest import metrics_url, server_output, start_subprocess_server, stop_server
 
 TOKEN = "push-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -63,7 +64,7 @@ def start(tmp_path: Path) -> tuple[Any, str, str]:
     return proc, url, metrics_url(proc)
 
 
-def wait_generation(ops: str, generation: int, timeout: float = 10.0) -> dict[str, Any]:
+def wait_generation(ops: str, generation: int, timeout: float = 30.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     last: dict[str, Any] = {}
     while time.monotonic() < deadline:
@@ -100,11 +101,14 @@ def test_push_applies_at_once_and_survives_a_restart_ahead_of_a_lagging_file(tmp
         assert "Bad_Name" in bad.json()["error"]
         # The kubelet syncs an older file later: it does not undo the push.
         (tmp_path / "mounted" / "declared.yaml").write_text(config(4, "other-bucket", "OLDKEY0001", "s0"))
-        # The watcher polls every second: watch the status for 2.5 s.
-        deadline = time.monotonic() + 2.5
-        while time.monotonic() < deadline:
+        # Until the watcher says it read that file (it polls every second; a loaded host may take
+        # longer), and after: the generation in force stays 5.
+        deadline = time.monotonic() + 30
+        while "generation 4 is older than the one in force" not in server_output(proc):
             assert httpx.get(ops + "/_declared/status", headers=AUTH).json()["generation"] == 5
+            assert time.monotonic() < deadline, "the watcher never read the stale file"
             time.sleep(0.25)
+        assert httpx.get(ops + "/_declared/status", headers=AUTH).json()["generation"] == 5
         with pytest.raises(ClientError) as refused:
             client(url, "OLDKEY0001", "s0").list_objects_v2(Bucket="pushed-bucket")
         assert refused.value.response["Error"]["Code"] == "InvalidAccessKeyId"
@@ -158,10 +162,77 @@ def test_deletions_report_their_outcome_and_a_waiting_one_goes_once_emptied(tmp_
         assert reply.json()["buckets"] == {"empty-one": "Deleted", "full-one": "BucketNotEmpty", "full-two": "Deleted"}
         assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["full-one"]
         s3.delete_object(Bucket="full-one", Key="k")
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30  # the retry runs every second
         while httpx.get(ops + "/_declared/status", headers=AUTH).json()["buckets"]["full-one"] != "Deleted":
             assert time.monotonic() < deadline, "the emptied bucket was not deleted"
             time.sleep(0.1)
         assert s3.list_buckets()["Buckets"] == []
+    finally:
+        stop_server(proc)
+
+
+def _push(ops: str, generation: int, body: dict[str, Any]) -> dict[str, Any]:
+    cred = {
+        "name": "ns/admin",
+        "accessKeyId": "PUSHKEY0001",
+        "secretAccessKey": "s1",
+        "grants": [{"bucket": "*", "access": "admin"}],
+    }
+    text = yaml.safe_dump({"generation": generation, **body, "credentials": [cred]})
+    reply = httpx.put(ops + "/_declared", content=text, headers=AUTH)
+    assert reply.status_code == 200, reply.text
+    outcomes: dict[str, Any] = reply.json()["buckets"]
+    return outcomes
+
+
+def _versions(s3: Any, bucket: str) -> list[str]:
+    listing = s3.list_object_versions(Bucket=bucket)
+    return sorted(v["Key"] for v in listing.get("Versions", []) + listing.get("DeleteMarkers", []))
+
+
+def test_force_delete_removes_every_version_and_marker_but_not_what_object_lock_keeps(tmp_path: Path) -> None:
+    """forceDelete on versioned buckets: every version, delete marker and upload goes, and
+    GOVERNANCE retention too (the operator acts as an administrator); COMPLIANCE retention and
+    legal hold keep their versions and the bucket, reported ObjectLocked, until they end."""
+    proc, url, ops = start(tmp_path)
+    try:
+        names = ("versioned", "compliance", "held")
+        _push(ops, 1, {"buckets": [{"name": n} for n in names]})
+        s3 = client(url, "PUSHKEY0001", "s1")
+        lock = {"ObjectLockRetainUntilDate": datetime.now(UTC) + timedelta(days=1)}
+        for name in names:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+            for key in ("a", "a", "b"):
+                s3.put_object(Bucket=name, Key=key, Body=b"x")
+            s3.delete_object(Bucket=name, Key="a")  # a delete marker on top of two versions
+            s3.delete_object(Bucket=name, Key="gone")  # a marker alone
+            s3.create_multipart_upload(Bucket=name, Key="unfinished")
+            if name != "versioned":
+                enabled = {"ObjectLockEnabled": "Enabled"}
+                s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=enabled)
+                s3.put_object(Bucket=name, Key="gov", Body=b"x", ObjectLockMode="GOVERNANCE", **lock)
+        s3.put_object(Bucket="compliance", Key="kept", Body=b"x", ObjectLockMode="COMPLIANCE", **lock)
+        s3.put_object(Bucket="held", Key="kept", Body=b"x", ObjectLockLegalHoldStatus="ON")
+        held = {"ObjectLockLegalHoldStatus": "ON", "ObjectLockMode": "GOVERNANCE", **lock}
+        s3.put_object(Bucket="held", Key="kept-too", Body=b"x", **held)
+
+        outcomes = _push(ops, 2, {"deletions": [{"name": n, "force": True} for n in names]})
+        assert outcomes == {"versioned": "Deleted", "compliance": "ObjectLocked", "held": "ObjectLocked"}
+        assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["compliance", "held"]
+        # Only the locked versions stay: the rest, GOVERNANCE-retained included, and the uploads went.
+        assert _versions(s3, "compliance") == ["kept"]
+        assert _versions(s3, "held") == ["kept", "kept-too"]
+        for name in ("compliance", "held"):
+            assert s3.list_multipart_uploads(Bucket=name).get("Uploads", []) == []
+
+        # The hold lifted, the server's retry removes the last versions and the bucket.
+        for key in ("kept", "kept-too"):
+            s3.put_object_legal_hold(Bucket="held", Key=key, LegalHold={"Status": "OFF"})
+        deadline = time.monotonic() + 60
+        while (status := httpx.get(ops + "/_declared/status", headers=AUTH).json()["buckets"])["held"] != "Deleted":
+            assert time.monotonic() < deadline, f"the released bucket was not deleted: {status}"
+            time.sleep(0.2)
+        assert status["compliance"] == "ObjectLocked"
+        assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["compliance"]
     finally:
         stop_server(proc)

@@ -95,7 +95,7 @@ def test_idle_keep_alive_is_closed(limited: tuple[str, int]) -> None:
 
 def _served_after_others_close(port: int) -> bool:
     """Poll with Connection: close requests until one is served (earlier sockets take a moment to end)."""
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with socket.create_connection(("127.0.0.1", port)) as sock:
             sock.sendall(b"GET /_health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -106,17 +106,31 @@ def _served_after_others_close(port: int) -> bool:
     return False
 
 
+def _hold_served(port: int, count: int) -> list[socket.socket]:
+    """``count`` open connections, each served once. Tried again while an earlier connection is
+    still being released (a loaded host may take a while), instead of sleeping a fixed time."""
+    deadline = time.monotonic() + 30
+    while True:
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
+        replies = []
+        for sock in held:
+            sock.sendall(b"GET /_health HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.settimeout(10)
+            replies.append(sock.recv(4096))
+        if all(reply.startswith(b"HTTP/1.1 200") for reply in replies):
+            return held
+        for sock in held:
+            sock.close()
+        assert time.monotonic() < deadline, f"{count} connections were never all served: {replies}"
+        time.sleep(0.1)
+
+
 def test_connection_limit(tmp_path: Path) -> None:
     proc, url = start_subprocess_server(tmp_path / "data", env={"SMARTS3_MAX_CONNECTIONS": "2"})
     port = int(urlsplit(url).port or 0)
     try:
         assert _served_after_others_close(port)
-        time.sleep(0.5)  # that connection, too, must be gone before two are held
-        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
-        for sock in held:  # both are served
-            sock.sendall(b"GET /_health HTTP/1.1\r\nHost: x\r\n\r\n")
-            sock.settimeout(10)
-            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        held = _hold_served(port, 2)
         with socket.create_connection(("127.0.0.1", port)) as extra:
             extra.settimeout(10)
             reply = b""

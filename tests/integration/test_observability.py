@@ -77,7 +77,7 @@ class ObsServer(Server):
         response.raise_for_status()
         return parse(response.text)
 
-    def access_line(self, request_id: str, timeout: float = 10.0) -> dict[str, Any]:
+    def access_line(self, request_id: str, timeout: float = 30.0) -> dict[str, Any]:
         """The access-log line of one request (written just after its response)."""
         deadline = time.monotonic() + timeout
         while True:

@@ -40,9 +40,9 @@ def _start_slow_put(url: str, key: str) -> tuple[socket.socket, str]:
 
 def _wait_in_flight(proc: subprocess.Popen[bytes], count: int) -> None:
     """Until the server counts `count` requests in flight (the slow PUT has reached the app)."""
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        text = httpx.get(metrics_url(proc) + "/_metrics", timeout=5).text
+        text = httpx.get(metrics_url(proc) + "/_metrics", timeout=10).text
         if f"smarts3_requests_in_flight {float(count)}" in text:
             return
         time.sleep(0.02)
@@ -61,7 +61,7 @@ def test_sigterm_drains_requests_in_flight(tmp_path: Path) -> None:
     sock, _ = _start_slow_put(url, "finished")
     _wait_in_flight(proc, 1)
     proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30  # refused while draining (up to 10 s) and once it exited
     while time.monotonic() < deadline:  # new connections are refused once draining starts
         try:
             httpx.get(url + "/_ready", timeout=1)

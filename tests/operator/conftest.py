@@ -93,6 +93,16 @@ def api(operator: None) -> Api:
 
 
 @pytest.fixture
-def namespace(request: pytest.FixtureRequest) -> str:
-    """A namespace name of the test's own (the emulator needs no Namespace object)."""
-    return "t-" + request.node.name.replace("_", "-").lower()[:40].strip("-")
+def namespace(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace name of the test's own (the emulator needs no Namespace object).
+
+    Its custom resources are deleted afterwards: the session's operator resyncs every object
+    every RESYNC_SECONDS in a few worker threads, so objects left behind by earlier tests
+    slowed every later test's reconciles (minutes, by the end of a full run).
+    """
+    name = "t-" + request.node.name.replace("_", "-").lower()[:40].strip("-")
+    yield name
+    if "operator" in request.fixturenames:
+        # Usually gone in well under a second; a deletion kopf holds back (it once took 53 s,
+        # right after the operator started) finishes in the background instead of here.
+        Api().delete_all(name, timeout=10)

@@ -80,6 +80,29 @@ class Api:
     def events(self, namespace: str) -> list[Any]:
         return list(self.core.list_namespaced_event(namespace).items)
 
+    def names(self, plural: str, namespace: str) -> list[str]:
+        reply = self.custom.list_namespaced_custom_object("smarts3.io", "v1beta1", namespace, plural)
+        return [item["metadata"]["name"] for item in reply.get("items") or []]
+
+    def delete_all(self, namespace: str, timeout: float = 60.0) -> list[str]:
+        """Delete every custom resource in ``namespace`` and wait until their finalizers ran;
+        returns what is still there after ``timeout`` seconds (a test may leave an object
+        that cannot go)."""
+        plurals = ("s3credentials", "s3bucketgrants", "s3buckets")
+        for plural in plurals:
+            for name in self.names(plural, namespace):
+                try:
+                    self.delete(plural, namespace, name)
+                except self.ApiException as exc:
+                    if exc.status != 404:
+                        raise
+        deadline = time.monotonic() + timeout
+        while left := [f"{p}/{n}" for p in plurals for n in self.names(p, namespace)]:
+            if time.monotonic() > deadline:
+                return left
+            time.sleep(0.2)
+        return []
+
 
 # kopf posts Events in the background and retries a failed post with backoffs of
 # 1, 1, 2, 3, 5, 8, 13, 21 s, one object's Events in order: on a loaded machine an

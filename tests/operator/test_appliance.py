@@ -113,7 +113,10 @@ def test_fresh_install_without_buckets_is_ready(appliance: Appliance) -> None:
         )
 
 
-def test_bucket_and_credential_usable_within_5_seconds(appliance: Appliance) -> None:
+def test_bucket_and_credential_usable_long_before_the_kubelet_syncs(appliance: Appliance) -> None:
+    """The keys work on every replica through the operator's push, not the mounted file: well
+    within the kubelet's delay. (About a second on an idle machine, printed; a loaded CI host
+    may take several, so the bound is the kubelet's delay, not a latency target.)"""
     started = time.monotonic()
     appliance.api.create("s3buckets", APP, "fast-bucket", {})
     appliance.api.create(
@@ -136,7 +139,7 @@ def test_bucket_and_credential_usable_within_5_seconds(appliance: Appliance) -> 
         except ClientError:
             return False
 
-    wait_for(put_works, timeout=5, what="a PUT with the new Secret's keys on every replica")
+    wait_for(put_works, timeout=appliance.kubelet.delay / 2, what="a PUT with the new Secret's keys on every replica")
     usable_at = time.monotonic() - started
     for plural, name in (("s3buckets", "fast-bucket"), ("s3credentials", "fast")):
         obj = wait_ready(appliance, plural, name)
@@ -144,7 +147,7 @@ def test_bucket_and_credential_usable_within_5_seconds(appliance: Appliance) -> 
     ready_at = time.monotonic() - started
     print(f"\napp Secret after {secret_at:.2f}s, PUT works on both replicas after {usable_at:.2f}s, "
           f"both objects Ready after {ready_at:.2f}s (kubelet delay {appliance.kubelet.delay:.0f}s)")
-    assert usable_at < 5
+    assert usable_at < appliance.kubelet.delay / 2
 
 
 def test_ready_means_usable_right_away(appliance: Appliance) -> None:
@@ -346,15 +349,28 @@ def test_deleting_a_non_empty_bucket_waits_until_it_is_emptied(appliance: Applia
 
 
 def test_force_delete_empties_and_deletes(appliance: Appliance) -> None:
+    """forceDelete on a versioned bucket: versions and delete markers go too; a version under
+    legal hold keeps the bucket (reason ObjectLocked, a Warning Event) until the hold is lifted."""
     data = _bound_bucket(appliance, "forced-bucket", {"deletionPolicy": "Delete"})
+    root = root_client(appliance, 1)
+    root.put_bucket_versioning(Bucket="forced-bucket", VersioningConfiguration={"Status": "Enabled"})
+    root.put_object_lock_configuration(Bucket="forced-bucket", ObjectLockConfiguration={"ObjectLockEnabled": "Enabled"})
     s3 = client(appliance.s3_url(1), data["AWS_ACCESS_KEY_ID"], data["AWS_SECRET_ACCESS_KEY"])
     for index in range(20):
-        s3.put_object(Bucket="forced-bucket", Key=f"k{index}", Body=b"x")
+        s3.put_object(Bucket="forced-bucket", Key=f"k{index % 5}", Body=b"x")  # 4 versions of 5 keys
+    s3.delete_objects(Bucket="forced-bucket", Delete={"Objects": [{"Key": "k0"}, {"Key": "k1"}]})  # markers
+    root.put_object(Bucket="forced-bucket", Key="held", Body=b"x", ObjectLockLegalHoldStatus="ON")
     upload = s3.create_multipart_upload(Bucket="forced-bucket", Key="unfinished")
     assert upload["UploadId"]
     appliance.api.delete("s3buckets", APP, "forced-bucket")
     wait_for(lambda: _reason(appliance, "forced-bucket") == "BucketNotEmpty", what="BucketNotEmpty")
     appliance.api.patch("s3buckets", APP, "forced-bucket", {"spec": {"forceDelete": True}})
+    wait_for(lambda: _reason(appliance, "forced-bucket") == "ObjectLocked", what="ObjectLocked")
+    wait_for(lambda: any(e.reason == "ObjectLocked" for e in appliance.api.events(APP)), what="the Event")
+    listing = root.list_object_versions(Bucket="forced-bucket")
+    assert [v["Key"] for v in listing.get("Versions", [])] == ["held"]
+    assert "DeleteMarkers" not in listing
+    root.put_object_legal_hold(Bucket="forced-bucket", Key="held", LegalHold={"Status": "OFF"})
     wait_for(lambda: appliance.api.get("s3buckets", APP, "forced-bucket") is None, what="S3Bucket gone")
     for index in range(2):
         assert not bucket_exists(root_client(appliance, index), "forced-bucket")

@@ -29,6 +29,8 @@ PENDING_DELAY = 1.0
 DELETION_CHECK_DELAY = 2.0
 """Seconds between checks while a Delete-policy bucket waits for the server (or to be emptied)."""
 NOT_EMPTY = "BucketNotEmpty"
+OBJECT_LOCKED = "ObjectLocked"
+"""forceDelete emptied the bucket but for versions under COMPLIANCE retention or legal hold."""
 NAME_TAKEN = "NameTaken"
 """Another S3Bucket, in any namespace and created earlier, holds the bucket name."""
 ON_DELETE = {
@@ -167,13 +169,10 @@ def _wait_for_server_deletion(
     outcomes = rollout.bucket_outcomes(bucket) if rollout is not None and not waiting else set()
     if outcomes and outcomes <= {"Deleted", "Absent"}:
         return
-    if NOT_EMPTY in outcomes:
-        reason = NOT_EMPTY
-        message = (
-            f"bucket {bucket!r} is not empty: the server keeps it, and this S3Bucket waits until it is "
-            "emptied or spec.forceDelete is true"
-        )
-        if condition_reason(body.get("status")) != NOT_EMPTY:
+    kept = _kept_back(bucket, outcomes)
+    if kept is not None:
+        reason, message = kept
+        if condition_reason(body.get("status")) != reason:
             kopf.warn(body, reason=reason, message=message)
     else:
         reason = "WaitingForServer"
@@ -186,3 +185,19 @@ def _wait_for_server_deletion(
         ready_status(body.get("status"), ok=False, reason=reason, message=message, generation=generation),
     )
     raise kopf.TemporaryError(message, delay=DELETION_CHECK_DELAY)
+
+
+def _kept_back(bucket: str, outcomes: set[str]) -> tuple[str, str] | None:
+    """(reason, message) when a replica keeps the bucket for what it holds; None while it is busy."""
+    if OBJECT_LOCKED in outcomes:
+        return OBJECT_LOCKED, (
+            f"bucket {bucket!r} holds versions under COMPLIANCE retention or legal hold: forceDelete removed "
+            "everything else, and the server keeps the bucket with them until their retention ends or the "
+            "hold is lifted"
+        )
+    if NOT_EMPTY in outcomes:
+        return NOT_EMPTY, (
+            f"bucket {bucket!r} is not empty: the server keeps it, and this S3Bucket waits until it is "
+            "emptied or spec.forceDelete is true"
+        )
+    return None
