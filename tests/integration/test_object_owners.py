@@ -131,6 +131,33 @@ def test_listings_show_each_objects_own_owner(url: str) -> None:
     assert {e["Key"]: e["Owner"]["ID"] for e in v2} == {"alices": who["alice"], "bobs": who["alice"]}
 
 
+def test_object_acls_by_version_are_that_versions_own(url: str) -> None:
+    who = ids(url)
+    alice, bob = client(url, ALICE), client(url, BOB)
+    _bucket_for_bob(url, "ow-acl-versions", "ObjectWriter")
+    alice.put_bucket_versioning(Bucket="ow-acl-versions", VersioningConfiguration={"Status": "Enabled"})
+    mine = alice.put_object(Bucket="ow-acl-versions", Key="k", Body=b"a")["VersionId"]
+    shared = bob.put_object(Bucket="ow-acl-versions", Key="k", Body=b"b1", ACL="bucket-owner-full-control")["VersionId"]
+    bobs = bob.put_object(Bucket="ow-acl-versions", Key="k", Body=b"b2")["VersionId"]
+    # Each version answers with its own owner and grants, and says which version it is.
+    got = alice.get_object_acl(Bucket="ow-acl-versions", Key="k", VersionId=shared)
+    assert got["Owner"] == {"ID": who["bob"]}
+    assert {"Grantee": {"ID": who["alice"], "Type": "CanonicalUser"}, "Permission": "FULL_CONTROL"} in got["Grants"]
+    assert got["ResponseMetadata"]["HTTPHeaders"]["x-amz-version-id"] == shared
+    assert alice.get_object_acl(Bucket="ow-acl-versions", Key="k", VersionId=mine)["Owner"] == {"ID": who["alice"]}
+    denied(lambda: alice.get_object_acl(Bucket="ow-acl-versions", Key="k"))  # the current one is bob's alone
+    # Authorized on the version named, not the current one: bob owns the current version but not alice's.
+    denied(lambda: bob.put_object_acl(Bucket="ow-acl-versions", Key="k", VersionId=mine, ACL="public-read"))
+    denied(lambda: bob.get_object_acl(Bucket="ow-acl-versions", Key="k", VersionId=mine))
+    # And a change applies to that version only.
+    bob.put_object_acl(Bucket="ow-acl-versions", Key="k", VersionId=shared, ACL="private")
+    denied(lambda: alice.get_object_acl(Bucket="ow-acl-versions", Key="k", VersionId=shared))
+    bob.put_object_acl(Bucket="ow-acl-versions", Key="k", ACL="bucket-owner-read")
+    assert alice.get_object(Bucket="ow-acl-versions", Key="k")["Body"].read() == b"b2"
+    assert alice.get_object(Bucket="ow-acl-versions", Key="k", VersionId=bobs)["Body"].read() == b"b2"
+    denied(lambda: alice.get_object(Bucket="ow-acl-versions", Key="k", VersionId=shared))
+
+
 def test_bucket_owner_preferred_and_enforced(url: str) -> None:
     who = ids(url)
     alice, bob = client(url, ALICE), client(url, BOB)

@@ -35,7 +35,7 @@ class _Store:
     async def get_bucket(self, bucket: str) -> _Info:
         return _Info({})
 
-    async def head_object(self, bucket: str, key: str) -> _Info:
+    async def head_object(self, bucket: str, key: str, version_id: str | None = None) -> _Info:
         if (bucket, key) not in self.objects:
             raise NoSuchKey(key)
         return _Info({ACL_KEY: self.objects[(bucket, key)]})

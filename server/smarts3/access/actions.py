@@ -59,6 +59,9 @@ class Need:
     key: str | None
     public: Public = Public.NO
     iam: str = field(default="", compare=False)  # the IAM action a bucket policy sees (IAM_ACTIONS)
+    # The version the request acts on (versionId; a copy source's own): an object's ACL, owner and
+    # tags are that version's, so they decide, not the current version's.
+    version: str | None = None
 
 
 _READ, _LIST, _WRITE, _ADMIN = Access(Action.READ), Access(Action.LIST), Access(Action.WRITE), Access(Action.ADMIN)
@@ -160,7 +163,9 @@ ACCESS: dict[Op, Access] = {
 }
 
 
-def needs(op: Op, bucket: str | None, key: str | None, headers: Mapping[str, str]) -> Iterator[Need]:
+def needs(
+    op: Op, bucket: str | None, key: str | None, headers: Mapping[str, str], version: str | None = None
+) -> Iterator[Need]:
     """Everything the request touches, its own resource first.
 
     Lazy on purpose: the copy source is parsed only once the destination is allowed, so a
@@ -168,14 +173,14 @@ def needs(op: Op, bucket: str | None, key: str | None, headers: Mapping[str, str
     An Op without a row needs admin on its bucket: closed by default.
     """
     access = ACCESS.get(op, _ADMIN)
-    yield Need(access.action, bucket, key, access.public, IAM_ACTIONS.get(op, ""))
+    yield Need(access.action, bucket, key, access.public, IAM_ACTIONS.get(op, ""), version if key else None)
     for extra in access.extra:
         if extra is Extra.COPY_SOURCE:
             source = copysource.parse(headers)
-            yield Need(Action.READ, source.bucket, source.key, Public.OBJECT, "s3:GetObject")
+            yield Need(Action.READ, source.bucket, source.key, Public.OBJECT, "s3:GetObject", source.version_id)
         elif extra is Extra.COPY_SOURCE_TAGS and headers.get("x-amz-tagging-directive", "").upper() != "REPLACE":
             source = copysource.parse(headers)
-            yield Need(Action.READ, source.bucket, source.key, iam="s3:GetObjectTagging")
+            yield Need(Action.READ, source.bucket, source.key, iam="s3:GetObjectTagging", version=source.version_id)
         elif extra is Extra.WIDENING_ACL and widens(headers):
             yield Need(Action.ADMIN, bucket, key, iam="s3:PutBucketAcl" if key is None else "s3:PutObjectAcl")
 

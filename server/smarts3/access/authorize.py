@@ -157,7 +157,7 @@ class Authorizer:
         states = _States(self)
         facts = facts or RequestFacts(headers=headers)
         gated: set[tuple[str, str]] = set()
-        for index, need in enumerate(needs(op, bucket, key, headers)):
+        for index, need in enumerate(needs(op, bucket, key, headers, facts.query.get("versionId"))):
             allowed = await self._decide(principal, op, need, index == 0, states, headers, facts)
             if allowed is Allowed.NO:
                 if bucket is not None and op is not Op.CREATE_BUCKET:
@@ -271,7 +271,7 @@ class Authorizer:
         tags: Mapping[str, str] | None = None
         if need.key is not None and policy.uses_existing_tags:
             try:
-                tags = (await self.store.head_object(need.bucket, need.key)).meta.tags
+                tags = (await self.store.head_object(need.bucket, need.key, need.version)).meta.tags
             except StorageError:
                 tags = None
         name = (principal.identity or principal.name) if principal else None  # aws:username, as caller()
@@ -331,7 +331,7 @@ class Authorizer:
             return Allowed.BY_OBJECT_ACL
         assert need.bucket is not None and need.key is not None
         try:
-            extra = (await self.store.head_object(need.bucket, need.key)).meta.extra
+            extra = (await self.store.head_object(need.bucket, need.key, need.version)).meta.extra
         except StorageError:
             return Allowed.YES  # the owner may list its bucket: a missing key answers NoSuchKey
         if state.object_owner(extra) == who:
@@ -374,7 +374,7 @@ class Authorizer:
     ) -> Allowed:
         assert need.bucket is not None and need.key is not None
         try:
-            extra = (await self.store.head_object(need.bucket, need.key)).meta.extra
+            extra = (await self.store.head_object(need.bucket, need.key, need.version)).meta.extra
         except StorageError:
             return Allowed.NO  # a missing key is refused like a private one: no existence leak
         owned = who is not None and who == state.object_owner(extra)

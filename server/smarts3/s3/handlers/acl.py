@@ -11,6 +11,7 @@ from smarts3.access.ownership import ACL_KEY, BucketState, acls_not_supported, o
 from smarts3.s3.context import Ctx
 from smarts3.s3.errors import S3Error
 from smarts3.s3.handlers.common import read_xml
+from smarts3.s3.handlers.versions import version_header, version_param
 from smarts3.s3.responses import empty, xml_response
 
 
@@ -61,13 +62,15 @@ async def put_bucket_acl(ctx: Ctx) -> Response:
 
 async def get_object_acl(ctx: Ctx) -> Response:
     state = _state(ctx)
-    info = await ctx.store.head_object(ctx.bucket_name, ctx.key_name)
-    return xml_response(policy_xml(state.object_owner(info.meta.extra), state.object_grants(info.meta.extra)))
+    info = await ctx.store.head_object(ctx.bucket_name, ctx.key_name, version_param(ctx))
+    extra = info.meta.extra
+    return xml_response(policy_xml(state.object_owner(extra), state.object_grants(extra)), headers=version_header(info))
 
 
 async def put_object_acl(ctx: Ctx) -> Response:
     state = _state(ctx)
-    await ctx.store.head_object(ctx.bucket_name, ctx.key_name)  # NoSuchKey before the body is read
+    version = version_param(ctx)
+    await ctx.store.head_object(ctx.bucket_name, ctx.key_name, version)  # NoSuchKey before the body is read
     acl = await _requested_acl(ctx, state)
-    await ctx.store.update_object_meta(ctx.bucket_name, ctx.key_name, extra={ACL_KEY: acl})
-    return empty(200)
+    info = await ctx.store.update_object_meta(ctx.bucket_name, ctx.key_name, extra={ACL_KEY: acl}, version_id=version)
+    return empty(200, version_header(info))
