@@ -85,14 +85,7 @@ def recover(data_dir: Path, *, fsync: bool = True, metadata: str = "", replica: 
         conn.close()
     layout.restrict_permissions()
 
-    temp_removed = 0
-    with os.scandir(layout.tmp_dir) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                os.unlink(entry.path)
-            temp_removed += 1
+    temp_removed = empty_dir(layout.tmp_dir)
 
     orphans = kept = 0
     for path in _body_files(layout, referenced):
@@ -202,3 +195,16 @@ def _body_files(layout: Layout, referenced: Collection[str]) -> Iterator[str | N
                         yield None
                     elif f.is_file(follow_symlinks=False) or f.is_symlink():
                         yield f.path
+
+
+def empty_dir(directory: str | Path) -> int:
+    """Remove everything in a directory (a temp directory nobody writes to); how many entries went."""
+    removed = 0
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+            removed += 1
+    return removed

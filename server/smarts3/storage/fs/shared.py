@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass
 
@@ -27,7 +26,7 @@ import psycopg
 
 from smarts3.storage.fs import pgschema
 from smarts3.storage.fs.layout import Layout, is_body_id
-from smarts3.storage.fs.recovery import MetadataInSqlite
+from smarts3.storage.fs.recovery import MetadataInSqlite, empty_dir
 
 # Far above the time from seal to commit, and from one write of an upload's temp file to the next.
 ORPHAN_GRACE = 3600.0
@@ -51,7 +50,7 @@ def recover_shared(layout: Layout, dsn: str, *, fsync: bool = True, grace: float
     marker = layout.root / "metadata-in-postgresql"  # a SQLite server then refuses the directory
     if not marker.exists():
         marker.write_text("the metadata of this data directory is in PostgreSQL (--metadata)\n")
-    temp_removed = _empty(str(layout.tmp_dir))
+    temp_removed = empty_dir(str(layout.tmp_dir))
     with psycopg.connect(dsn, autocommit=True) as conn:
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (pgschema.SWEEP_LOCK,)).fetchone()
         if row is None or not row[0]:
@@ -65,18 +64,6 @@ def recover_shared(layout: Layout, dsn: str, *, fsync: bool = True, grace: float
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (pgschema.SWEEP_LOCK,))
     return SharedRecovery(temp_removed, orphans, swept=True)
-
-
-def _empty(directory: str) -> int:
-    removed = 0
-    with os.scandir(directory) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                os.unlink(entry.path)
-            removed += 1
-    return removed
 
 
 def _stale_temps(layout: Layout, cutoff: float) -> int:
