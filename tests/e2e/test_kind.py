@@ -170,16 +170,12 @@ HELM_VALUES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def installed(cluster: Cluster) -> Iterator[Cluster]:
-    # A fresh install with no S3Bucket at all: --wait returns only when the server pod is Ready.
-    cluster.helm("install", RELEASE, str(ROOT / "charts" / "smarts3"), "--namespace", NAMESPACE,
-                 "--create-namespace", *HELM_VALUES, "--wait", "--timeout", "5m")
-    cluster.kubectl("create", "namespace", APPS, check=False)
+def _start_client_pod(cluster: Cluster, namespace: str) -> None:
+    """A pod of the server image to run SDK code in, as an application in the cluster would."""
     client = f"""
 apiVersion: v1
 kind: Pod
-metadata: {{name: client, namespace: {APPS}}}
+metadata: {{name: client, namespace: {namespace}}}
 spec:
   securityContext: {{runAsNonRoot: true, runAsUser: 10001}}
   containers:
@@ -189,7 +185,16 @@ spec:
       command: [python, -c, "import time; time.sleep(86400)"]
 """
     cluster.kubectl("apply", "-f", "-", stdin=client)
-    cluster.kubectl("wait", "--for=condition=Ready", "pod/client", "-n", APPS, "--timeout=120s")
+    cluster.kubectl("wait", "--for=condition=Ready", "pod/client", "-n", namespace, "--timeout=120s")
+
+
+@pytest.fixture(scope="module")
+def installed(cluster: Cluster) -> Iterator[Cluster]:
+    # A fresh install with no S3Bucket at all: --wait returns only when the server pod is Ready.
+    cluster.helm("install", RELEASE, str(ROOT / "charts" / "smarts3"), "--namespace", NAMESPACE,
+                 "--create-namespace", *HELM_VALUES, "--wait", "--timeout", "5m")
+    cluster.kubectl("create", "namespace", APPS, check=False)
+    _start_client_pod(cluster, APPS)
     yield cluster
     cluster.helm("uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "3m", check=False)
 
@@ -385,20 +390,7 @@ spec:
                  *HELM_VALUES, "--set", f"replicas={REPLICAS}",
                  "--set", "metadata.postgres.existingSecret=e2e-postgres", "--set", "metadata.postgres.key=uri",
                  "--set", "persistence.existingClaim=e2e-shared", "--wait", "--timeout", "10m", timeout=900)
-    client = f"""
-apiVersion: v1
-kind: Pod
-metadata: {{name: client, namespace: {PG_NAMESPACE}}}
-spec:
-  securityContext: {{runAsNonRoot: true, runAsUser: 10001}}
-  containers:
-    - name: client
-      image: {IMAGES['server']}
-      imagePullPolicy: Never
-      command: [python, -c, "import time; time.sleep(86400)"]
-"""
-    cluster.kubectl("apply", "-f", "-", stdin=client)
-    cluster.kubectl("wait", "--for=condition=Ready", "pod/client", "-n", PG_NAMESPACE, "--timeout=120s")
+    _start_client_pod(cluster, PG_NAMESPACE)
     yield cluster
     cluster.kubectl("delete", "s3credential/e2e-pg-app", "s3bucket/e2e-pg-bucket", "-n", PG_NAMESPACE,
                     "--ignore-not-found", "--wait", "--timeout=120s", check=False)
