@@ -17,6 +17,8 @@ from tests.integration.helpers import error_code, signed
 from tests.integration.test_checksums import digest
 from tests.integration.test_multipart_checksums import composite
 
+pytestmark = pytest.mark.both_metadata
+
 MiB = 1024 * 1024
 ALL = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"

@@ -25,6 +25,8 @@ from smarts3.s3.drain import DRAIN_MAX_BYTES
 from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, start_subprocess_server, stop_server
 from tests.integration.helpers import client_error, error_code, signed
 
+pytestmark = pytest.mark.both_metadata
+
 
 def _send(method: str, url: str, headers: dict[str, str], wire: str = "utf-8", *, v2: bool = False,
           body: bytes = b"") -> httpx.Response:

@@ -10,6 +10,8 @@ from botocore.exceptions import ClientError
 
 from tests.integration.helpers import client_error, error_code, signed
 
+pytestmark = pytest.mark.both_metadata
+
 
 def test_create_head_list_delete(s3: Any) -> None:
     name = f"b-{uuid.uuid4().hex[:12]}"

@@ -15,6 +15,8 @@ from tests.conftest import Server
 from tests.integration import chunked
 from tests.integration.helpers import error_code, signed
 
+pytestmark = pytest.mark.both_metadata
+
 ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
 
 

@@ -25,6 +25,8 @@ from smarts3.s3 import fast_read
 from tests.conftest import ACCESS_KEY, SECRET_KEY
 from tests.integration.helpers import error_code, signed
 
+pytestmark = pytest.mark.both_metadata
+
 READER = ("FASTREADERKEY000001", "fast-reader-secret-00000000000000000001")
 BUCKET = "fast-a"
 DIFFERENT = {"date", "x-amz-request-id", "x-amz-id-2"}  # per response, not per path

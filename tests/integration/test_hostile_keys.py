@@ -19,6 +19,8 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import Server, start_subprocess_server
 
+pytestmark = pytest.mark.both_metadata
+
 # Every control character but LF, which has its own test below.
 CONTROL = "".join(chr(c) for c in range(1, 32) if c != 0x0A)
 

@@ -25,6 +25,8 @@ from botocore.exceptions import ClientError
 from smarts3.storage.base import ObjectMeta
 from smarts3.storage.fs import FilesystemStore
 
+pytestmark = pytest.mark.both_metadata
+
 # ---------------------------------------------------------------- helpers
 
 

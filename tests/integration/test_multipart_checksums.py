@@ -12,6 +12,8 @@ from botocore.exceptions import ClientError
 
 from tests.integration.test_checksums import digest
 
+pytestmark = pytest.mark.both_metadata
+
 MiB = 1024 * 1024
 # Two full parts of different sizes and a short last one: the CRC combination must honour each length.
 BODIES = [os.urandom(5 * MiB), os.urandom(5 * MiB + 3), os.urandom(17)]

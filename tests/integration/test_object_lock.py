@@ -17,6 +17,8 @@ from botocore.exceptions import ClientError
 from tests.conftest import Server, start_subprocess_server, stop_server
 from tests.integration.helpers import client_error
 
+pytestmark = pytest.mark.both_metadata
+
 WRITER = ("LOCKWRITERKEY000001", "lock-writer-secret-0000000000000000001")
 
 

@@ -12,6 +12,8 @@ from tests.conftest import Server
 from tests.integration.helpers import error_code, signed
 from tests.integration.test_checksums import digest
 
+pytestmark = pytest.mark.both_metadata
+
 MiB = 1024 * 1024
 
 

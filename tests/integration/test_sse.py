@@ -18,6 +18,8 @@ from botocore.exceptions import ClientError
 from tests.conftest import ACCESS_KEY, SECRET_KEY, Server
 from tests.integration.helpers import client_error, signed
 
+pytestmark = pytest.mark.both_metadata
+
 MiB = 1024 * 1024
 CUSTOMER_KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))

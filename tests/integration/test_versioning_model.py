@@ -14,6 +14,8 @@ import pytest
 
 from tests.integration.helpers import signed
 
+pytestmark = pytest.mark.both_metadata
+
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 KEYS = ["a", "a-", "a/b", "a/c/d", "a/c/e", "b", "b/x", "é", "z/"]
 
