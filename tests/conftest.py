@@ -19,7 +19,7 @@ import httpx
 import pytest
 from botocore.config import Config as BotoConfig
 
-from tests.postgres import postgres_cluster, postgres_dsn  # noqa: F401 - fixtures
+from tests.postgres import own_postgres_cluster, postgres_cluster, postgres_dsn  # noqa: F401 - fixtures
 
 ACCESS_KEY = "SMARTS3TESTROOTKEY01"
 SECRET_KEY = "test-secret-key-0123456789abcdefghijklmn"
