@@ -61,6 +61,7 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
         inline_max=settings.inline_max_bytes,
         metadata=settings.metadata,
         replica=replica_id(),
+        metadata_pool_size=settings.metadata_pool_size,
     )
     principals = Principals([root])
     observability = ObservabilitySettings.from_flat(settings)
