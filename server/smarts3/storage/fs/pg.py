@@ -156,9 +156,10 @@ def closed_by_server(conn: psycopg.Connection[Any]) -> bool:
     to read unless the server sent something unasked (the FATAL of a terminated backend, or
     end-of-file), so a zero-timeout poll of its socket (a syscall, no round trip) decides,
     and only then does the empty-query round trip of check_connection tell. Measured on
-    loopback, checkout + SELECT 1: 119 us bare, 96 us with this poll, 256 us with
-    check_connection on every checkout (and a network round trip more off-host). A server
-    that vanished without closing (a host or network down) still fails one request."""
+    loopback (checkout + SELECT 1, medians of 5 x 2,000, loaded 2-core host): 131 us bare,
+    110 us with this poll (within the noise), 183 us with check_connection on every checkout
+    (a round trip more; off-host, a network round trip). A server that vanished without
+    closing (a host or network down) still fails one request."""
     if conn.closed:
         return True
     poller = select.poll()
