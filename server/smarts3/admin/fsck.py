@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 def add_parser(groups: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
     fsck = groups.add_parser(
-        "fsck", parents=[common], help="check index vs bodies in a stopped server's data directory"
+        "fsck", parents=[common], help="check index vs bodies (SQLite: a stopped server's data directory; "
+        "PostgreSQL: beside the replicas)"
     )
     fsck.add_argument("--repair", action="store_true", help="remove orphan body files and leftover temp files")
     fsck.add_argument("--grace", type=float, default=None, metavar="SECONDS",

@@ -19,7 +19,8 @@ def add_parser(groups: argparse._SubParsersAction[Any], common: argparse.Argumen
     sse = groups.add_parser("sse", help="encryption at rest: key rotation")
     commands = sse.add_subparsers(dest="sse_command", required=True)
     rewrap = commands.add_parser(
-        "rewrap", parents=[common], help="re-wrap data keys under the newest master key (stopped server)"
+        "rewrap", parents=[common],
+        help="re-wrap data keys under the newest master key (SQLite: stopped server; PostgreSQL: online)",
     )
     rewrap.set_defaults(admin_run=run_rewrap)
 
