@@ -19,7 +19,7 @@ import httpx
 import pytest
 from botocore.config import Config as BotoConfig
 
-from tests.postgres import postgres_cluster, postgres_dsn  # noqa: F401 - fixtures
+from tests.postgres import own_postgres_cluster, postgres_cluster, postgres_dsn  # noqa: F401 - fixtures
 
 ACCESS_KEY = "SMARTS3TESTROOTKEY01"
 SECRET_KEY = "test-secret-key-0123456789abcdefghijklmn"
@@ -105,6 +105,33 @@ def bucket(s3: Any) -> str:
     return name
 
 
+# SMARTS3_TEST_METADATA=postgresql: servers from start_subprocess_server use PostgreSQL too.
+_SUBPROCESS_PG: list[Any] = []  # the session's PostgresCluster while a module runs on PostgreSQL
+_DATABASES: dict[Path, str] = {}  # data directory -> its database: a restarted server finds its metadata
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _subprocess_metadata(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Modules marked `sqlite_metadata` test SQLite itself (meta.db, its migrations) and stay on it."""
+    if os.environ.get("SMARTS3_TEST_METADATA") != "postgresql" or request.node.get_closest_marker("sqlite_metadata"):
+        yield
+        return
+    _SUBPROCESS_PG.append(request.getfixturevalue("postgres_cluster"))
+    try:
+        yield
+    finally:
+        _SUBPROCESS_PG.clear()
+
+
+def _metadata_env(data_dir: Path, args: tuple[str, ...], env: dict[str, str] | None) -> dict[str, str]:
+    if not _SUBPROCESS_PG or "--metadata" in args or "SMARTS3_METADATA" in (env or {}):
+        return env or {}
+    key = Path(data_dir).resolve()
+    if key not in _DATABASES:
+        _DATABASES[key] = _SUBPROCESS_PG[0].new_database()
+    return {**(env or {}), "SMARTS3_METADATA": _DATABASES[key]}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -128,6 +155,7 @@ def start_subprocess_server(
     by side) unless the caller chooses one; `metrics_url(proc)` is its base URL.
     """
     port = free_port()
+    env = _metadata_env(data_dir, args, env)
     full_env = {**os.environ, "SMARTS3_ACCESS_KEY": ACCESS_KEY, "SMARTS3_SECRET_KEY": SECRET_KEY,
                 **(env or {})}
     metrics_port: int | None = None

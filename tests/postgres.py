@@ -50,6 +50,7 @@ class PostgresCluster:
         self.data = self.dir / "data"
         self.port = _free_port()
         self._as: list[str] = []
+        self._options = ""
         if os.geteuid() == 0:  # initdb refuses root: run the cluster as postgres
             try:
                 user = pwd.getpwnam("postgres")
@@ -70,8 +71,22 @@ class PostgresCluster:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=300"
         if not durable:  # the test cluster's own durability is not under test (smarts3 is killed, not it)
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l",
+        self._options = options
+        self.resume()
+
+    def pause(self) -> None:
+        """Stop the server (fast: clients' backends are terminated) and keep the cluster: an outage."""
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop")
+
+    def resume(self) -> None:
+        """Start the server (again), on the same port."""
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-o", self._options, "-l",
                   str(self.dir / "log"), "-w", "-t", "60", "start")
+
+    def restart(self) -> None:
+        """`pg_ctl restart`: every client connection is closed by the server."""
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-o", self._options, "-l",
+                  str(self.dir / "log"), "-m", "fast", "-w", "-t", "60", "restart")
 
     def stop(self) -> None:
         try:
@@ -92,8 +107,7 @@ class PostgresCluster:
         return self.dsn(name)
 
 
-@pytest.fixture(scope="session")
-def postgres_cluster() -> Iterator[PostgresCluster]:
+def _running_cluster() -> Iterator[PostgresCluster]:
     try:
         import psycopg  # noqa: F401
     except ImportError:
@@ -112,6 +126,17 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    yield from _running_cluster()
+
+
+@pytest.fixture(scope="module")
+def own_postgres_cluster() -> Iterator[PostgresCluster]:
+    """A cluster of the module's own, for tests that stop or restart it (outages)."""
+    yield from _running_cluster()
 
 
 @pytest.fixture

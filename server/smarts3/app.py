@@ -61,6 +61,7 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
         inline_max=settings.inline_max_bytes,
         metadata=settings.metadata,
         replica=replica_id(),
+        metadata_pool_size=settings.metadata_pool_size,
     )
     principals = Principals([root])
     observability = ObservabilitySettings.from_flat(settings)
@@ -112,6 +113,12 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
         sse=SsePolicy(keyring, force=settings.sse_force, allow_http_sse_c=settings.sse_c_allow_http),
     )
 
+    probe = None
+    if settings.metadata:
+        from smarts3.storage.fs.pgready import MetadataProbe  # psycopg is optional
+
+        probe = MetadataProbe(settings.metadata)
+
     async def health(_: Request) -> Response:
         return PlainTextResponse("ok\n")
 
@@ -124,6 +131,8 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
         if not declared.state.loaded:
             reason = declared.state.error or "not loaded yet"
             return PlainTextResponse(f"declared configuration: {reason}\n", status_code=503)
+        if probe is not None and (problem := await probe.problem()) is not None:
+            return PlainTextResponse(f"metadata database: {problem}\n", status_code=503)
         return PlainTextResponse("ready\n")
 
     @asynccontextmanager
@@ -150,6 +159,8 @@ def create_app(settings: Settings, sweeper_counter: Callable[[int], None] = _ign
                     await delivery.flush()
                 tg.cancel_scope.cancel()
                 await store.close()
+                if probe is not None:
+                    await anyio.to_thread.run_sync(probe.close)
 
     redirect = None
     if settings.tls_cert_file is not None:

@@ -17,7 +17,7 @@ from smarts3.rootcred import load_or_create
 from smarts3.storage.fs import system_dir
 from tests.conftest import ACCESS_KEY, SECRET_KEY, free_port, start_subprocess_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_metadata]
 
 
 def admin(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -114,6 +114,7 @@ ENV_VALUES: dict[str, tuple[str, object]] = {
     "fsync": ("never", "never"),
     "inline_max_bytes": ("4096", 4096),
     "metadata": ("postgresql://smarts3@db:5432/smarts3", "postgresql://smarts3@db:5432/smarts3"),
+    "metadata_pool_size": ("4", 4),
     "auth": ("none", "none"),
     "access_key": ("ENVKEY0001", "ENVKEY0001"),
     "secret_key": ("env-secret-0001", "env-secret-0001"),

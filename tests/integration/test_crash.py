@@ -25,6 +25,8 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import Server, server_output, start_subprocess_server
 
+pytestmark = pytest.mark.sqlite_metadata  # recovery empties tmp/ at once on SQLite; with PostgreSQL test_replicas.py
+
 MiB = 1024 * 1024
 PART = 5 * MiB
 BUCKET = "crash-test"

@@ -26,6 +26,8 @@ from botocore.config import Config as BotoConfig
 
 from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, free_port, start_subprocess_server, stop_server
 
+pytestmark = pytest.mark.sqlite_metadata  # one server per data directory: SQLite's lock semantics
+
 PUTS = 300
 ORPHAN_ID = "ab" + "0" * 30
 TEMP_ID = "cd" + "1" * 30

@@ -20,6 +20,7 @@ from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, server_output, start_
 from tests.postgres import PostgresCluster
 
 MiB = 1024 * 1024
+pytestmark = pytest.mark.sqlite_metadata  # its SQLite servers are the migration's source
 
 
 def admin(*args: str) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, server_output, start_subprocess_server, stop_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_metadata]
 
 K1 = "k1:" + base64.b64encode(os.urandom(32)).decode()
 K2 = "k2:" + base64.b64encode(os.urandom(32)).decode()

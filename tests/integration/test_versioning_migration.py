@@ -13,8 +13,11 @@ import sqlite3
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import Server, metrics_url, start_subprocess_server, stop_server
+
+pytestmark = pytest.mark.sqlite_metadata  # SQLite schema migrations
 
 V2_COLUMNS = {
     "buckets": ["name", "created", "region", "tags", "extra"],

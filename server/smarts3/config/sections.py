@@ -26,7 +26,8 @@ SECTIONS: dict[str, dict[str, str]] = {
         "region": "region",
         "extraBaseDomains": "extra_base_domains",
     },
-    "storage": {"dataDir": "data_dir", "fsync": "fsync", "inlineMaxBytes": "inline_max_bytes", "metadata": "metadata"},
+    "storage": {"dataDir": "data_dir", "fsync": "fsync", "inlineMaxBytes": "inline_max_bytes", "metadata": "metadata",
+                "metadataPoolSize": "metadata_pool_size"},
     "auth": {
         "mode": "auth",
         "accessKey": "access_key",

