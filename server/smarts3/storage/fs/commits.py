@@ -20,6 +20,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -28,6 +29,13 @@ from smarts3.storage.fs.db import Pool
 T = TypeVar("T")
 
 MAX_BATCH = 256
+# How long the committer sleeps before it takes a batch, when the previous batch had more
+# than one job (a lone writer never waits). Over HTTP on one core, jobs reach it one by one
+# and batches were ~1.8 PUTs; every batch costs BEGIN, COMMIT, a WAL fsync and two thread
+# wake-ups whatever its size. Sleeping (not a timed queue wait, which wakes the thread per
+# arriving job) let batches grow and cut the server's CPU per request 5-10 % (PUT 683 →
+# 659 µs, DELETE 458 → 408 µs, benchmarks/README.md). Every job still waits for its commit.
+LINGER_S = 0.0005
 
 
 class _Job(Generic[T]):
@@ -104,10 +112,13 @@ class GroupCommitter:
             thread.join()
 
     def _loop(self) -> None:
+        company = False
         while True:
             first = self._queue.get()
             if first is None:
                 return
+            if company:
+                time.sleep(LINGER_S)
             batch = [first]
             stop = False
             while len(batch) < MAX_BATCH:
@@ -119,6 +130,7 @@ class GroupCommitter:
                     stop = True
                     break
                 batch.append(job)
+            company = len(batch) > 1
             self._commit(batch)
             if stop:
                 return
