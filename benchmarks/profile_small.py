@@ -1,18 +1,20 @@
-"""Profile small GETs or HEADs end to end inside the server, and say whose CPU time it is.
+"""Profile small GETs, HEADs, PUTs or DELETEs end to end inside the server, and say whose CPU time it is.
 
-    .venv/bin/python benchmarks/profile_small.py [--op GET|HEAD] [--duration 8] [--top 25]
+    .venv/bin/python benchmarks/profile_small.py [--op GET|HEAD|PUT|DELETE] [--duration 8] [--top 25]
 
 Starts `smarts3 serve` (one worker, defaults: fsync always) under cProfile in the server's
 own process, PUTs `--keys` 4 KiB objects, then runs only `--op` from 16 keep-alive
-connections for `--duration` seconds, stops the server (SIGTERM; the profile is written at
-exit) and prints the top functions by cumulative time and the share of the event loop's
-CPU time spent in smarts3's code against Hypercorn/h11/asyncio. Time in C functions
-(socket calls, hashing, SQLite) goes to the package of the Python code that called them.
-The profiler counts the event loop thread's CPU time (not wall time, which on a shared
-machine charges preemption to whatever function was running). cProfile slows Python code
-more than C code, so the split overstates Python-heavy parts a little; compare runs with
-each other, not with the benchmark's rates. (py-spy would be the lighter tool, but under
-uvloop it sees no frame below the event loop here.)
+connections for `--duration` seconds (PUT overwrites the seeded keys at random; DELETE
+removes them in order, then keys already gone: seed more `--keys` than it gets through),
+stops the server (SIGTERM; the profile is written at exit) and prints the top functions by
+cumulative time and the share of the event loop's CPU time spent in smarts3's code against
+Hypercorn/h11/asyncio. Time in C functions (socket calls, hashing, SQLite) goes to the
+package of the Python code that called them. The profiler counts the event loop thread's CPU
+time (not wall time, which on a shared machine charges preemption to whatever function was
+running). cProfile slows Python code more than C code, so the split overstates Python-heavy
+parts a little; compare runs with each other, not with the benchmark's rates. (py-spy would
+be the lighter tool, but under uvloop it sees no frame below the event loop here.) The
+group committer's own thread is not profiled: `app_cost.py` measures all threads.
 """
 
 from __future__ import annotations
@@ -93,15 +95,22 @@ async def load(url: str, op: str, keys: int, duration: float, pid: int) -> Resul
     conns = await client.connections(16)
     await conns[0].request("PUT", "profile")
     body = make_buffer(4096, seed=4)
-    for i in range(keys):
-        await conns[i % 16].request("PUT", "profile", f"obj/{i:06d}", body=body)
+
+    async def seed(first: int) -> None:
+        for i in range(first, keys, 16):
+            await conns[first].request("PUT", "profile", f"obj/{i:06d}", body=body)
+
+    await asyncio.gather(*(seed(n) for n in range(16)))
     rng = random.Random(42)
     result = Result(op, "ops/s")
     os.kill(pid, signal.SIGUSR1)
 
+    want = 204 if op == "DELETE" else 200
+
     async def one(conn: object, i: int) -> str | None:
-        resp = await conns[i % 16].request(op, "profile", f"obj/{rng.randrange(keys):06d}")
-        return None if resp.status == 200 else f"{op} {resp.status}"
+        key = f"obj/{i if op == 'DELETE' else rng.randrange(keys):06d}"
+        resp = await conns[i % 16].request(op, "profile", key, body=body if op == "PUT" else None)
+        return None if resp.status == want else f"{op} {resp.status}"
 
     await timed_loop(conns, one, result, duration, 10**9)  # type: ignore[arg-type]
     for c in conns:
@@ -111,7 +120,7 @@ async def load(url: str, op: str, keys: int, duration: float, pid: int) -> Resul
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--op", choices=("GET", "HEAD"), default="GET")
+    p.add_argument("--op", choices=("GET", "HEAD", "PUT", "DELETE"), default="GET")
     p.add_argument("--duration", type=float, default=8.0)
     p.add_argument("--keys", type=int, default=500)
     p.add_argument("--top", type=int, default=25)

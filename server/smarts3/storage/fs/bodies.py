@@ -289,7 +289,7 @@ class BufferedBodyWriter:
     def take_whole(self, limit: int) -> tuple[bytes, str] | None:
         """(the whole body, its MD5 in hex), taken out of the buffer, if none of it went to a
         file and it is at most `limit` bytes (an inline body, inline.py); else None and nothing
-        changes. Blocks for a hash of up to `limit` bytes: call it in a worker thread."""
+        changes. Hashes up to `limit` bytes where it is called (inline bodies: on the loop)."""
         if self.spilt or self._size > limit:
             return None
         chunks, hashed = self._take_pending()

@@ -15,6 +15,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+import anyio.to_thread
+
 from smarts3.storage.fs.commits import GroupCommitter
 from smarts3.storage.fs.db import Pool, connect, ensure_schema
 from smarts3.storage.fs.layout import Layout, unlink_quietly
@@ -98,6 +100,21 @@ class Env:
     def unlink_bodies(self, body_ids: Iterable[str]) -> None:
         """Remove bodies no row references any more (called after the commit)."""
         self.reaper.submit([self.layout.body_path(body_id) for body_id in body_ids])
+
+    async def commit(self, fn: Callable[[sqlite3.Connection], T], after: Callable[[T], None]) -> T:
+        """`commits.run(fn)` from the event loop, then `after(result)` once it is durable (and
+        even if the caller was cancelled meanwhile). The group committer takes the job straight
+        from the loop; another committer (PostgreSQL's) runs both in a worker thread."""
+        commits = self.commits
+        if isinstance(commits, GroupCommitter):
+            return await commits.run_async(fn, after)
+
+        def work() -> T:
+            result = commits.run(fn)
+            after(result)
+            return result
+
+        return await anyio.to_thread.run_sync(work)
 
     def close(self) -> None:
         self.commits.close()

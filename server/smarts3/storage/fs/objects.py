@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
-import anyio.to_thread
-
 from smarts3.storage.base import (
     BodyCipher,
     DeleteMarkerHit,
@@ -150,9 +148,35 @@ def commit_put_sync(
     etag: str,
     meta: ObjectMeta,
     condition: WriteCondition | None,
-    body: bytes | None = None,
 ) -> ObjectInfo:
-    """`body`: the bytes of an inline body (inline.py), with no segments."""
+    txn = _put_txn(bucket, key, segments=segments, etag=etag, meta=meta, condition=condition, body=None)
+    garbage, row, versioned = env.commits.run(txn)
+    env.unlink_bodies(garbage)
+    return row.info(meta, versioned=versioned)
+
+
+async def commit_inline_put(
+    env: Env, bucket: str, key: bytes, *, body: bytes, etag: str, meta: ObjectMeta, condition: WriteCondition | None
+) -> ObjectInfo:
+    """commit_put_sync for an inline body (inline.py), from the event loop: no file to seal, so
+    no worker thread either (Env.commit)."""
+    txn = _put_txn(bucket, key, segments=(), etag=etag, meta=meta, condition=condition, body=body)
+    _, row, versioned = await env.commit(txn, lambda done: env.unlink_bodies(done[0]))
+    return row.info(meta, versioned=versioned)
+
+
+def _put_txn(
+    bucket: str,
+    key: bytes,
+    *,
+    segments: Sequence[Segment],
+    etag: str,
+    meta: ObjectMeta,
+    condition: WriteCondition | None,
+    body: bytes | None,
+) -> Callable[[sqlite3.Connection], tuple[list[str], ObjectRow, bool]]:
+    """The transaction of a PUT: (bodies it stopped referencing, the new row, versioned?).
+    `body`: the bytes of an inline body (inline.py), with no segments."""
 
     def txn(c: sqlite3.Connection) -> tuple[list[str], ObjectRow, bool]:
         hold_key(c, bucket, key)
@@ -173,9 +197,7 @@ def commit_put_sync(
         )
         return garbage, row, bool(state)
 
-    garbage, row, versioned = env.commits.run(txn)
-    env.unlink_bodies(garbage)
-    return row.info(meta, versioned=versioned)
+    return txn
 
 
 def head_sync(env: Env, bucket: str, key: bytes, version_id: str | None = None) -> ObjectInfo:
@@ -184,12 +206,13 @@ def head_sync(env: Env, bucket: str, key: bytes, version_id: str | None = None) 
     return row.info(versioned=versioned)
 
 
-def delete_versions_sync(
+async def delete_versions(
     env: Env,
     bucket: str,
     items: Sequence[tuple[str, str | None]],
     keep: Callable[[ObjectInfo], bool] | None = None,
 ) -> list[DeleteOutcome]:
+    """Delete keys or versions in one transaction, from the event loop (Env.commit)."""
     keep_row = None if keep is None else (lambda row: keep(row.info()))
 
     def txn(c: sqlite3.Connection) -> tuple[list[DeleteOutcome], list[str]]:
@@ -203,8 +226,7 @@ def delete_versions_sync(
             garbage.extend(bodies)
         return outcomes, garbage
 
-    outcomes, garbage = env.commits.run(txn)
-    env.unlink_bodies(garbage)
+    outcomes, _ = await env.commit(txn, lambda done: env.unlink_bodies(done[1]))
     return outcomes
 
 
@@ -431,7 +453,7 @@ class FsObjectWriter(BufferedBodyWriter):
         self._check_open()
         limit = self._env.inline_max  # 0: inline bodies are off
         if self.may_inline and limit and size <= limit and not self.spilt:
-            info = await anyio.to_thread.run_sync(self._commit_inline, meta, condition)
+            info = await self._commit_inline(meta, condition)
             if info is not None:
                 return info
 
@@ -448,22 +470,17 @@ class FsObjectWriter(BufferedBodyWriter):
 
         return await self._commit_in_thread(publish)
 
-    def _commit_inline(self, meta: ObjectMeta, condition: WriteCondition | None) -> ObjectInfo | None:
-        """Commit with the body in the row (inline.py); None when it is too large for that."""
+    async def _commit_inline(self, meta: ObjectMeta, condition: WriteCondition | None) -> ObjectInfo | None:
+        """Commit with the body in the row (inline.py); None when it is too large for that.
+
+        On the loop: hashing at most inline_max (32 KiB) bytes costs less than a thread hop."""
         whole = self.take_whole(self._env.inline_max)
         if whole is None:
             return None
         body, md5_hex = whole
         try:
-            info = commit_put_sync(
-                self._env,
-                self._bucket,
-                self._key,
-                segments=(),
-                etag=f'"{md5_hex}"',
-                meta=meta,
-                condition=condition,
-                body=body,
+            info = await commit_inline_put(
+                self._env, self._bucket, self._key, body=body, etag=f'"{md5_hex}"', meta=meta, condition=condition
             )
         except BaseException:
             self._state = "failed"

@@ -160,7 +160,7 @@ class FilesystemStore:
         *,
         keep: Callable[[ObjectInfo], bool] | None = None,
     ) -> list[DeleteOutcome]:
-        return await self._run(objects.delete_versions_sync, bucket, list(items), keep)
+        return await objects.delete_versions(self._env, bucket, list(items), keep)
 
     async def set_bucket_versioning(self, name: str, status: str) -> None:
         await self._run(buckets.set_versioning_sync, name, status)
