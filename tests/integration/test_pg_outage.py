@@ -18,6 +18,7 @@ import anyio
 import httpx
 import psycopg
 import pytest
+from botocore.exceptions import ClientError
 
 from smarts3.config.settings import Settings
 from smarts3.pytest_plugin import serving
@@ -81,19 +82,28 @@ def test_ready_follows_the_database_and_health_does_not(pg_server: Server,
                                                         own_postgres_cluster: PostgresCluster) -> None:
     ready, health = pg_server.url + "/_ready", pg_server.url + "/_health"
     assert status(ready) == 200
+    s3: Any = pg_server.client()  # one attempt: the answer itself is under test
+    bucket = f"t-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
     own_postgres_cluster.pause()
     try:
         wait_for(lambda: status(ready) == 503, 60, "/_ready to answer 503 while PostgreSQL is down")
         assert "metadata database" in httpx.get(ready, timeout=10).text
         assert status(health) == 200  # liveness: restarting smarts3 would not bring the database back
         assert status(ready) == 503
+        # A request meanwhile: 503 ServiceUnavailable (SDKs retry it) after the checkout timeout, never a 500.
+        started = time.monotonic()
+        with pytest.raises(ClientError) as refused:
+            s3.head_object(Bucket=bucket, Key="k")
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        with pytest.raises(ClientError) as refused:
+            s3.put_object(Bucket=bucket, Key="k", Body=b"lost")
+        assert refused.value.response["Error"]["Code"] == "ServiceUnavailable"
+        assert time.monotonic() - started < 60
     finally:
         own_postgres_cluster.resume()
     wait_for(lambda: status(ready) == 200, 60, "/_ready to answer 200 once PostgreSQL is back")
     assert status(health) == 200
-    s3: Any = pg_server.client()
-    bucket = f"t-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="k", Body=b"back")
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"back"
 

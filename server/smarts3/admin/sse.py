@@ -86,6 +86,7 @@ def _rewrap_shared(settings: Settings) -> int:
     from smarts3.admin.errors import AdminError
     from smarts3.sse.record import MissingKey
     from smarts3.sse.rewrap import rewrap_shared
+    from smarts3.storage.base import MetadataUnavailable
     from smarts3.storage.fs import pg
     from smarts3.storage.fs.layout import Layout
 
@@ -99,7 +100,7 @@ def _rewrap_shared(settings: Settings) -> int:
         report = rewrap_shared(pool, pg.PgCommitter(pool), keyring)
     except MissingKey as exc:
         raise AdminError(f"master key {exc} is not in the keyring: add it (older keys first) and retry") from None
-    except psycopg.Error as exc:
+    except (psycopg.Error, MetadataUnavailable) as exc:
         raise AdminError(f"PostgreSQL metadata: {' '.join(str(exc).split())}") from None
     finally:
         pool.close()

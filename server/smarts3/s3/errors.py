@@ -96,6 +96,7 @@ _CATALOGUE: dict[str, tuple[int, str]] = {
         404,
         "The server side encryption configuration was not found",
     ),
+    "ServiceUnavailable": (503, "Please reduce your request rate."),
     "SlowDown": (503, "Please reduce your request rate."),
     "SignatureDoesNotMatch": (
         403,
@@ -186,6 +187,9 @@ def from_exception(exc: BaseException, bucket: str = "", key: str = "") -> S3Err
         return S3Error("ConditionalRequestConflict")
     if isinstance(exc, st.BadRange):
         return S3Error("InvalidRange")
+    if isinstance(exc, st.MetadataUnavailable):
+        log.warning("metadata database unavailable: %s", exc)
+        return S3Error("ServiceUnavailable")
     if isinstance(exc, st.IntegrityError):
         # Tampering or corruption at rest: logged as such, never served, no traceback to anyone.
         log.error("integrity error: %s/%s: %s", bucket, key, exc)

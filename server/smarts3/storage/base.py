@@ -260,6 +260,10 @@ class IntegrityError(StorageError):
     """An encrypted body failed authentication on read (tampering, corruption): never served."""
 
 
+class MetadataUnavailable(StorageError):
+    """The metadata database cannot be reached (an outage, a full pool): worth a retry later."""
+
+
 # --- the interface ----------------------------------------------------------
 
 

@@ -29,7 +29,9 @@ from typing import Any, TypeVar, cast
 import psycopg
 import psycopg.errors
 from psycopg.pq import TransactionStatus
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from smarts3.storage.base import MetadataUnavailable
 
 T = TypeVar("T")
 
@@ -178,6 +180,10 @@ def as_sqlite(conn: PgConnection) -> sqlite3.Connection:
     return cast(sqlite3.Connection, conn)
 
 
+# How long a request waits for a pooled connection before it is answered 503 (MetadataUnavailable).
+CHECKOUT_TIMEOUT = 10.0
+
+
 class PgPool:
     """The metadata pool over PostgreSQL: `conn()`, `writer()` and `close()` like db.Pool."""
 
@@ -206,6 +212,7 @@ class PgPool:
                     kwargs={"autocommit": True, "application_name": "smarts3"},  # pg_stat_activity
                     open=True,
                     name="smarts3-metadata",
+                    timeout=CHECKOUT_TIMEOUT,
                 )
             return self._pool
 
@@ -224,8 +231,13 @@ class PgPool:
 
     @contextmanager
     def conn(self) -> Iterator[sqlite3.Connection]:
-        pool = self._get()
-        raw = self._checkout(pool)
+        try:
+            pool = self._get()
+            raw = self._checkout(pool)
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            # No connection to be had: the database is down or every connection is busy. A 503
+            # the client retries, not a 500 after psycopg_pool's default 30 s.
+            raise MetadataUnavailable(str(exc)) from exc
         try:
             c = PgConnection(raw)
             try:
