@@ -122,32 +122,37 @@ class Env:
         self.pool.close()
 
 
-@dataclass(slots=True)
-class _Once:
-    done: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
+def _once(fn: Callable[[], None]) -> Callable[[], None]:
+    """`fn` the first time the result is called (from any thread), nothing afterwards; a failure
+    leaves it to the next call (the database may come up later)."""
+    lock = threading.Lock()
+    done = False
+
+    def run() -> None:
+        nonlocal done
+        with lock:
+            if not done:
+                fn()
+                done = True
+
+    return run
 
 
 def make_env(layout: Layout, *, fsync: bool, inline_max: int = 0, metadata: str = "", pool_size: int = 16) -> Env:
     """`pool_size`: the PostgreSQL connections of this process (SQLite opens one per thread)."""
     if metadata:
         return _make_pg_env(layout, fsync=fsync, inline_max=inline_max, dsn=metadata, pool_size=pool_size)
-    once = _Once()
 
     def init() -> None:
         # Runs in the first worker thread that needs the database.
-        with once.lock:
-            if once.done:
-                return
-            layout.ensure(fsync=fsync)
-            conn = connect(layout.db_path, fsync=fsync)
-            try:
-                ensure_schema(conn)
-            finally:
-                conn.close()
-            once.done = True
+        layout.ensure(fsync=fsync)
+        conn = connect(layout.db_path, fsync=fsync)
+        try:
+            ensure_schema(conn)
+        finally:
+            conn.close()
 
-    pool = Pool(layout.db_path, fsync=fsync, init=init)
+    pool = Pool(layout.db_path, fsync=fsync, init=_once(init))
     return Env(layout=layout, pool=pool, fsync=fsync, commits=GroupCommitter(pool), inline_max=inline_max)
 
 
@@ -156,17 +161,11 @@ def _make_pg_env(layout: Layout, *, fsync: bool, inline_max: int, dsn: str, pool
 
     if not pg.is_postgres(dsn):
         raise ValueError("metadata: expected empty (SQLite) or a postgresql:// URL")
-    once = _Once()
-
     def init() -> None:
-        with once.lock:
-            if once.done:
-                return
-            layout.ensure(fsync=fsync)
-            pgschema.ensure_schema(dsn)
-            once.done = True
+        layout.ensure(fsync=fsync)
+        pgschema.ensure_schema(dsn)
 
-    pool = pg.PgPool(dsn, init=init, max_size=pool_size)
+    pool = pg.PgPool(dsn, init=_once(init), max_size=pool_size)
     return Env(
         layout=layout,
         pool=pool,
