@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
@@ -33,6 +33,16 @@ def bucket_name_problem(name: str) -> str | None:
     ):
         return "uses a prefix or suffix reserved by S3"
     return None
+
+
+def _checked_bucket_name(value: str) -> str:
+    problem = bucket_name_problem(value)
+    if problem:
+        raise ValueError(f"invalid bucket name {value!r}: {problem}")
+    return value
+
+
+BucketName = Annotated[str, AfterValidator(_checked_bucket_name)]
 
 
 class _Model(BaseModel):
@@ -77,7 +87,7 @@ class PublicAccessBlock(_Model):
 
 
 class DeclaredBucket(_Model):
-    name: str
+    name: BucketName
     public_read: bool = Field(default=False, alias="publicRead")
     cors: list[CorsRule] = Field(default_factory=list)
     deletion_policy: DeletionPolicy = Field(default=DeletionPolicy.RETAIN, alias="deletionPolicy")
@@ -85,30 +95,14 @@ class DeclaredBucket(_Model):
     policy: dict[str, Any] | None = None
     public_access_block: PublicAccessBlock | None = Field(default=None, alias="publicAccessBlock")
 
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        problem = bucket_name_problem(value)
-        if problem:
-            raise ValueError(f"invalid bucket name {value!r}: {problem}")
-        return value
-
 
 class BucketDeletion(_Model):
     """A bucket to delete (the operator lists an S3Bucket being deleted with deletionPolicy Delete)."""
 
-    name: str
+    name: BucketName
     # Delete the objects and unfinished uploads first; without it a non-empty bucket is kept
     # (and deleted once someone empties it).
     force: bool = False
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        problem = bucket_name_problem(value)
-        if problem:
-            raise ValueError(f"invalid bucket name {value!r}: {problem}")
-        return value
 
 
 class Grant(_Model):
