@@ -315,7 +315,15 @@ def unb64(data: str) -> str:
     return base64.b64decode(data).decode()
 
 
-def declared_secret(name: str, namespace: str, key: str, config: DeclaredConfig) -> dict[str, Any]:
+def managed_secret(
+    name: str,
+    namespace: str,
+    component: str,
+    data: Mapping[str, str],
+    labels: Mapping[str, str] | None = None,
+    **metadata: Any,
+) -> dict[str, Any]:
+    """An Opaque Secret this operator writes: its labels and component, `data` base64-encoded."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -323,10 +331,15 @@ def declared_secret(name: str, namespace: str, key: str, config: DeclaredConfig)
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "labels": {**MANAGED_BY, "app.kubernetes.io/component": "declared-config"},
+            "labels": {**MANAGED_BY, "app.kubernetes.io/component": component, **(labels or {})},
+            **metadata,
         },
-        "data": {key: b64(dump_declared(config))},
+        "data": {k: b64(v) for k, v in data.items()},
     }
+
+
+def declared_secret(name: str, namespace: str, key: str, config: DeclaredConfig) -> dict[str, Any]:
+    return managed_secret(name, namespace, "declared-config", {key: dump_declared(config)})
 
 
 def owner_reference(kind: str, name: str, uid: str) -> dict[str, Any]:
@@ -431,23 +444,15 @@ def app_secret(
         data[PREVIOUS_KEY_ID] = keys.previous.access_key_id
         data[PREVIOUS_SECRET_KEY] = keys.previous.secret_access_key
         annotations[PREVIOUS_EXPIRES_ANNOTATION] = format_time(keys.previous_expires_at)
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": {
-            "name": spec.secret_name,
-            "namespace": namespace,
-            "labels": {
-                **MANAGED_BY,
-                "app.kubernetes.io/component": "s3-credential",
-                CREDENTIAL_LABEL: credential,
-            },
-            "annotations": annotations,
-            "ownerReferences": [owner_reference("S3Credential", credential, credential_uid)],
-        },
-        "data": {k: b64(v) for k, v in data.items()},
-    }
+    return managed_secret(
+        spec.secret_name,
+        namespace,
+        "s3-credential",
+        data,
+        labels={CREDENTIAL_LABEL: credential},
+        annotations=annotations,
+        ownerReferences=[owner_reference("S3Credential", credential, credential_uid)],
+    )
 
 
 def secret_keys(secret: Mapping[str, Any]) -> KeyPair | None:

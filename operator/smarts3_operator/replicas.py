@@ -20,7 +20,7 @@ from typing import Any
 import urllib3
 
 from smarts3_operator.kube import Kube
-from smarts3_operator.render import MANAGED_BY, b64, unb64
+from smarts3_operator.render import managed_secret, unb64
 from smarts3_operator.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
@@ -71,17 +71,7 @@ class Rollout:
 
 
 def token_secret(name: str, namespace: str, token: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {**MANAGED_BY, "app.kubernetes.io/component": "declared-push-token"},
-        },
-        "data": {TOKEN_KEY: b64(token)},
-    }
+    return managed_secret(name, namespace, "declared-push-token", {TOKEN_KEY: token})
 
 
 class Replicas:
