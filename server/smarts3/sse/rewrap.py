@@ -17,8 +17,9 @@ from smarts3.sse.record import EXTRA_KEY, Record, rewrapped
 from smarts3.storage.fs.env import Committer, MetaPool
 from smarts3.storage.fs.locks import hold_key, hold_upload
 
-# table -> its primary key columns (the tables are WITHOUT ROWID)
+# table -> its primary key columns (the tables are WITHOUT ROWID), and the WHERE clause naming one row
 _TABLES = {"objects": ("bucket", "key"), "versions": ("bucket", "key", "seq"), "uploads": ("upload_id",)}
+_WHERE = {table: " AND ".join(f"{k} = ?" for k in keys) for table, keys in _TABLES.items()}
 
 
 @dataclass(slots=True)
@@ -41,22 +42,27 @@ def rewrap_all(conn: sqlite3.Connection, keyring: Keyring) -> RewrapReport:
                 (f'%"{EXTRA_KEY}"%',),
             ).fetchall()
             for row in rows:
-                meta = json.loads(row[-1])
-                raw = meta.get("extra", {}).get(EXTRA_KEY)
-                if raw is None:
-                    continue
-                new = rewrapped(keyring, Record.decode(raw))
-                if new is None:
+                has_record, new = _rewrapped_meta(keyring, row[-1])
+                if new is not None:
+                    conn.execute(f"UPDATE {table} SET meta = ? WHERE {_WHERE[table]}", (new, *row[:-1]))  # noqa: S608
+                    report.rewrapped += 1
+                elif has_record:
                     report.current += 1
-                    continue
-                meta["extra"][EXTRA_KEY] = new.encode()
-                where = " AND ".join(f"{k} = ?" for k in keys)
-                conn.execute(
-                    f"UPDATE {table} SET meta = ? WHERE {where}",  # noqa: S608 - fixed names
-                    (json.dumps(meta), *row[:-1]),
-                )
-                report.rewrapped += 1
     return report
+
+
+def _rewrapped_meta(keyring: Keyring, meta_json: str) -> tuple[bool, str | None]:
+    """(whether a row's meta carries an encryption record, that meta with the record re-wrapped
+    under the newest master key, or None when there is nothing to re-wrap)."""
+    meta = json.loads(meta_json)
+    raw = meta.get("extra", {}).get(EXTRA_KEY)
+    if raw is None:
+        return False, None
+    new = rewrapped(keyring, Record.decode(raw))
+    if new is None:
+        return True, None
+    meta["extra"][EXTRA_KEY] = new.encode()
+    return True, json.dumps(meta)
 
 
 def rewrap_shared(pool: MetaPool, commits: Committer, keyring: Keyring) -> RewrapReport:
@@ -76,11 +82,11 @@ def rewrap_shared(pool: MetaPool, commits: Committer, keyring: Keyring) -> Rewra
                 (f'%"{EXTRA_KEY}"%',),
             ).fetchall()
             for row in rows:
-                raw = json.loads(row[-1]).get("extra", {}).get(EXTRA_KEY)
-                if raw is not None and rewrapped(keyring, Record.decode(raw)) is None:
-                    report.current += 1
-                elif raw is not None:
+                has_record, new = _rewrapped_meta(keyring, row[-1])
+                if new is not None:
                     todo.append((table, tuple(row[:-1])))
+                elif has_record:
+                    report.current += 1
     for table, pk_and_bucket in todo:
         if commits.run(partial(_rewrap_one, keyring, table, pk_and_bucket)):
             report.rewrapped += 1
@@ -91,21 +97,16 @@ def rewrap_shared(pool: MetaPool, commits: Committer, keyring: Keyring) -> Rewra
 
 def _rewrap_one(keyring: Keyring, table: str, pk_and_bucket: tuple[Any, ...], conn: sqlite3.Connection) -> bool:
     """One record under its lock: False if it is gone or already current since the first pass."""
-    keys = _TABLES[table]
     pk, bucket = pk_and_bucket[:-1], str(pk_and_bucket[-1])
     if table == "uploads":
         hold_upload(conn, bucket, str(pk[0]))
     else:
         hold_key(conn, bucket, bytes(pk[1]))
-    where = " AND ".join(f"{k} = ?" for k in keys)
-    row = conn.execute(f"SELECT meta FROM {table} WHERE {where}", pk).fetchone()  # noqa: S608 - fixed names
+    row = conn.execute(f"SELECT meta FROM {table} WHERE {_WHERE[table]}", pk).fetchone()  # noqa: S608 - fixed names
     if row is None:
         return False
-    meta = json.loads(row[0])
-    raw = meta.get("extra", {}).get(EXTRA_KEY)
-    new = rewrapped(keyring, Record.decode(raw)) if raw is not None else None
+    _, new = _rewrapped_meta(keyring, row[0])
     if new is None:
         return False
-    meta["extra"][EXTRA_KEY] = new.encode()
-    conn.execute(f"UPDATE {table} SET meta = ? WHERE {where}", (json.dumps(meta), *pk))  # noqa: S608 - fixed names
+    conn.execute(f"UPDATE {table} SET meta = ? WHERE {_WHERE[table]}", (new, *pk))  # noqa: S608 - fixed names
     return True
