@@ -143,3 +143,14 @@ def own_postgres_cluster() -> Iterator[PostgresCluster]:
 def postgres_dsn(postgres_cluster: PostgresCluster) -> str:
     """A database of this test's own."""
     return postgres_cluster.new_database()
+
+
+def pooled_connections(dsn: str) -> int:
+    """How many connections a server's metadata pool holds in this database (application_name smarts3)."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity"
+                           " WHERE datname = current_database() AND application_name = 'smarts3'").fetchone()
+    assert row is not None
+    return int(row[0])

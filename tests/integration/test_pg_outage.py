@@ -24,7 +24,7 @@ from smarts3.config.settings import Settings
 from smarts3.pytest_plugin import serving
 from smarts3.storage.fs.pgready import MetadataProbe
 from tests.conftest import ACCESS_KEY, SECRET_KEY, Server
-from tests.postgres import PostgresCluster
+from tests.postgres import PostgresCluster, pooled_connections
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -43,14 +43,6 @@ def pg_server(own_postgres_cluster: PostgresCluster, tmp_path_factory: pytest.Te
                         fsync="never")
     with serving(settings) as url:
         yield Server(url, Path(data_dir), metadata=dsn)
-
-
-def pooled_connections(dsn: str) -> int:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_stat_activity"
-                           " WHERE datname = current_database() AND application_name = 'smarts3'").fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def status(url: str) -> int:

@@ -16,15 +16,7 @@ import pytest
 from smarts3.config.settings import Settings
 from smarts3.pytest_plugin import serving
 from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, free_port
-from tests.postgres import PostgresCluster
-
-
-def pooled_connections(dsn: str) -> int:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_stat_activity"
-                           " WHERE datname = current_database() AND application_name = 'smarts3'").fetchone()
-    assert row is not None
-    return int(row[0])
+from tests.postgres import PostgresCluster, pooled_connections
 
 
 def test_the_pool_size_bounds_the_connections(postgres_dsn: str, tmp_path: Path) -> None:

@@ -23,9 +23,8 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
-from smarts3_operator.specs import API_VERSION, VERSION
+from tests.operator.support import Api
 
 NAMESPACE = "smarts3-system"
 SERVICE = "smarts3"
@@ -44,57 +43,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-class ClusterApi:
+class ClusterApi(Api):
     """The kubernetes client against one emulator, without touching the client's global
     configuration (another operator may run in this process against another emulator)."""
 
     def __init__(self, kubeconfig: pathlib.Path) -> None:
         import kubernetes
 
-        client = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
-        self.core = kubernetes.client.CoreV1Api(client)
-        self.custom = kubernetes.client.CustomObjectsApi(client)
-        self.discovery = kubernetes.client.DiscoveryV1Api(client)
-        self.ApiException = kubernetes.client.ApiException
-
-    def create(self, plural: str, namespace: str, name: str, spec: dict[str, Any], **meta: Any) -> Any:
-        kind = {"s3buckets": "S3Bucket", "s3credentials": "S3Credential", "s3bucketgrants": "S3BucketGrant"}[plural]
-        body = {
-            "apiVersion": API_VERSION,
-            "kind": kind,
-            "metadata": {"name": name, "namespace": namespace, **meta},
-            "spec": spec,
-        }
-        return self.custom.create_namespaced_custom_object("smarts3.io", VERSION, namespace, plural, body)
-
-    def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
-                "smarts3.io", VERSION, namespace, plural, name
-            )
-            return obj
-        except self.ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-
-    def patch(self, plural: str, namespace: str, name: str, body: dict[str, Any]) -> Any:
-        return self.custom.patch_namespaced_custom_object("smarts3.io", VERSION, namespace, plural, name, body)
-
-    def delete(self, plural: str, namespace: str, name: str) -> Any:
-        return self.custom.delete_namespaced_custom_object("smarts3.io", VERSION, namespace, plural, name)
+        super().__init__(kubernetes.config.new_client_from_config(config_file=str(kubeconfig)))
 
     def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
-        try:
-            secret = self.core.read_namespaced_secret(name, namespace)
-        except self.ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
-
-    def events(self, namespace: str) -> list[Any]:
-        return list(self.core.list_namespaced_event(namespace).items)
+        secret = self.secret(namespace, name)
+        return None if secret is None else {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
 
 
 @dataclass

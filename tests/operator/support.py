@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from smarts3_operator.specs import API_VERSION, GROUP, VERSION
+
 KUBECONFIG = pathlib.Path(os.environ["KUBECONFIG"])
 CONFIG_NAMESPACE = "smarts3-system"
 CONFIG_SECRET = "smarts3-declared"
@@ -32,31 +34,33 @@ def wait_for(probe: Callable[[], T | None], timeout: float = 60.0, what: str = "
 
 
 class Api:
-    """The kubernetes client against the emulator, with the calls the tests use."""
+    """The kubernetes client against the emulator, with the calls the tests use.
 
-    def __init__(self) -> None:
+    Without a client it loads KUBECONFIG into the kubernetes package's global configuration."""
+
+    def __init__(self, client: Any = None) -> None:
         import kubernetes
 
-        kubernetes.config.load_kube_config(config_file=str(KUBECONFIG))
-        self.core = kubernetes.client.CoreV1Api()
-        self.custom = kubernetes.client.CustomObjectsApi()
+        if client is None:
+            kubernetes.config.load_kube_config(config_file=str(KUBECONFIG))
+        self.core = kubernetes.client.CoreV1Api(client)
+        self.custom = kubernetes.client.CustomObjectsApi(client)
+        self.discovery = kubernetes.client.DiscoveryV1Api(client)
         self.ApiException = kubernetes.client.ApiException
 
     def create(self, plural: str, namespace: str, name: str, spec: dict[str, Any], **meta: Any) -> Any:
-        kind = {"s3buckets": "S3Bucket", "s3credentials": "S3Credential"}[plural]
+        kind = {"s3buckets": "S3Bucket", "s3credentials": "S3Credential", "s3bucketgrants": "S3BucketGrant"}[plural]
         body = {
-            "apiVersion": "smarts3.io/v1beta1",
+            "apiVersion": API_VERSION,
             "kind": kind,
             "metadata": {"name": name, "namespace": namespace, **meta},
             "spec": spec,
         }
-        return self.custom.create_namespaced_custom_object("smarts3.io", "v1beta1", namespace, plural, body)
+        return self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, body)
 
     def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
-                "smarts3.io", "v1beta1", namespace, plural, name
-            )
+            obj: dict[str, Any] = self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
             return obj
         except self.ApiException as exc:
             if exc.status == 404:
@@ -64,10 +68,10 @@ class Api:
             raise
 
     def patch(self, plural: str, namespace: str, name: str, body: dict[str, Any]) -> Any:
-        return self.custom.patch_namespaced_custom_object("smarts3.io", "v1beta1", namespace, plural, name, body)
+        return self.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, body)
 
     def delete(self, plural: str, namespace: str, name: str) -> Any:
-        return self.custom.delete_namespaced_custom_object("smarts3.io", "v1beta1", namespace, plural, name)
+        return self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
 
     def secret(self, namespace: str, name: str) -> Any:
         try:
@@ -81,7 +85,7 @@ class Api:
         return list(self.core.list_namespaced_event(namespace).items)
 
     def names(self, plural: str, namespace: str) -> list[str]:
-        reply = self.custom.list_namespaced_custom_object("smarts3.io", "v1beta1", namespace, plural)
+        reply = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)
         return [item["metadata"]["name"] for item in reply.get("items") or []]
 
     def delete_all(self, namespace: str, timeout: float = 60.0) -> list[str]:
