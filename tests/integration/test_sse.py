@@ -271,9 +271,10 @@ def test_copies_between_modes(c: Any, bkt: str) -> None:
     assert c.get_object(Bucket=bkt, Key="mp")["Body"].read() == data[10:100]
 
 
-def test_server_wide_forced_encryption(tmp_path: Path) -> None:
+def test_server_wide_forced_encryption(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from smarts3.config.settings import Settings
     from smarts3.pytest_plugin import serving
+    from smarts3.s3 import fast_read
 
     settings = Settings(data_dir=tmp_path / "data", access_key=ACCESS_KEY, secret_key=SECRET_KEY,
                         sse_master_key="m:" + b64key(), sse_force=True)
@@ -284,7 +285,16 @@ def test_server_wide_forced_encryption(tmp_path: Path) -> None:
         assert put["ServerSideEncryption"] == "AES256"
         kms = c.put_object(Bucket="forced", Key="kms", Body=b"x", ServerSideEncryption="aws:kms")
         assert kms["ServerSideEncryption"] == "aws:kms"  # what the request asks for still wins
+        tried: list[object] = []
+        prepare = fast_read._prepare
+
+        async def counted(*args: Any) -> Any:
+            tried.append(args)
+            return await prepare(*args)
+
+        monkeypatch.setattr(fast_read, "_prepare", counted)
         assert c.get_object(Bucket="forced", Key="k")["Body"].read() == b"no headers"
+        assert tried == []  # every object is encrypted: straight to the generic path, no second read
         assert not on_disk(tmp_path / "data", b"no headers")
 
 

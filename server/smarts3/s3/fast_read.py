@@ -88,6 +88,10 @@ def _unencrypted(info: ObjectInfo) -> BodyCipher | None:
 
 async def serve(app: S3App, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]) -> bool:
     """Answer a plain read (True), or send nothing and leave it to the generic path (False)."""
+    if app.sse is not None and app.sse.force:
+        # Every object is encrypted: trying here would only authenticate, authorize and read
+        # the row once more before the generic path does it all again.
+        return False
     try:
         prepared = await _prepare(app, scope, receive, headers)
     except Exception:  # the generic path answers it, errors included, as it answers everything
