@@ -22,6 +22,8 @@ from botocore.exceptions import ClientError
 
 from smarts3.config.settings import Settings
 from smarts3.pytest_plugin import serving
+from smarts3.storage.base import MetadataUnavailable
+from smarts3.storage.fs import pg
 from smarts3.storage.fs.pgready import MetadataProbe
 from tests.conftest import ACCESS_KEY, SECRET_KEY, Server
 from tests.postgres import PostgresCluster, pooled_connections
@@ -98,6 +100,34 @@ def test_ready_follows_the_database_and_health_does_not(pg_server: Server,
     assert status(health) == 200
     s3.put_object(Bucket=bucket, Key="k", Body=b"back")
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"back"
+
+
+def test_the_pool_reconnects_promptly_after_a_long_outage(own_postgres_cluster: PostgresCluster) -> None:
+    """psycopg_pool waits 1 s, then doubling, between reconnection attempts. With its default
+    reconnect_timeout (5 minutes) a 20 s outage put the next attempt about 10 s after the
+    database was back, and every request meanwhile was answered 503 (pg.RECONNECT_TIMEOUT)."""
+    dsn = own_postgres_cluster.new_database()
+    pool = pg.PgPool(dsn, init=lambda: None, max_size=4, checkout_timeout=1.0)
+
+    def select_one() -> bool:
+        try:
+            with pool.conn() as c:
+                return bool(c.execute("SELECT 1").fetchone() == (1,))
+        except MetadataUnavailable:
+            return False
+
+    try:
+        assert select_one()
+        own_postgres_cluster.pause()
+        try:
+            outage_ends = time.monotonic() + 20
+            while time.monotonic() < outage_ends:  # requests keep meeting the outage
+                assert not select_one()
+        finally:
+            own_postgres_cluster.resume()
+        wait_for(select_one, 5, "a pooled connection within 5 s of the database's return")
+    finally:
+        pool.close()
 
 
 def test_ready_probes_are_cached(own_postgres_cluster: PostgresCluster) -> None:

@@ -182,15 +182,22 @@ def as_sqlite(conn: PgConnection) -> sqlite3.Connection:
 
 # How long a request waits for a pooled connection before it is answered 503 (MetadataUnavailable).
 CHECKOUT_TIMEOUT = 10.0
+# How long one psycopg_pool reconnection chain retries (1 s, then doubling) before it gives up;
+# the next waiting request starts a new chain at once. With the library's 5 minutes the delay
+# grew with the outage: after a 5-minute outage the pool stayed empty for up to 2 more minutes
+# while the database answered and /_ready said 200. Short chains bound that to about 2 s.
+RECONNECT_TIMEOUT = 3.0
 
 
 class PgPool:
     """The metadata pool over PostgreSQL: `conn()`, `writer()` and `close()` like db.Pool."""
 
-    def __init__(self, dsn: str, *, init: Callable[[], None], max_size: int = 16) -> None:
+    def __init__(self, dsn: str, *, init: Callable[[], None], max_size: int = 16,
+                 checkout_timeout: float = CHECKOUT_TIMEOUT) -> None:
         self._dsn = dsn
         self._init = init
         self._max = max_size
+        self._checkout_timeout = checkout_timeout
         self._pool: ConnectionPool[Any] | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -212,7 +219,8 @@ class PgPool:
                     kwargs={"autocommit": True, "application_name": "smarts3"},  # pg_stat_activity
                     open=True,
                     name="smarts3-metadata",
-                    timeout=CHECKOUT_TIMEOUT,
+                    timeout=self._checkout_timeout,
+                    reconnect_timeout=RECONNECT_TIMEOUT,
                 )
             return self._pool
 
