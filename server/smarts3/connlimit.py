@@ -26,6 +26,7 @@ from hypercorn.protocol.h11 import H11Protocol
 
 from smarts3.coalesce import CoalescedWrites
 from smarts3.expect import DeferredContinue
+from smarts3.response_head import CheckedHeads
 
 READ_BYTES = 256 * 1024
 DEFAULT_HEAD_TIMEOUT: Final = 30.0
@@ -150,11 +151,11 @@ class LimitedTCPServer(TCPServer):
                     await self.writer.drain()
 
 
-class Http11Only(DeferredContinue, CoalescedWrites):
+class Http11Only(DeferredContinue, CoalescedWrites, CheckedHeads):
     """Hypercorn's HTTP/1.1 protocol without its switches to HTTP/2 (an `Upgrade: h2c` header or
     the `PRI *` preface): such a request stays HTTP/1.1 and S3 answers it (400 for `PRI *`).
     `100 Continue` waits until the request is authorized (smarts3.expect); a response's head
-    goes out with its first body bytes (smarts3.coalesce)."""
+    goes out with its first body bytes (smarts3.coalesce), checked once (smarts3.response_head)."""
 
     async def _check_protocol(self, event: h11.Request) -> None:
         return None

@@ -100,6 +100,8 @@ class DeferredContinue(H11Protocol):
         ):
             headers = [*event.headers, (b"connection", b"close")]
             return h11.Response(status_code=event.status_code, headers=headers, reason=reason)
+        if event.reason:  # smarts3.response_head gave it its phrase already
+            return event
         # The same (already validated) Headers object: h11 checks a list's every name and value again.
         return h11.Response(status_code=event.status_code, headers=event.headers, reason=reason)
 

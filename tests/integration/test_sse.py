@@ -298,6 +298,37 @@ def test_server_wide_forced_encryption(tmp_path: Path, monkeypatch: pytest.Monke
         assert not on_disk(tmp_path / "data", b"no headers")
 
 
+def test_bucket_default_encryption_skips_the_fast_read(c: Any, bkt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a bucket that encrypts by default, a plain GET goes straight to the generic path: the
+    fast path would authenticate, authorize and read the row only to find it encrypted."""
+    from smarts3.s3 import fast_read
+
+    c.put_object(Bucket=bkt, Key="before", Body=b"written before the default")
+    tried: list[object] = []
+    prepare = fast_read._prepare
+
+    async def counted(*args: Any) -> Any:
+        tried.append(args)
+        return await prepare(*args)
+
+    monkeypatch.setattr(fast_read, "_prepare", counted)
+    served = fast_read.served
+    assert c.get_object(Bucket=bkt, Key="before")["Body"].read() == b"written before the default"
+    assert (len(tried), fast_read.served) == (1, served + 1)  # no default: the fast path serves it
+    c.put_bucket_encryption(Bucket=bkt, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    c.put_object(Bucket=bkt, Key="k", Body=b"by default")
+    tried.clear()
+    assert c.get_object(Bucket=bkt, Key="k")["Body"].read() == b"by default"
+    assert c.head_object(Bucket=bkt, Key="k")["ServerSideEncryption"] == "AES256"
+    # An object from before the default is answered the same, by the generic path.
+    assert c.get_object(Bucket=bkt, Key="before")["Body"].read() == b"written before the default"
+    assert tried == []
+    c.delete_bucket_encryption(Bucket=bkt)  # a bucket-level write: this worker reads the bucket again
+    assert c.get_object(Bucket=bkt, Key="before")["Body"].read() == b"written before the default"
+    assert len(tried) == 1
+
+
 def test_bucket_default_encryption(c: Any, bkt: str) -> None:
     with pytest.raises(ClientError) as err:
         c.get_bucket_encryption(Bucket=bkt)

@@ -199,6 +199,10 @@ class Authorizer:
         info = await self._bucket_info(bucket)
         return None if info is None else info.extra
 
+    async def bucket_extra(self, bucket: str) -> Mapping[str, str] | None:
+        """A bucket's `extra` as last read for access checks (ACCESS_TTL old at most); None: no bucket."""
+        return await self._bucket_extra(bucket)
+
     async def block_for(self, bucket: str) -> pab.Block:
         """The public access block in force for a bucket: the server's, plus the bucket's own."""
         extra = await self._bucket_extra(bucket)

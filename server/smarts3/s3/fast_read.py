@@ -93,7 +93,11 @@ async def serve(app: S3App, scope: Scope, receive: Receive, send: Send, headers:
         # the row once more before the generic path does it all again.
         return False
     try:
-        prepared = await _prepare(app, scope, receive, headers)
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        target = addressing.resolve(raw_path, headers.get("host", ""), app.endpoint_names)
+        if not target.bucket or not target.key or await _encrypts_by_default(app, target.bucket):
+            return False
+        prepared = await _prepare(app, scope, receive, headers, target)
     except Exception:  # the generic path answers it, errors included, as it answers everything
         return False
     if prepared is None:
@@ -160,15 +164,22 @@ async def _send(
         await reader.close()
 
 
+async def _encrypts_by_default(app: S3App, bucket: str) -> bool:
+    """The bucket has a default encryption (PutBucketEncryption), so its objects are most likely
+    encrypted: as under `encryption.force`, trying here would read them twice. From the
+    authorizer's per-second cache of the bucket; an object of another kind is answered the
+    same by the generic path, so a state a second old costs time, never a wrong answer."""
+    extra = await app.authorizer.bucket_extra(bucket)
+    return extra is not None and sse.BUCKET_KEY in extra
+
+
 async def _prepare(
-    app: S3App, scope: Scope, receive: Receive, headers: dict[str, str]
+    app: S3App, scope: Scope, receive: Receive, headers: dict[str, str], target: addressing.Target
 ) -> tuple[Ctx, ObjectInfo, ObjectReader | None] | None:
     """Authenticated, authorized and read; None (or an exception) where the request is not plain."""
     authorizer = app.authorizer
     if authorizer.anonymous_is_root:
         return None
-    raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-    target = addressing.resolve(raw_path, headers.get("host", ""), app.endpoint_names)
     if not target.bucket or not target.key:
         return None
     view = RequestView(scope["method"], scope.get("raw_path") or b"", b"", headers)
