@@ -1,7 +1,8 @@
-"""The small-request table on SQLite, on PostgreSQL, and on two replicas sharing PostgreSQL.
+"""run.py's table on SQLite, on PostgreSQL, and on two replicas sharing PostgreSQL.
 
-Runs benchmarks/run.py's "small" scenarios (PUT/GET/HEAD/DELETE of 4 KiB, 16 connections,
-fsync always) three times, one after the other on this machine:
+Runs benchmarks/run.py's scenarios (by default "small": PUT/GET/HEAD/DELETE of 4 KiB, 16
+connections, fsync always; `--scenarios small,list,large,multipart` for the whole table)
+three times, one after the other on this machine:
 
 1. `smarts3 serve` on SQLite (the default);
 2. `smarts3 serve --metadata postgresql://…`, one replica;
@@ -12,7 +13,7 @@ PostgreSQL is a throwaway cluster from Debian's binaries (tests/postgres.py) wit
 defaults (fsync, synchronous commit), unless --dsn names one. Server and database share the
 machine's cores with the load generator: say so next to any figure.
 
-    python benchmarks/replicas.py --duration 5
+    python benchmarks/replicas.py --duration 5 [--scenarios small,list,large,multipart]
 """
 
 from __future__ import annotations
@@ -32,24 +33,21 @@ sys.path.insert(0, str(HERE.parent))  # tests.postgres
 
 from run import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, free_port, http_answers  # noqa: E402
 
-PHASES = ("PUT", "GET", "HEAD", "DELETE")
 
-
-def bench(args: argparse.Namespace, extra: list[str]) -> dict[str, float]:
-    """Ops/s per small-request phase of one run.py run."""
+def bench(args: argparse.Namespace, extra: list[str]) -> dict[str, tuple[float, str]]:
+    """Throughput and unit per scenario row ("PUT 4 KiB", "LIST 1000/page", ...) of one run.py run."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        cmd = [sys.executable, str(HERE / "run.py"), "--scenarios", "small", "--duration", str(args.duration),
+        cmd = [sys.executable, str(HERE / "run.py"), "--scenarios", args.scenarios, "--duration", str(args.duration),
                "--quiet", "--json", out.name, *extra]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         results = json.loads(Path(out.name).read_text())
-    rates: dict[str, float] = {}
+    rates: dict[str, tuple[float, str]] = {}
     for r in results:
         errors = int(r.get("errors") or 0)
         if errors:
             raise RuntimeError(f"{r['scenario']}: {errors} failed request(s): {r.get('error_samples')}")
-        for phase in PHASES:
-            if str(r["scenario"]).startswith(phase):
-                rates[phase] = float(r["throughput"])
+        if r["scenario"] != "seed":
+            rates[str(r["scenario"])] = (float(r["throughput"]), str(r["unit"]))
     return rates
 
 
@@ -75,6 +73,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     p.add_argument("--duration", type=float, default=5.0, help="seconds per phase")
     p.add_argument("--dsn", help="an existing, empty PostgreSQL database (default: a throwaway cluster)")
+    p.add_argument("--scenarios", default="small", help="run.py's --scenarios (default: small)")
     args = p.parse_args()
 
     cluster: Any = None
@@ -89,7 +88,7 @@ def main() -> int:
         cluster = PostgresCluster(bin_dir)
         cluster.start(durable=True)
     try:
-        rows: dict[str, dict[str, float]] = {}
+        rows: dict[str, dict[str, tuple[float, str]]] = {}
         rows["SQLite, 1 replica"] = bench(args, [])
         one = dsn or cluster.new_database()
         rows["PostgreSQL, 1 replica"] = bench(args, ["--server-arg=--metadata", f"--server-arg={one}"])
@@ -108,12 +107,15 @@ def main() -> int:
     finally:
         if cluster is not None:
             cluster.stop()
-    print(f"Small requests (4 KiB, 16 connections, fsync always); servers, PostgreSQL and the load generator"
+    print(f"run.py --scenarios {args.scenarios} (fsync always); servers, PostgreSQL and the load generator"
           f" share this machine's {os.cpu_count()} cores.\n")
-    print("| metadata | " + " | ".join(f"{phase} /s" for phase in PHASES) + " |")
-    print("|---|" + "---|" * len(PHASES))
-    for name, rates in rows.items():
-        print(f"| {name} | " + " | ".join(f"{rates.get(phase, 0):,.0f}" for phase in PHASES) + " |")
+    columns = list(dict.fromkeys(name for rates in rows.values() for name in rates))
+    units = {name: unit for rates in rows.values() for name, (_, unit) in rates.items()}
+    print("| metadata | " + " | ".join(f"{name} ({units[name]})" for name in columns) + " |")
+    print("|---|" + "---|" * len(columns))
+    for label, rates in rows.items():
+        cells = [f"{rates[name][0]:,.0f}" if name in rates else "-" for name in columns]
+        print(f"| {label} | " + " | ".join(cells) + " |")
     return 0
 
 
