@@ -80,6 +80,21 @@ def on_disk(data_dir: Path, needle: bytes) -> bool:
     return False
 
 
+def spy_on_fast_read(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The arguments of every attempt of the GET/HEAD fast path (fast_read._prepare) from now on."""
+    from smarts3.s3 import fast_read
+
+    tried: list[object] = []
+    prepare = fast_read._prepare
+
+    async def counted(*args: Any) -> Any:
+        tried.append(args)
+        return await prepare(*args)
+
+    monkeypatch.setattr(fast_read, "_prepare", counted)
+    return tried
+
+
 def test_sse_s3_put_get_range_and_the_bytes_on_disk(sse_server: Server, c: Any, bkt: str) -> None:
     marker = b"PLAINTEXT-MARKER-" + uuid.uuid4().hex.encode()
     data = body(300_000, marker)
@@ -274,7 +289,6 @@ def test_copies_between_modes(c: Any, bkt: str) -> None:
 def test_server_wide_forced_encryption(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from smarts3.config.settings import Settings
     from smarts3.pytest_plugin import serving
-    from smarts3.s3 import fast_read
 
     settings = Settings(data_dir=tmp_path / "data", access_key=ACCESS_KEY, secret_key=SECRET_KEY,
                         sse_master_key="m:" + b64key(), sse_force=True)
@@ -285,14 +299,7 @@ def test_server_wide_forced_encryption(tmp_path: Path, monkeypatch: pytest.Monke
         assert put["ServerSideEncryption"] == "AES256"
         kms = c.put_object(Bucket="forced", Key="kms", Body=b"x", ServerSideEncryption="aws:kms")
         assert kms["ServerSideEncryption"] == "aws:kms"  # what the request asks for still wins
-        tried: list[object] = []
-        prepare = fast_read._prepare
-
-        async def counted(*args: Any) -> Any:
-            tried.append(args)
-            return await prepare(*args)
-
-        monkeypatch.setattr(fast_read, "_prepare", counted)
+        tried = spy_on_fast_read(monkeypatch)
         assert c.get_object(Bucket="forced", Key="k")["Body"].read() == b"no headers"
         assert tried == []  # every object is encrypted: straight to the generic path, no second read
         assert not on_disk(tmp_path / "data", b"no headers")
@@ -304,14 +311,7 @@ def test_bucket_default_encryption_skips_the_fast_read(c: Any, bkt: str, monkeyp
     from smarts3.s3 import fast_read
 
     c.put_object(Bucket=bkt, Key="before", Body=b"written before the default")
-    tried: list[object] = []
-    prepare = fast_read._prepare
-
-    async def counted(*args: Any) -> Any:
-        tried.append(args)
-        return await prepare(*args)
-
-    monkeypatch.setattr(fast_read, "_prepare", counted)
+    tried = spy_on_fast_read(monkeypatch)
     served = fast_read.served
     assert c.get_object(Bucket=bkt, Key="before")["Body"].read() == b"written before the default"
     assert (len(tried), fast_read.served) == (1, served + 1)  # no default: the fast path serves it
