@@ -41,6 +41,7 @@ import os
 import secrets
 import statistics
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,14 +49,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import app_cost
 import ceiling
 import smarts3
 from run import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, ServerProcess, default_server_cmd
-from s3client import S3Client
+from s3client import S3Client, SigV4Signer
 from scenarios import Config, Result, ServerMonitor, run_small
 from smarts3.access.principals import Principal, Principals
 from smarts3.auth.types import AuthResult, RequestView
 from smarts3.auth.verify import authenticate
+from smarts3.config.settings import Settings
+from smarts3.observability import ObservabilitySettings
+from smarts3.observability.logging import configure_logging, unconfigure_logging
 from smarts3.s3 import addressing
 from smarts3.s3.dispatch import new_request_id
 from smarts3.s3.errors import S3Error, from_exception
@@ -440,6 +445,59 @@ def run_rounds(stages: list[int], launch: Launch, cfg: Config, rounds: int) -> d
     return samples
 
 
+# --------------------------------------------------------------------------- in-process
+
+
+IN_PROCESS_OPS = (("PUT 4 KiB", "PUT", 200), ("GET 4 KiB", "GET", 200), ("HEAD", "HEAD", 200),
+                  ("DELETE", "DELETE", 204))
+
+
+async def app_cpu(stage: int, data_dir: Path, requests: int, rounds: int) -> dict[str, float]:
+    """CPU µs per request of a stage's app alone, best of `rounds`: driven in-process with app_cost.py's
+    scopes and 16 concurrent tasks, no sockets and no Hypercorn (stage 4: `create_app` as app_cost.py
+    builds it, its log written to a file in `data_dir`)."""
+    access, secret = app_cost.ACCESS, app_cost.SECRET
+    app: Any
+    if stage == 0:
+        app = ceiling.app
+    elif stage == 4:
+        from smarts3.app import create_app
+
+        settings = Settings(data_dir=data_dir, access_key=access, secret_key=secret, log_file=data_dir / "log")
+        configure_logging(ObservabilitySettings.from_flat(settings).logging)
+        app = create_app(settings)
+    else:
+        app = StageApp(stage, data_dir, access, secret)
+    events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    lifespan = await app_cost.lifespan(app, events)
+    best: dict[str, float] = {}
+    try:
+        signer = SigV4Signer(access, secret)
+        if await app_cost.call(app, app_cost.scope(signer, "PUT", "/bench"), b"") != 200:
+            raise SystemExit(f"stage {stage}: CreateBucket failed in-process")
+        keys = [f"/bench/k{i:06d}" for i in range(requests)]
+        for _ in range(rounds):
+            for op, method, want in IN_PROCESS_OPS:
+                body = app_cost.BODY if method == "PUT" else b""
+                scopes = [app_cost.scope(signer, method, key, body) for key in keys]
+                spent = await app_cost.phase(app, scopes, body, want)
+                best[op] = min(best.get(op, spent), spent)
+    finally:
+        await events.put({"type": "lifespan.shutdown"})
+        await lifespan
+        if stage == 4:
+            unconfigure_logging()
+    return best
+
+
+def in_process(stages: list[int], requests: int, rounds: int) -> dict[int, dict[str, float]]:
+    out = {}
+    for stage in stages:
+        with tempfile.TemporaryDirectory(prefix="smarts3-floor-") as data_dir:
+            out[stage] = _run(app_cpu(stage, Path(data_dir), requests, rounds))
+    return out
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -476,6 +534,34 @@ def report(samples: dict[int, list[dict[str, Sample]]], loads: tuple[float, floa
     return "\n".join(lines)
 
 
+def report_in_process(apps: dict[int, dict[str, float]], samples: dict[int, list[dict[str, Sample]]]) -> str:
+    """Markdown: each stage's app CPU alone, and the share a server would reach if the app's CPU were
+    all it added to the ceiling's measured CPU over HTTP (no cost for a bigger head in h11, no cache
+    effects): an optimistic bound, set next to the measured share by CPU."""
+    stages = list(apps)
+    lines = [
+        "App CPU per request in-process (app_cost.py's method, best of rounds), and the share of the ceiling"
+        " by CPU if a stage's app cost were all it added to the ceiling's CPU over HTTP (optimistic), against"
+        " the share measured over HTTP:",
+        "",
+        "| 4 KiB op | " + " | ".join(f"{stage}. {STAGES[stage]}" for stage in stages) + " | "
+        + " | ".join(f"share, stage {stage}: bound / measured" for stage in stages if stage >= 1 and 0 in apps)
+        + " |",
+        "|" + " --- |" * (1 + len(stages) + sum(1 for s in stages if s >= 1 and 0 in apps)),
+    ]
+    for op, _, _ in IN_PROCESS_OPS:
+        cells = [f"{apps[stage][op]:,.0f} µs" for stage in stages]
+        if 0 in apps and 0 in samples:
+            ceiling_cpu = statistics.median([r[op].cpu_us for r in samples[0]])
+            for stage in stages:
+                if stage >= 1:
+                    bound = ceiling_cpu / (ceiling_cpu + apps[stage][op] - apps[0][op])
+                    measured = ceiling_cpu / statistics.median([r[op].cpu_us for r in samples[stage]])
+                    cells.append(f"{bound:.2f} / {measured:.2f}")
+        lines.append(f"| {op} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def to_json(samples: dict[int, list[dict[str, Sample]]]) -> dict[str, Any]:
     return {str(stage): [{op: vars(s) for op, s in run.items()} for run in runs] for stage, runs in samples.items()}
 
@@ -501,8 +587,9 @@ def main(argv: list[str] | None = None) -> int:
     stages = sorted({int(s) for s in args.stages.split(",")})
     if not set(stages) <= set(STAGES):
         p.error(f"stages are {sorted(STAGES)}")
+    requests = 3000
     if args.quick:
-        args.rounds, args.duration = 1, 0.5
+        args.rounds, args.duration, requests = 1, 0.5, 300
     launch = Launch()
     cpus = sorted(os.sched_getaffinity(0))
     if not args.no_pin and len(cpus) >= 2:
@@ -512,10 +599,14 @@ def main(argv: list[str] | None = None) -> int:
     check_all(stages, launch)
     cfg = Config(duration=args.duration, max_ops=1_000_000)
     samples = run_rounds(stages, launch, cfg, args.rounds)
+    print("[floor] in-process app cost", file=sys.stderr, flush=True)
+    apps = in_process(stages, requests, args.rounds)
     loads = loads[0], os.getloadavg()[0]
     print(report(samples, loads))
+    print()
+    print(report_in_process(apps, samples))
     if args.json:
-        Path(args.json).write_text(json.dumps(to_json(samples), indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({"http": to_json(samples), "in_process": apps}, indent=2) + "\n")
     return 0
 
 

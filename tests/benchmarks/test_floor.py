@@ -125,3 +125,6 @@ def test_quick_run_prints_a_row_per_op_and_stage(capsys: pytest.CaptureFixture[s
             assert row is not None, (op, stage, table)
             rate = float(row.group(0).split("|")[3].split()[0].replace(",", ""))
             assert rate > 0
+        in_process = re.search(rf"^\| {re.escape(op)} \| [0-9,]+ µs \| [0-9,]+ µs \| [0-9.]+ / [0-9.]+ \|$", table,
+                               re.MULTILINE)
+        assert in_process is not None, (op, table)
