@@ -390,6 +390,7 @@ class Sample:
     rate: float  # ops/s
     cpu_us: float  # server CPU per request
     busy: float  # server CPU as a share of one core
+    generator: float  # the load generator's CPU as a share of one core
 
 
 def measure(server: ServerProcess, launch: Launch, cfg: Config) -> dict[str, Sample]:
@@ -409,7 +410,7 @@ def measure(server: ServerProcess, launch: Launch, cfg: Config) -> dict[str, Sam
             raise SystemExit(f"{r.name}: {r.errors} failed request(s) of {r.ops + r.errors}: "
                              f"{r.error_samples.most_common(3)}")
         spent = monitor.spent[r.name]
-        out[r.name] = Sample(r.throughput, spent / r.ops * 1e6, r.server_cpu or 0.0)
+        out[r.name] = Sample(r.throughput, spent / r.ops * 1e6, r.server_cpu or 0.0, r.client_cpu or 0.0)
     return out
 
 
@@ -508,7 +509,7 @@ def report(samples: dict[int, list[dict[str, Sample]]], loads: tuple[float, floa
         f"round(s), medians (ranges); load average {loads[0]:.1f} at the start, {loads[1]:.1f} at the end.",
         "",
         "| 4 KiB op | stage | ops/s | share of ceiling by rate | server CPU per request | added by the stage "
-        "| share of ceiling by CPU | server busy |",
+        "| share of ceiling by CPU | server / load generator busy |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for op in OPS:
@@ -525,10 +526,11 @@ def report(samples: dict[int, list[dict[str, Sample]]], loads: tuple[float, floa
                 share_cpu = f"{statistics.median([b[op].cpu_us for b in base]) / cpu:.2f}"
             added = "" if previous is None else f"{cpu - previous:+,.0f} µs"
             busy = statistics.median([r[op].busy for r in runs])
+            generator = statistics.median([r[op].generator for r in runs])
             lines.append(
                 f"| {op} | {stage}. {STAGES[stage]} | {statistics.median(rates):,.0f} ({min(rates):,.0f}-"
                 f"{max(rates):,.0f}) | {share_rate} | {cpu:,.0f} µs ({min(cpus):,.0f}-{max(cpus):,.0f}) | {added} "
-                f"| {share_cpu} | {busy:.0%} |"
+                f"| {share_cpu} | {busy:.0%} / {generator:.0%} |"
             )
             previous = cpu
     return "\n".join(lines)
