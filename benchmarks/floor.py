@@ -287,8 +287,8 @@ def running(stage: int, launch: Launch) -> Iterator[ServerProcess]:
     base = default_server_cmd() if stage == 4 else [sys.executable, str(Path(__file__).resolve()), "--stage",
                                                     str(stage)]
     server.cmd = [*pin, *base, "serve", "--data-dir", str(server.data_dir), "--port", str(server.port)]
-    if stage < 4:  # smarts3 finds its own package; a stage needs the same one on its path
-        server.env["PYTHONPATH"] = os.pathsep.join(p for p in (_server_path(), server.env.get("PYTHONPATH")) if p)
+    # Every stage, `smarts3 serve` included, runs the smarts3 package this process imported.
+    server.env["PYTHONPATH"] = os.pathsep.join(p for p in (_server_path(), server.env.get("PYTHONPATH")) if p)
     try:
         server.start(60.0)
         yield server
