@@ -297,7 +297,6 @@ def running(stage: int, launch: Launch) -> Iterator[ServerProcess]:
 
 
 def _server_path() -> str:
-
     return str(Path(smarts3.__file__).resolve().parent.parent)
 
 
@@ -326,7 +325,8 @@ async def probe(endpoint: str, launch: Launch) -> Probe:
         for op, method, key, body in (("bucket", "PUT", "", None), ("PUT", "PUT", "k", out.stored),
                                       ("GET", "GET", "k", None), ("HEAD", "HEAD", "k", None),
                                       ("bad GET", "GET", "k", None), ("bad PUT", "PUT", "k2", out.stored),
-                                      ("DELETE", "DELETE", "k", None), ("GET deleted", "GET", "k", None)):
+                                      ("GET forged", "GET", "k2", None), ("DELETE", "DELETE", "k", None),
+                                      ("GET deleted", "GET", "k", None)):
             resp = await (forger if op.startswith("bad") else conn).request(method, bucket, key, body=body)
             out.status[op] = resp.status
             out.names[op] = list(resp.headers)
@@ -349,8 +349,8 @@ def problems(stage: int, got: Probe, real: Probe | None) -> list[str]:
     want = {"bucket": 200, "PUT": 200, "GET": 200, "HEAD": 200, "DELETE": 204}
     if stage >= 2:  # a wrong secret is refused where signatures are checked
         want.update({"bad GET": 403, "bad PUT": 403})
-    if stage >= 3:
-        want["GET deleted"] = 404
+    if stage >= 3:  # nor is a forged PUT stored
+        want.update({"GET deleted": 404, "GET forged": 404})
     for op, status in want.items():
         if got.status.get(op) != status:
             found.append(f"{op}: status {got.status.get(op)}, want {status}")

@@ -63,6 +63,8 @@ def test_signatures_are_checked_from_stage_2_on(probes: dict[int, floor.Probe], 
         assert got.status["bad GET"] == 403
         assert "SignatureDoesNotMatch" in got.answers["bad GET"]
         assert got.status["bad PUT"] == 403
+        if stage >= 3:
+            assert got.status["GET forged"] == 404  # the forged PUT stored nothing
     else:  # stages 0 and 1 check nothing: a forged request is served like any other
         assert got.status["bad GET"] == 200
 
@@ -82,7 +84,7 @@ def test_floor_finds_no_problem_where_the_test_finds_none(probes: dict[int, floo
 
 def test_floor_reports_a_problem() -> None:
     broken = floor.Probe(status={"bucket": 200, "PUT": 200, "GET": 200, "HEAD": 200, "DELETE": 204,
-                                 "bad GET": 200, "bad PUT": 200, "GET deleted": 404},
+                                 "bad GET": 200, "bad PUT": 200, "GET forged": 200, "GET deleted": 404},
                          stored=b"a" * floor.SIZE, got=b"b" * floor.SIZE, head_length=str(floor.SIZE))
     found = floor.problems(3, broken, None)
     assert any("bad GET" in p for p in found)
