@@ -52,7 +52,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
 
-def serve(port: int, workers: int) -> None:
+def serve(port: int, workers: int, asgi: Any = app) -> None:
+    """Serve `asgi` (this module's app unless another is given: floor.py's stages) as above."""
     import uvloop
 
     config = Config()
@@ -64,7 +65,7 @@ def serve(port: int, workers: int) -> None:
     async def main() -> None:
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        wrapped = wrap_app(app, config.wsgi_max_body_size, "asgi")  # type: ignore[arg-type]
+        wrapped = wrap_app(asgi, config.wsgi_max_body_size, "asgi")  # type: ignore[arg-type]
         await worker_serve(wrapped, config, sockets=sockets, shutdown_trigger=stop.wait)
 
     uvloop.run(main())
