@@ -12,7 +12,9 @@ serves them. Each write is its own transaction at READ COMMITTED: PostgreSQL doe
 group commit itself, so there is no committer thread as in commits.py. What SQLite
 got from one writer at a time, many replicas get from transaction-scoped advisory
 locks taken at the start of each write (locks.py), plus unique constraints and a
-retry on serialization failures and deadlocks.
+retry on serialization failures and deadlocks. A connection that dies mid-request is
+classified here (PgConnection.lost) and handled in rerun.py: rerun if nothing was
+committed, 503 if a COMMIT was in flight.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from smarts3.storage.base import MetadataUnavailable
+from smarts3.storage.fs import rerun
+from smarts3.storage.fs.rerun import CommitInDoubt, ConnectionLost
 
 T = TypeVar("T")
 
@@ -42,6 +46,9 @@ RETRYABLE = (
     psycopg.errors.UniqueViolation,
 )
 MAX_ATTEMPTS = 20
+# Attempts of a write transaction whose connection died before its COMMIT (rerun.py); a
+# database still away answers at the next checkout (MetadataUnavailable), not here.
+LOST_ATTEMPTS = 3
 
 # Primary keys of the tables written with INSERT OR REPLACE (translated to an upsert).
 _KEYS = {
@@ -66,10 +73,14 @@ _PARAM = re.compile(r"\?(\d*)")
 
 # Rows a listing query fetches at a time (see PgConnection.execute).
 STREAM_ROWS = 256
+# Statements that change nothing even outside a transaction: losing the connection during one
+# leaves nothing in doubt (PgConnection.execute).
+_UNCHANGING = ("SELECT", "ROLLBACK", "COMMIT")
 
 
 def is_postgres(metadata: str) -> bool:
     return metadata.startswith(("postgresql://", "postgres://"))
+
 
 
 @lru_cache(maxsize=1024)
@@ -110,16 +121,24 @@ def _streamed(sql: str) -> bool:
 class PgConnection:
     """The part of sqlite3.Connection the storage modules use, over one psycopg connection."""
 
-    __slots__ = ("_cursors", "raw")
+    __slots__ = ("_cursors", "_writing", "doubt", "raw")
 
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.raw = raw
         self._cursors = 0
+        self._writing = False  # in a write transaction (BEGIN IMMEDIATE), not a read_txn
+        self.doubt = False  # the connection died while a change was being committed (lost())
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any] | psycopg.ServerCursor[Any]:
         text, order = translate(sql)
         if order is not None:
             params = [params[i] for i in order]
+        if text.startswith("BEGIN"):
+            self._writing = text == "BEGIN"
+        elif (text == "COMMIT" and self._writing) or (
+            not text.startswith(_UNCHANGING) and not self.in_transaction
+        ):
+            return self._commit(text, params)
         if self.in_transaction and _streamed(sql):
             # SQLite steps a listing query row by row and the walk stops where the page is full; a
             # client-side cursor would fetch the whole range (a bucket's every key) first. A server-side
@@ -129,6 +148,27 @@ class PgConnection:
             cursor.itersize = STREAM_ROWS
             return cursor.execute(cast(Any, text), params)
         return self.raw.execute(cast(Any, text), params)
+
+    def _commit(self, text: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
+        """A statement that commits a change: if the connection dies during it, whether the
+        change was applied is unknown (`doubt`); an error the server answered leaves no doubt."""
+        self.doubt = True
+        try:
+            cursor = self.raw.execute(cast(Any, text), params)
+        except psycopg.Error:
+            self.doubt = self.raw.closed
+            raise
+        self.doubt = False
+        self._writing = False
+        rerun.committed()
+        return cursor
+
+    def lost(self, exc: psycopg.Error) -> MetadataUnavailable:
+        """What a connection that died under `exc` means for the operation (rerun.py)."""
+        what = " ".join(str(exc).split()) or type(exc).__name__
+        if self.doubt:
+            return CommitInDoubt(f"connection lost during a commit, which may or may not have been applied: {what}")
+        return ConnectionLost(f"connection lost, nothing committed: {what}")
 
     @property
     def in_transaction(self) -> bool:
@@ -173,6 +213,15 @@ def closed_by_server(conn: psycopg.Connection[Any]) -> bool:
     except psycopg.Error:
         return True
     return False
+
+
+def _rollback(raw: psycopg.Connection[Any]) -> None:
+    try:
+        raw.execute("ROLLBACK")
+    except psycopg.Error:
+        if not raw.closed:
+            raise
+        # Died meanwhile: the server rolled the transaction back with the connection.
 
 
 def as_sqlite(conn: PgConnection) -> sqlite3.Connection:
@@ -250,22 +299,24 @@ class PgPool:
             c = PgConnection(raw)
             try:
                 yield as_sqlite(c)
+            except psycopg.Error as exc:
+                if not raw.closed:
+                    raise
+                # Died mid-request (a terminated backend, a restart, a failover): a rerun or a 503, never a 500.
+                raise c.lost(exc) from exc
             finally:
-                if c.in_transaction:  # never hand on a connection mid-transaction
-                    raw.execute("ROLLBACK")
+                if c.in_transaction and not raw.closed:  # never hand on a connection mid-transaction
+                    _rollback(raw)
         finally:
-            pool.putconn(raw)
+            pool.putconn(raw)  # a closed connection is dropped, and the pool connects another
 
     @contextmanager
     def writer(self) -> Iterator[sqlite3.Connection]:
-        """A connection inside a transaction; committed when the block ends, rolled back on error."""
+        """A connection inside a transaction; committed when the block ends, rolled back on
+        error (by conn(), which also rolls back what a dead connection cannot)."""
         with self.conn() as c:
             c.execute("BEGIN IMMEDIATE")
-            try:
-                yield c
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+            yield c
             c.execute("COMMIT")
 
     def close(self) -> None:
@@ -286,12 +337,19 @@ class PgCommitter:
         self._pool = pool
 
     def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        lost = 0
         for attempt in range(MAX_ATTEMPTS):
             try:
                 with self._pool.writer() as c:
                     return fn(c)
             except RETRYABLE:
                 if attempt == MAX_ATTEMPTS - 1:
+                    raise
+            except ConnectionLost:
+                # Died before its COMMIT was sent, so rolled back with its connection: rerun
+                # on a fresh one. A lost COMMIT (CommitInDoubt) is not caught: never rerun blindly.
+                lost += 1
+                if lost == LOST_ATTEMPTS:
                     raise
         raise AssertionError("unreachable")
 
