@@ -19,6 +19,7 @@ committed, 503 if a COMMIT was in flight.
 
 from __future__ import annotations
 
+import logging
 import re
 import select
 import sqlite3
@@ -39,6 +40,7 @@ from smarts3.storage.fs import rerun
 from smarts3.storage.fs.rerun import CommitInDoubt, ConnectionLost
 
 T = TypeVar("T")
+log = logging.getLogger("smarts3")
 
 # Transient failures that a rerun of the whole transaction resolves.
 RETRYABLE = (
@@ -365,12 +367,13 @@ class PgCommitter:
             except RETRYABLE:
                 if attempt == MAX_ATTEMPTS - 1:
                     raise
-            except ConnectionLost:
+            except ConnectionLost as exc:
                 # Died before its COMMIT was sent, so rolled back with its connection: rerun
                 # on a fresh one. A lost COMMIT (CommitInDoubt) is not caught: never rerun blindly.
                 lost += 1
                 if lost == LOST_ATTEMPTS:
                     raise
+                log.warning("metadata write transaction rerun: %s", exc)
         raise AssertionError("unreachable")
 
     def close(self) -> None:
