@@ -55,6 +55,14 @@ def test_one_replica_may_use_postgres(render: Render) -> None:
     assert len(sts["spec"]["volumeClaimTemplates"]) == 1
 
 
+def test_pool_size_reaches_the_server_only_when_set(render: Render) -> None:
+    """metadata.postgres.poolSize → SMARTS3_METADATA_POOL_SIZE; empty leaves the server's default (16)."""
+    assert "SMARTS3_METADATA_POOL_SIZE" not in _env(one(render("-f", SECRET_VALUES), "StatefulSet"))
+    for values in (SECRET_VALUES, CNPG_VALUES):
+        env = _env(one(render("-f", values, "--set", "metadata.postgres.poolSize=40"), "StatefulSet"))
+        assert env["SMARTS3_METADATA_POOL_SIZE"] == {"name": "SMARTS3_METADATA_POOL_SIZE", "value": "40"}
+
+
 def test_many_replicas_share_one_rwx_claim_and_read_the_url_from_the_secret(render: Render) -> None:
     objects = render("-f", SECRET_VALUES)
     sts = one(objects, "StatefulSet")
@@ -169,6 +177,10 @@ def test_schema_accepts_many_replicas_on_postgres(helm: pathlib.Path, values: st
         pytest.param(("metadata.postgres.existingSecret=pg", "metadata.postgres.cloudnativepg.enabled=true"),
                      "/metadata/postgres", id="secret-and-cloudnativepg"),
         pytest.param(("replicas=0",), "/replicas", id="zero"),
+        pytest.param(("metadata.postgres.existingSecret=pg", "metadata.postgres.poolSize=0"),
+                     "/metadata/postgres/poolSize", id="pool-size-zero"),
+        pytest.param(("metadata.postgres.existingSecret=pg", "metadata.postgres.poolSize=many"),
+                     "/metadata/postgres/poolSize", id="pool-size-text"),
         pytest.param(("metadata.postgres.existingSecret=Not_A_Name",), "/metadata/postgres/existingSecret",
                      id="secret-name"),
     ],

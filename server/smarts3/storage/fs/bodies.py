@@ -25,6 +25,7 @@ from smarts3.budget import BUDGET
 from smarts3.storage.base import BodyCipher
 from smarts3.storage.fs.env import Env
 from smarts3.storage.fs.layout import fsync_dir, new_body_id, unlink_quietly
+from smarts3.storage.fs.rerun import CommitInDoubt, rerunning
 
 FLUSH_BYTES = 1024 * 1024
 # What an upload writes through at once while the process-wide memory budget is spent.
@@ -136,6 +137,10 @@ class TempBody:
     def started(self) -> bool:
         return self._fd is not None
 
+    def keep(self) -> None:
+        """Leave the sealed body file in place whatever happens to its writer (a commit in doubt)."""
+        self.sealed = False
+
     def discard(self) -> None:
         if self._fd is not None:
             with contextlib.suppress(OSError):
@@ -219,7 +224,7 @@ class BufferedBodyWriter:
         if self._env.reads_on_loop:
             self._enter_sync()  # a metadata point read: cheaper on the loop than a thread hop
         else:
-            await anyio.to_thread.run_sync(self._enter_sync)
+            await anyio.to_thread.run_sync(rerunning, self._enter_sync)
         self._state = "open"
         return self
 
@@ -323,6 +328,11 @@ class BufferedBodyWriter:
                 body_id = self._body.seal()
                 digest = self._body.hasher.digest()
                 result = publish(body_id, digest.hex() if self._cipher is None else self._cipher.etag(digest))
+            except CommitInDoubt:
+                # The committed row may name the body: it stays (an orphan for the sweep if not).
+                self._state = "failed"
+                self._body.keep()
+                raise
             except BaseException:
                 self._state = "failed"
                 self._body.discard()

@@ -34,6 +34,7 @@ from smarts3.storage.fs.db import read_txn
 from smarts3.storage.fs.env import Env
 from smarts3.storage.fs.layout import fsync_dir, new_body_id, unlink_quietly
 from smarts3.storage.fs.locks import hold_key, hold_keys
+from smarts3.storage.fs.rerun import CommitInDoubt
 from smarts3.storage.fs.rows import (
     OBJECT_COLUMNS,
     ObjectRow,
@@ -383,6 +384,8 @@ def copy_sync(
         except _SourceChanged:
             env.unlink_bodies(body_id for body_id, _ in clones)
             continue
+        except CommitInDoubt:
+            raise  # the committed row may name the clones: they stay (orphans for the sweep if not)
         except BaseException:
             env.unlink_bodies(body_id for body_id, _ in clones)
             raise

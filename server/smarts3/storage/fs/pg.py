@@ -12,11 +12,14 @@ serves them. Each write is its own transaction at READ COMMITTED: PostgreSQL doe
 group commit itself, so there is no committer thread as in commits.py. What SQLite
 got from one writer at a time, many replicas get from transaction-scoped advisory
 locks taken at the start of each write (locks.py), plus unique constraints and a
-retry on serialization failures and deadlocks.
+retry on serialization failures and deadlocks. A connection that dies mid-request is
+classified here (PgConnection.lost) and handled in rerun.py: rerun if nothing was
+committed, 503 if a COMMIT was in flight.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import select
 import sqlite3
@@ -28,12 +31,16 @@ from typing import Any, TypeVar, cast
 
 import psycopg
 import psycopg.errors
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from smarts3.storage.base import MetadataUnavailable
+from smarts3.storage.fs import rerun
+from smarts3.storage.fs.rerun import CommitInDoubt, ConnectionLost
 
 T = TypeVar("T")
+log = logging.getLogger("smarts3")
 
 # Transient failures that a rerun of the whole transaction resolves.
 RETRYABLE = (
@@ -42,6 +49,9 @@ RETRYABLE = (
     psycopg.errors.UniqueViolation,
 )
 MAX_ATTEMPTS = 20
+# Attempts of a write transaction whose connection died before its COMMIT (rerun.py); a
+# database still away answers at the next checkout (MetadataUnavailable), not here.
+LOST_ATTEMPTS = 3
 
 # Primary keys of the tables written with INSERT OR REPLACE (translated to an upsert).
 _KEYS = {
@@ -66,10 +76,33 @@ _PARAM = re.compile(r"\?(\d*)")
 
 # Rows a listing query fetches at a time (see PgConnection.execute).
 STREAM_ROWS = 256
+# Statements that change nothing even outside a transaction: losing the connection during one
+# leaves nothing in doubt (PgConnection.execute).
+_UNCHANGING = ("SELECT", "ROLLBACK", "COMMIT")
 
 
 def is_postgres(metadata: str) -> bool:
     return metadata.startswith(("postgresql://", "postgres://"))
+
+
+# libpq's TCP keepalives for every connection to the metadata database (the pool, the readiness
+# probe, the sweep lock). Without them a host that vanished without closing its connections (a
+# crashed node, a partition, a failover that moves the address) fails requests until the
+# kernel gives up, minutes to hours later. Idle 15 s, then 3 probes 5 s apart: about 30 s;
+# tcp_user_timeout bounds data sent but never acknowledged the same way. A URL's own values win.
+KEEPALIVES = {
+    "keepalives": "1",
+    "keepalives_idle": "15",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "30000",  # ms
+}
+
+
+def with_keepalives(dsn: str) -> str:
+    """`dsn` (a URL or key=value string) with KEEPALIVES for what it does not set itself."""
+    own = conninfo_to_dict(dsn)
+    return make_conninfo(dsn, **{k: v for k, v in KEEPALIVES.items() if k not in own})
 
 
 @lru_cache(maxsize=1024)
@@ -110,16 +143,24 @@ def _streamed(sql: str) -> bool:
 class PgConnection:
     """The part of sqlite3.Connection the storage modules use, over one psycopg connection."""
 
-    __slots__ = ("_cursors", "raw")
+    __slots__ = ("_cursors", "_writing", "doubt", "raw")
 
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.raw = raw
         self._cursors = 0
+        self._writing = False  # in a write transaction (BEGIN IMMEDIATE), not a read_txn
+        self.doubt = False  # the connection died while a change was being committed (lost())
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any] | psycopg.ServerCursor[Any]:
         text, order = translate(sql)
         if order is not None:
             params = [params[i] for i in order]
+        if text.startswith("BEGIN"):
+            self._writing = text == "BEGIN"
+        elif (text == "COMMIT" and self._writing) or (
+            not text.startswith(_UNCHANGING) and not self.in_transaction
+        ):
+            return self._commit(text, params)
         if self.in_transaction and _streamed(sql):
             # SQLite steps a listing query row by row and the walk stops where the page is full; a
             # client-side cursor would fetch the whole range (a bucket's every key) first. A server-side
@@ -129,6 +170,27 @@ class PgConnection:
             cursor.itersize = STREAM_ROWS
             return cursor.execute(cast(Any, text), params)
         return self.raw.execute(cast(Any, text), params)
+
+    def _commit(self, text: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
+        """A statement that commits a change: if the connection dies during it, whether the
+        change was applied is unknown (`doubt`); an error the server answered leaves no doubt."""
+        self.doubt = True
+        try:
+            cursor = self.raw.execute(cast(Any, text), params)
+        except psycopg.Error:
+            self.doubt = self.raw.closed
+            raise
+        self.doubt = False
+        self._writing = False
+        rerun.committed()
+        return cursor
+
+    def lost(self, exc: psycopg.Error) -> MetadataUnavailable:
+        """What a connection that died under `exc` means for the operation (rerun.py)."""
+        what = " ".join(str(exc).split()) or type(exc).__name__
+        if self.doubt:
+            return CommitInDoubt(f"connection lost during a commit, which may or may not have been applied: {what}")
+        return ConnectionLost(f"connection lost, nothing committed: {what}")
 
     @property
     def in_transaction(self) -> bool:
@@ -161,7 +223,8 @@ def closed_by_server(conn: psycopg.Connection[Any]) -> bool:
     loopback (checkout + SELECT 1, medians of 5 x 2,000, loaded 2-core host): 131 us bare,
     110 us with this poll (within the noise), 183 us with check_connection on every checkout
     (a round trip more; off-host, a network round trip). A server that vanished without
-    closing (a host or network down) still fails one request."""
+    closing (a host or network down) is noticed by TCP keepalives (KEEPALIVES) within about
+    30 s; the request that meets such a connection is handled as any lost one (rerun.py)."""
     if conn.closed:
         return True
     poller = select.poll()
@@ -173,6 +236,15 @@ def closed_by_server(conn: psycopg.Connection[Any]) -> bool:
     except psycopg.Error:
         return True
     return False
+
+
+def _rollback(raw: psycopg.Connection[Any]) -> None:
+    try:
+        raw.execute("ROLLBACK")
+    except psycopg.Error:
+        if not raw.closed:
+            raise
+        # Died meanwhile: the server rolled the transaction back with the connection.
 
 
 def as_sqlite(conn: PgConnection) -> sqlite3.Connection:
@@ -213,7 +285,7 @@ class PgPool:
         with self._lock:
             if self._pool is None:
                 self._pool = ConnectionPool(
-                    self._dsn,
+                    with_keepalives(self._dsn),
                     min_size=1,
                     max_size=self._max,
                     kwargs={"autocommit": True, "application_name": "smarts3"},  # pg_stat_activity
@@ -250,22 +322,24 @@ class PgPool:
             c = PgConnection(raw)
             try:
                 yield as_sqlite(c)
+            except psycopg.Error as exc:
+                if not raw.closed:
+                    raise
+                # Died mid-request (a terminated backend, a restart, a failover): a rerun or a 503, never a 500.
+                raise c.lost(exc) from exc
             finally:
-                if c.in_transaction:  # never hand on a connection mid-transaction
-                    raw.execute("ROLLBACK")
+                if c.in_transaction and not raw.closed:  # never hand on a connection mid-transaction
+                    _rollback(raw)
         finally:
-            pool.putconn(raw)
+            pool.putconn(raw)  # a closed connection is dropped, and the pool connects another
 
     @contextmanager
     def writer(self) -> Iterator[sqlite3.Connection]:
-        """A connection inside a transaction; committed when the block ends, rolled back on error."""
+        """A connection inside a transaction; committed when the block ends, rolled back on
+        error (by conn(), which also rolls back what a dead connection cannot)."""
         with self.conn() as c:
             c.execute("BEGIN IMMEDIATE")
-            try:
-                yield c
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+            yield c
             c.execute("COMMIT")
 
     def close(self) -> None:
@@ -286,6 +360,7 @@ class PgCommitter:
         self._pool = pool
 
     def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        lost = 0
         for attempt in range(MAX_ATTEMPTS):
             try:
                 with self._pool.writer() as c:
@@ -293,6 +368,13 @@ class PgCommitter:
             except RETRYABLE:
                 if attempt == MAX_ATTEMPTS - 1:
                     raise
+            except ConnectionLost as exc:
+                # Died before its COMMIT was sent, so rolled back with its connection: rerun
+                # on a fresh one. A lost COMMIT (CommitInDoubt) is not caught: never rerun blindly.
+                lost += 1
+                if lost == LOST_ATTEMPTS:
+                    raise
+                log.warning("metadata write transaction rerun: %s", exc)
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -317,7 +399,7 @@ class PgSweepLock:
             except psycopg.Error:
                 self.release()  # the session (and with it the lock) is gone
         try:
-            conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=5)
+            conn = psycopg.connect(with_keepalives(self._dsn), autocommit=True, connect_timeout=5)
         except psycopg.Error:
             return False
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()

@@ -7,7 +7,8 @@ stays up, since restarting the pod does not bring the database back. Probes come
 `SELECT 1` per `ttl` seconds, on one connection of the probe's own (not the request pool,
 which a loaded replica may have busy: a full pool must not read as an outage). A probe
 that hangs (a host gone without closing the connection) is abandoned after `timeout` and
-reads as unreachable; until it returns, later probes do not start another.
+reads as unreachable; until it returns, later probes do not start another. Its connection has
+TCP keepalives (pg.KEEPALIVES), so a vanished host also ends it within about 30 s.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import psycopg
+
+from smarts3.storage.fs.pg import with_keepalives
 
 log = logging.getLogger("smarts3")
 
@@ -65,7 +68,8 @@ class MetadataProbe:
                 except psycopg.Error:
                     self._drop()  # closed since (a restart, a failover): a new connection decides
             try:
-                self._conn = psycopg.connect(self._dsn, autocommit=True, application_name="smarts3-ready",
+                self._conn = psycopg.connect(with_keepalives(self._dsn), autocommit=True,
+                                             application_name="smarts3-ready",
                                              connect_timeout=max(2, int(self._timeout)))
                 self._conn.execute("SELECT 1")
                 return None

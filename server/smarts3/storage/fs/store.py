@@ -35,6 +35,7 @@ from smarts3.storage.fs.layout import Layout
 from smarts3.storage.fs.multipart import FsPartWriter
 from smarts3.storage.fs.objects import FsObjectWriter
 from smarts3.storage.fs.reader import FsObjectReader, open_sync
+from smarts3.storage.fs.rerun import rerunning
 from smarts3.storage.fs.rows import enc_key
 
 T = TypeVar("T")
@@ -93,7 +94,9 @@ class FilesystemStore:
         await anyio.to_thread.run_sync(self._env.reaper.drain)
 
     async def _run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
-        return await anyio.to_thread.run_sync(partial(fn, self._env, *args, **kwargs))
+        """`fn(env, ...)` in a worker thread; run again there if its PostgreSQL connection died
+        before it committed anything (rerun.py)."""
+        return await anyio.to_thread.run_sync(partial(rerunning, partial(fn, self._env, *args, **kwargs)))
 
     def _inline(self, fn: Callable[..., T], *args: object) -> T:
         """Point reads of metadata (and of bodies up to reader.SMALL_BYTES) on the loop itself.
