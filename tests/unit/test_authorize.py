@@ -79,3 +79,42 @@ def test_grants_and_declared_public_buckets_are_not_gated() -> None:
     assert decision.acl_gated == frozenset()  # publicRead: true covers every object, whatever its ACL
     with pytest.raises(S3Error):
         _check(store, None, Op.GET_OBJECT, "k", {})  # private object in a bucket not declared public
+
+
+ROOT = Principal("root", "ROOTKEY", "secret", root=True)
+
+
+@pytest.mark.parametrize("op", [Op.GET_OBJECT, Op.HEAD_OBJECT, Op.DELETE_OBJECT, Op.PUT_OBJECT, Op.GET_OBJECT_ACL])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"x-amz-checksum-mode": "ENABLED", "range": "bytes=0-1"},
+        {"x-amz-expected-bucket-owner": "someone-else"},
+        {"x-amz-acl": "public-read"},
+        {"x-amz-grant-read": 'uri="http://acs.amazonaws.com/groups/global/AllUsers"'},
+    ],
+)
+def test_root_shortcut_decides_as_the_general_path(
+    op: Op, headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root's one-step decision for plain reads and deletes equals (or refuses as) the full walk."""
+    from smarts3.access import authorize, pab
+
+    principals = Principals([ROOT])
+
+    def outcome() -> Decision | str:
+        authorizer = Authorizer(
+            principals,
+            _Store(),  # type: ignore[arg-type]
+            frozenset,
+            public_access_block=pab.Block(True, True, True, True),
+        )
+        try:
+            return anyio.run(lambda: authorizer.check("ROOTKEY", op, "mine", "k", headers))
+        except S3Error as exc:
+            return exc.code
+
+    shortcut = outcome()
+    monkeypatch.setattr(authorize, "_ROOT_SIMPLE", frozenset())
+    assert shortcut == outcome()

@@ -44,6 +44,12 @@ def emit(logger: logging.Logger, scope: Scope, traffic: Traffic, start: float, f
     }
     # raw_path is still percent-encoded: no control characters reach the line.
     args = (method, raw_path.decode("latin-1"), status)
+    from smarts3.observability.logging import sole_background_handler  # imports this module's package
+
+    handler = sole_background_handler(logger)
+    if handler is not None:  # the usual case: the same line, the record made by the writer thread
+        handler.defer(logger.name, __file__, f"{args[0]} {args[1]} {args[2]:d}", fields)
+        return
     # makeRecord + handle, not info(): skips the caller lookup, a stack walk per request.
     record = logger.makeRecord(logger.name, logging.INFO, __file__, 0, "%s %s %d", args, None, extra={"fields": fields})
     logger.handle(record)

@@ -25,7 +25,7 @@ import time
 from collections.abc import Mapping
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -85,11 +85,13 @@ def _timestamp(record: logging.LogRecord) -> str:
     return f"{prefix}.{int((record.created - second) * 1000):03d}Z"
 
 
-def _fields(record: logging.LogRecord) -> dict[str, Any]:
+def _fields(record: logging.LogRecord) -> Mapping[str, Any]:
     # Anything passed as `extra`, then the `fields` mapping; set difference runs in C.
     extra = record.__dict__.keys() - _RESERVED
-    fields = {name: record.__dict__[name] for name in sorted(extra) if not name.startswith("_")} if extra else {}
     structured = record.__dict__.get("fields")
+    if not extra and isinstance(structured, dict):
+        return structured  # the access log's case: read as is, no copy (formatters only read it)
+    fields = {name: record.__dict__[name] for name in sorted(extra) if not name.startswith("_")} if extra else {}
     if isinstance(structured, Mapping):
         fields.update(structured)
     return fields
@@ -124,12 +126,27 @@ _NEEDS_QUOTES = re.compile(r'[\s"=\\]')
 def _text_value(value: Any) -> str:
     if value is None:
         return "-"
-    if isinstance(value, int | float):
+    kind = type(value)
+    if kind is str:  # most values; the same few (remote, key id, operation, bucket) again and again
+        cached = _text_cache.get(value)
+        if cached is not None:
+            return cached
+        text: str = value
+    elif isinstance(value, int | float):
         return str(value)
-    text = str(value)
+    else:
+        text = str(value)
     if not text or _NEEDS_QUOTES.search(text) or not text.isprintable():
-        return json.dumps(text)
+        text = json.dumps(text)
+    if kind is str and len(value) <= 64:
+        if len(_text_cache) >= 1024:
+            _text_cache.clear()
+        _text_cache[value] = text
     return text
+
+
+# str value -> its text form, for short values (dict operations are atomic under the GIL).
+_text_cache: dict[str, str] = {}
 
 
 class TextFormatter(logging.Formatter):
@@ -140,7 +157,7 @@ class TextFormatter(logging.Formatter):
         line = f"{_timestamp(record)} {record.levelname} {record.name} [{request_id}] {record.getMessage()}"
         fields = _fields(record)
         if fields:
-            line += " " + " ".join(f"{name}={_text_value(value)}" for name, value in fields.items())
+            line += " " + " ".join([f"{name}={_text_value(value)}" for name, value in fields.items()])
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         if record.stack_info:
@@ -276,6 +293,28 @@ def make_handler(settings: LogSettings) -> logging.Handler:
     return handler
 
 
+class _Deferred(NamedTuple):
+    """An INFO record's parts, made into a LogRecord by the writer thread (BackgroundHandler.defer)."""
+
+    name: str
+    pathname: str
+    message: str
+    fields: Mapping[str, Any]
+    request_id: str | None
+    created: float
+
+    def record(self) -> logging.LogRecord:
+        record = logging.LogRecord(self.name, logging.INFO, self.pathname, 0, self.message, None, None)
+        # As if made when deferred: the time is the line's (msecs and relativeCreated as LogRecord's).
+        made = record.created
+        record.created = self.created
+        record.msecs = int((self.created - int(self.created)) * 1000) + 0.0
+        record.relativeCreated -= (made - self.created) * 1000
+        record.fields = self.fields
+        record.request_id = self.request_id
+        return record
+
+
 class BackgroundHandler(logging.Handler):
     """Hands records to a writer thread, so logging never blocks the event loop.
 
@@ -292,7 +331,7 @@ class BackgroundHandler(logging.Handler):
         self.dropped = 0
         # A deque, not a queue.Queue: an append is one C call under the GIL, where Queue.put takes
         # a lock and notifies a condition per record. The writer is woken only when it waits.
-        self._items: collections.deque[logging.LogRecord | threading.Event | None] = collections.deque()
+        self._items: collections.deque[logging.LogRecord | _Deferred | threading.Event | None] = collections.deque()
         self._capacity = capacity
         self._idle = False
         self._wake = threading.Event()
@@ -300,7 +339,7 @@ class BackgroundHandler(logging.Handler):
         self._thread.start()
         self.addFilter(RequestIdFilter())
 
-    def _put(self, item: logging.LogRecord | threading.Event | None) -> None:
+    def _put(self, item: logging.LogRecord | _Deferred | threading.Event | None) -> None:
         self._items.append(item)
         if self._idle:  # read after the append: a writer about to wait sees the item or the wake-up
             self._wake.set()
@@ -317,6 +356,24 @@ class BackgroundHandler(logging.Handler):
             self._put(self._dropped_notice())
             self.dropped = 0
         self._put(record)
+
+    def defer(self, name: str, pathname: str, message: str, fields: Mapping[str, Any]) -> None:
+        """Queue the INFO record `logger.handle(makeRecord(...))` would hand to `emit` here, made
+        by the writer thread instead: the access log's line (see `sole_background_handler`), for
+        which building a LogRecord and the logging calls cost the event loop more than the line."""
+        created = time.time()
+        request_id = current_request_id()
+        self.acquire()  # as emit, which Handler.handle calls under the lock
+        try:
+            if len(self._items) >= self._capacity:
+                self.dropped += 1
+                return
+            if self.dropped:
+                self._put(self._dropped_notice())
+                self.dropped = 0
+            self._put(_Deferred(name, pathname, message, fields, request_id, created))
+        finally:
+            self.release()
 
     def _dropped_notice(self) -> logging.LogRecord:
         notice = logging.makeLogRecord(
@@ -347,6 +404,9 @@ class BackgroundHandler(logging.Handler):
             for item in batch:
                 if isinstance(item, logging.LogRecord):
                     records.append(item)
+                    continue
+                if isinstance(item, _Deferred):
+                    records.append(item.record())
                     continue
                 # A marker: write what came before it first.
                 self._write(records)
@@ -395,6 +455,28 @@ class BackgroundHandler(logging.Handler):
             # shutdown would wait on that lock forever.
             self.target.abandoned = True
         super().close()
+
+
+def sole_background_handler(logger: logging.Logger) -> BackgroundHandler | None:
+    """The handler an INFO record of `logger` would reach, if that is only configure_logging's
+    BackgroundHandler with nothing else that could see or change the record on the way (no other
+    handler, no filter but its own, no disabled logger); else None. Then `defer` to it is the
+    same as logging the record."""
+    found: BackgroundHandler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.disabled or current.filters:
+            return None
+        for handler in current.handlers:
+            if found is not None or not isinstance(handler, BackgroundHandler) or not getattr(handler, _OURS, False):
+                return None
+            found = handler
+        if not current.propagate:
+            break
+        current = current.parent
+    if found is None or found.level > logging.INFO or len(found.filters) != 1:
+        return None
+    return found
 
 
 def _ours() -> list[BackgroundHandler]:
