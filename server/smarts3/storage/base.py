@@ -371,8 +371,12 @@ class Store(Protocol):
         ...
 
     # objects
-    def object_writer(self, bucket: str, key: str, cipher: BodyCipher | None = None) -> ObjectWriter:
-        """Raises NoSuchBucket on enter when the bucket does not exist; `cipher` seals the body."""
+    def object_writer(
+        self, bucket: str, key: str, cipher: BodyCipher | None = None, *, bucket_checked: bool = False
+    ) -> ObjectWriter:
+        """Raises NoSuchBucket on enter when the bucket does not exist; `cipher` seals the body.
+        `bucket_checked`: the caller has just read the bucket, so enter skips that read (the
+        commit still raises NoSuchBucket if the bucket went away meanwhile)."""
         ...
 
     async def head_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:

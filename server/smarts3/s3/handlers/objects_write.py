@@ -39,13 +39,15 @@ MAX_COPY_SOURCE = 5 * 1024**3
 async def put_object(ctx: Ctx) -> Response:
     refuse_unsupported(ctx.headers)
     meta = new_meta(ctx)  # validate headers before reading the body
-    meta = replace(meta, extra={**meta.extra, **_set(await lock_extra(ctx))})
+    locks = _set(await lock_extra(ctx))  # reads the bucket (NoSuchBucket before the body)
     condition = write_condition(ctx.headers)
     sealing = await sse.plan_write(ctx)
     cipher = None if sealing is None else sealing.cipher
-    async with ctx.store.object_writer(ctx.bucket_name, ctx.key_name, cipher) as writer:
+    # bucket_checked: lock_extra read the bucket just now; the commit checks it again.
+    async with ctx.store.object_writer(ctx.bucket_name, ctx.key_name, cipher, bucket_checked=True) as writer:
         sums = await receive_into(ctx, writer, ctx.limits.max_object_size)
-        meta = replace(meta, checksums=sums, checksum_type="FULL_OBJECT" if sums else None)
+        extra = {**meta.extra, **locks} if locks else meta.extra
+        meta = replace(meta, extra=extra, checksums=sums, checksum_type="FULL_OBJECT" if sums else None)
         info = await writer.commit(sse.sealed_meta(meta, sealing), condition)
     expiration = await expiration_header(ctx, info)
     encryption = sse.response_headers(ctx, sse.record_of(info.meta), with_context=True)

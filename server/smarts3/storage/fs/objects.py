@@ -16,6 +16,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import Self
 
 from smarts3.storage.base import (
     BodyCipher,
@@ -439,9 +440,12 @@ def _copy_file(env: Env, src_path: str, new_id: str) -> None:
 
 
 class FsObjectWriter(BufferedBodyWriter):
-    def __init__(self, env: Env, bucket: str, key: str, cipher: BodyCipher | None = None) -> None:
+    def __init__(
+        self, env: Env, bucket: str, key: str, cipher: BodyCipher | None = None, *, bucket_checked: bool = False
+    ) -> None:
         super().__init__(env, cipher, 1)
         self._bucket = bucket
+        self._bucket_checked = bucket_checked
         self._key = enc_key(key)
         # False keeps the body in a file whatever its size: the row takes bytes as given, so a body
         # encrypted at rest (a cipher transforms it on its way to the file) never goes inline.
@@ -450,6 +454,15 @@ class FsObjectWriter(BufferedBodyWriter):
     def _enter_sync(self) -> None:
         with self._env.pool.conn() as c:
             require_bucket(c, self._bucket)
+
+    async def __aenter__(self) -> Self:
+        if not self._bucket_checked:
+            return await super().__aenter__()
+        # The caller read the bucket a moment ago; its commit's transaction checks it again
+        # (bucket_state). An on-loop read of SQLite hands the GIL to the committer thread
+        # and back: measured at tens of µs per small PUT under load, not the read's few.
+        self._state = "open"
+        return self
 
     async def commit(self, meta: ObjectMeta, condition: WriteCondition | None = None) -> ObjectInfo:
         size = self._size
