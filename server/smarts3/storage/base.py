@@ -200,6 +200,11 @@ class NoSuchBucket(StorageError):
     pass
 
 
+class BucketChanged(StorageError):
+    """A commit that named the bucket configuration it was decided on (ObjectWriter.commit's
+    `bucket_extra`) found another: nothing was committed."""
+
+
 class BucketAlreadyExists(StorageError):
     pass
 
@@ -331,8 +336,16 @@ class BodyWriter(Protocol):
 
 
 class ObjectWriter(BodyWriter, Protocol):
-    async def commit(self, meta: ObjectMeta, condition: WriteCondition | None = None) -> ObjectInfo:
-        """Make the object visible atomically (raises PreconditionFailed)."""
+    async def commit(
+        self,
+        meta: ObjectMeta,
+        condition: WriteCondition | None = None,
+        *,
+        bucket_extra: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Make the object visible atomically (raises PreconditionFailed). With `bucket_extra`,
+        only if the bucket's BucketInfo.extra, read in the commit's own transaction, is still
+        exactly that (else BucketChanged, and nothing is committed)."""
         ...
 
 
