@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from smarts3.s3.handlers.objectlock import LOCK_DEFAULT
 from smarts3.storage.fs.store import FilesystemStore
-from tests.conftest import Server, start_subprocess_server
+from tests.conftest import Server, _metadata_env, start_subprocess_server
 from tests.integration.helpers import error_code, signed
 
 BUCKET = "known-bucket"
@@ -31,10 +31,9 @@ DAY = 86400.0
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir: Path = tmp_path_factory.mktemp("known") / "data"
-    # SQLite: this test writes the bucket's row itself, through a store of its own.
-    proc, url = start_subprocess_server(data_dir, env={"SMARTS3_METADATA": ""})
+    proc, url = start_subprocess_server(data_dir)
     try:
-        yield Server(url, data_dir)
+        yield Server(url, data_dir, metadata=_metadata_env(data_dir, (), None).get("SMARTS3_METADATA", ""))
     finally:
         proc.terminate()
         try:
@@ -44,11 +43,12 @@ def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             proc.wait()
 
 
-def _change_elsewhere(data_dir: Path, changes: dict[str, str | None]) -> None:
-    """Change the bucket's configuration from this process, behind the server's back."""
+def _change_elsewhere(server: Server, changes: dict[str, str | None]) -> None:
+    """Change the bucket's configuration from this process, behind the server's back (on the
+    server's SQLite or PostgreSQL metadata, as another worker or replica would)."""
 
     async def change() -> None:
-        store = FilesystemStore(data_dir)
+        store = FilesystemStore(server.data_dir, metadata=server.metadata, replica="test")
         try:
             await store.update_bucket_extra(BUCKET, changes)
         finally:
@@ -87,7 +87,7 @@ def test_next_put_obeys_a_default_changed_by_another_process(own_server: Server)
     assert mode == "GOVERNANCE"
     assert until is not None and abs(until - (time.time() + DAY)) < 600
 
-    _change_elsewhere(own_server.data_dir, {LOCK_DEFAULT: "COMPLIANCE 3 Days"})
+    _change_elsewhere(own_server, {LOCK_DEFAULT: "COMPLIANCE 3 Days"})
     put = _put(own_server, BUCKET, "after-change", b"y" * 4096)
     assert put.status_code == 200
     mode, until = _retention(s3, "after-change")
@@ -96,7 +96,7 @@ def test_next_put_obeys_a_default_changed_by_another_process(own_server: Server)
     assert put.headers["etag"] == s3.head_object(Bucket=BUCKET, Key="after-change")["ETag"]
     assert s3.get_object(Bucket=BUCKET, Key="after-change")["Body"].read() == b"y" * 4096
 
-    _change_elsewhere(own_server.data_dir, {LOCK_DEFAULT: None})  # no default retention any more
+    _change_elsewhere(own_server, {LOCK_DEFAULT: None})  # no default retention any more
     assert _put(own_server, BUCKET, "no-default", b"z" * 10).status_code == 200
     assert _retention(s3, "no-default") == (None, None)
 
