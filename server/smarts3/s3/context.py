@@ -65,6 +65,10 @@ class Ctx:
             self._bucket_info = await self.store.get_bucket(self.bucket_name)
         return self._bucket_info
 
+    def decide_on(self, bucket: BucketInfo | None) -> None:
+        """Make bucket_info() answer `bucket` (None: read the bucket again at the next call)."""
+        self._bucket_info = bucket
+
     @property
     def key_name(self) -> str:
         if self.key is None:

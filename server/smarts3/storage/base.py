@@ -200,6 +200,11 @@ class NoSuchBucket(StorageError):
     pass
 
 
+class BucketChanged(StorageError):
+    """A commit that named the bucket configuration it was decided on (ObjectWriter.commit's
+    `bucket_extra`) found another: nothing was committed."""
+
+
 class BucketAlreadyExists(StorageError):
     pass
 
@@ -331,8 +336,16 @@ class BodyWriter(Protocol):
 
 
 class ObjectWriter(BodyWriter, Protocol):
-    async def commit(self, meta: ObjectMeta, condition: WriteCondition | None = None) -> ObjectInfo:
-        """Make the object visible atomically (raises PreconditionFailed)."""
+    async def commit(
+        self,
+        meta: ObjectMeta,
+        condition: WriteCondition | None = None,
+        *,
+        bucket_extra: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Make the object visible atomically (raises PreconditionFailed). With `bucket_extra`,
+        only if the bucket's BucketInfo.extra, read in the commit's own transaction, is still
+        exactly that (else BucketChanged, and nothing is committed)."""
         ...
 
 
@@ -371,8 +384,12 @@ class Store(Protocol):
         ...
 
     # objects
-    def object_writer(self, bucket: str, key: str, cipher: BodyCipher | None = None) -> ObjectWriter:
-        """Raises NoSuchBucket on enter when the bucket does not exist; `cipher` seals the body."""
+    def object_writer(
+        self, bucket: str, key: str, cipher: BodyCipher | None = None, *, bucket_checked: bool = False
+    ) -> ObjectWriter:
+        """Raises NoSuchBucket on enter when the bucket does not exist; `cipher` seals the body.
+        `bucket_checked`: the caller has just read the bucket, so enter skips that read (the
+        commit still raises NoSuchBucket if the bucket went away meanwhile)."""
         ...
 
     async def head_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:

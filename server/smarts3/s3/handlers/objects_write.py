@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from starlette.responses import Response
 
 from smarts3 import checksums
 from smarts3.s3 import copysource, sse, xml
 from smarts3.s3.body import receive_into, verify_required_digest
-from smarts3.s3.context import Ctx
+from smarts3.s3.context import ClientGone, Ctx
 from smarts3.s3.errors import S3Error, from_exception
+from smarts3.s3.handlers import known_buckets
 from smarts3.s3.handlers.common import ensure_still_readable, read_xml
 from smarts3.s3.handlers.lifecycle import expiration_header
 from smarts3.s3.handlers.objectlock import keep_locked, lock_extra, locked_error
@@ -30,27 +31,114 @@ from smarts3.s3.headers import (
     user_metadata,
 )
 from smarts3.s3.responses import empty, xml_response
-from smarts3.storage.base import DeleteOutcome, ObjectInfo
+from smarts3.storage.base import (
+    BodyCipher,
+    BucketChanged,
+    BucketInfo,
+    DeleteOutcome,
+    ObjectInfo,
+    ObjectMeta,
+    WriteCondition,
+)
 
 MAX_DELETE_KEYS = 1000
 MAX_COPY_SOURCE = 5 * 1024**3
+_REPLAYS = 5  # commits of a held small body after its bucket's configuration changed
 
 
 async def put_object(ctx: Ctx) -> Response:
     refuse_unsupported(ctx.headers)
     meta = new_meta(ctx)  # validate headers before reading the body
-    meta = replace(meta, extra={**meta.extra, **_set(await lock_extra(ctx))})
-    condition = write_condition(ctx.headers)
-    sealing = await sse.plan_write(ctx)
-    cipher = None if sealing is None else sealing.cipher
-    async with ctx.store.object_writer(ctx.bucket_name, ctx.key_name, cipher) as writer:
-        sums = await receive_into(ctx, writer, ctx.limits.max_object_size)
-        meta = replace(meta, checksums=sums, checksum_type="FULL_OBJECT" if sums else None)
-        info = await writer.commit(sse.sealed_meta(meta, sealing), condition)
+    known = known_buckets.known(ctx)
+    plan = None
+    if known is not None:
+        ctx.decide_on(known)
+        try:
+            plan = await _plan(ctx)
+        except S3Error:  # refused on what this worker knew: decided again on a fresh read
+            known = None
+            ctx.decide_on(None)
+    if known is None or plan is None:
+        info = await _put_on_fresh(ctx, meta)
+    else:
+        info = await _put_on_known(ctx, meta, plan, known)
     expiration = await expiration_header(ctx, info)
     encryption = sse.response_headers(ctx, sse.record_of(info.meta), with_context=True)
-    headers = {**result_headers(info.etag, sums, meta.checksum_type), **version_header(info), **expiration}
-    return empty(200, {**headers, **encryption})
+    headers = {**result_headers(info.etag, info.meta.checksums, info.meta.checksum_type), **version_header(info)}
+    return empty(200, {**headers, **expiration, **encryption})
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a PUT decides before its body, partly on its bucket's configuration."""
+
+    locks: dict[str, str]
+    condition: WriteCondition | None
+    sealing: sse.Sealing | None
+
+    @property
+    def cipher(self) -> BodyCipher | None:
+        return None if self.sealing is None else self.sealing.cipher
+
+    def meta(self, meta: ObjectMeta, sums: dict[str, str]) -> ObjectMeta:
+        extra = {**meta.extra, **self.locks} if self.locks else meta.extra
+        meta = replace(meta, extra=extra, checksums=sums, checksum_type="FULL_OBJECT" if sums else None)
+        return sse.sealed_meta(meta, self.sealing)
+
+
+async def _plan(ctx: Ctx) -> _Plan:
+    locks = _set(await lock_extra(ctx))  # reads the bucket (NoSuchBucket before the body)
+    condition = write_condition(ctx.headers)
+    return _Plan(locks, condition, await sse.plan_write(ctx))
+
+
+async def _fresh_plan(ctx: Ctx) -> _Plan:
+    ctx.decide_on(None)
+    plan = await _plan(ctx)
+    known_buckets.remember(ctx, await ctx.bucket_info())
+    return plan
+
+
+async def _put_on_fresh(ctx: Ctx, meta: ObjectMeta) -> ObjectInfo:
+    plan = await _fresh_plan(ctx)
+    # bucket_checked: the plan read the bucket just now; the commit checks it again.
+    async with ctx.store.object_writer(ctx.bucket_name, ctx.key_name, plan.cipher, bucket_checked=True) as writer:
+        sums = await receive_into(ctx, writer, ctx.limits.max_object_size)
+        return await writer.commit(plan.meta(meta, sums), plan.condition)
+
+
+async def _put_on_known(ctx: Ctx, meta: ObjectMeta, plan: _Plan, known: BucketInfo) -> ObjectInfo:
+    """A small PUT decided on the bucket as this worker knew it (known_buckets.py): its commit
+    refuses if the bucket's configuration is no longer that one, and the held body is then
+    written again on a fresh read, as often as that keeps happening (the last time as an
+    uncached PUT would: read, then commit)."""
+    async with ctx.store.object_writer(ctx.bucket_name, ctx.key_name, plan.cipher, bucket_checked=True) as writer:
+        holding = known_buckets.Holding(writer)
+        try:
+            sums = await receive_into(ctx, holding, ctx.limits.max_object_size)
+        except ClientGone:
+            raise
+        except Exception:
+            await _fresh_plan(ctx)  # a fresh read answers first (NoSuchBucket, the bucket's refusals)
+            raise
+        body = holding.body
+        try:
+            return await writer.commit(plan.meta(meta, sums), plan.condition, bucket_extra=known.extra)
+        except BucketChanged:
+            if body is None:  # known() admits declared sizes up to REPLAY_MAX, and receive_into checked it
+                raise RuntimeError("a changed bucket and no held body to write again") from None
+    for attempt in range(_REPLAYS):
+        plan = await _fresh_plan(ctx)
+        bucket = await ctx.bucket_info()
+        async with ctx.store.object_writer(ctx.bucket_name, ctx.key_name, plan.cipher, bucket_checked=True) as writer:
+            await writer.write(body)
+            await writer.flush()
+            expected = None if attempt == _REPLAYS - 1 else bucket.extra
+            try:
+                return await writer.commit(plan.meta(meta, sums), plan.condition, bucket_extra=expected)
+            except BucketChanged:
+                continue
+    raise RuntimeError("unreachable: the last write commits without a bucket check")
 
 
 async def source_info(ctx: Ctx, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:

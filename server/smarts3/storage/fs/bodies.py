@@ -47,13 +47,20 @@ class TempBody:
     def __init__(self, env: Env, sealer: Sealer | None = None) -> None:
         self.env = env
         self.sealer = sealer
-        self.body_id = new_body_id()
+        # Named at the first write: a body that goes inline (inline.py) never needs a file, and
+        # drawing an id (os.urandom) for each small PUT was measurable.
+        self._id: str | None = None
         self.hasher = hashlib.md5()  # noqa: S324 - S3's ETag, not security
-        self._tmp = env.layout.tmp_path(self.body_id)
         self._fd: int | None = None
         self.sealed = False
         self._unsynced = 0
         self._sync: Future[None] | None = None
+
+    @property
+    def body_id(self) -> str:
+        if self._id is None:
+            self._id = new_body_id()
+        return self._id
 
     def append(self, chunks: list[bytes], hashed: int) -> None:
         """Write chunks; chunks[:hashed] are already in the hasher."""
@@ -127,7 +134,7 @@ class TempBody:
         finally:
             os.close(self._fd)
             self._fd = None
-        os.rename(self._tmp, self.env.layout.body_path(self.body_id))
+        os.rename(self.env.layout.tmp_path(self.body_id), self.env.layout.body_path(self.body_id))
         self.sealed = True
         if self.env.fsync:
             fsync_dir(self.env.layout.body_dir(self.body_id))
@@ -149,8 +156,8 @@ class TempBody:
             self._fd = None
         if self.sealed:
             unlink_quietly(self.env.layout.body_path(self.body_id))
-        else:
-            unlink_quietly(self._tmp)
+        elif self._id is not None:
+            unlink_quietly(self.env.layout.tmp_path(self._id))
 
 
 class Sealer:

@@ -16,9 +16,11 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import Self
 
 from smarts3.storage.base import (
     BodyCipher,
+    BucketChanged,
     DeleteMarkerHit,
     DeleteOutcome,
     NoSuchBucket,
@@ -149,19 +151,30 @@ def commit_put_sync(
     etag: str,
     meta: ObjectMeta,
     condition: WriteCondition | None,
+    bucket_extra: Mapping[str, str] | None = None,
 ) -> ObjectInfo:
-    txn = _put_txn(bucket, key, segments=segments, etag=etag, meta=meta, condition=condition, body=None)
+    txn = _put_txn(bucket, key, segments=segments, etag=etag, meta=meta, condition=condition, body=None,
+                   bucket_extra=bucket_extra)
     garbage, row, versioned = env.commits.run(txn)
     env.unlink_bodies(garbage)
     return row.info(meta, versioned=versioned)
 
 
 async def commit_inline_put(
-    env: Env, bucket: str, key: bytes, *, body: bytes, etag: str, meta: ObjectMeta, condition: WriteCondition | None
+    env: Env,
+    bucket: str,
+    key: bytes,
+    *,
+    body: bytes,
+    etag: str,
+    meta: ObjectMeta,
+    condition: WriteCondition | None,
+    bucket_extra: Mapping[str, str] | None = None,
 ) -> ObjectInfo:
     """commit_put_sync for an inline body (inline.py), from the event loop: no file to seal, so
     no worker thread either (Env.commit)."""
-    txn = _put_txn(bucket, key, segments=(), etag=etag, meta=meta, condition=condition, body=body)
+    txn = _put_txn(bucket, key, segments=(), etag=etag, meta=meta, condition=condition, body=body,
+                   bucket_extra=bucket_extra)
     _, row, versioned = await env.commit(txn, lambda done: env.unlink_bodies(done[0]))
     return row.info(meta, versioned=versioned)
 
@@ -175,13 +188,15 @@ def _put_txn(
     meta: ObjectMeta,
     condition: WriteCondition | None,
     body: bytes | None,
+    bucket_extra: Mapping[str, str] | None = None,
 ) -> Callable[[sqlite3.Connection], tuple[list[str], ObjectRow, bool]]:
     """The transaction of a PUT: (bodies it stopped referencing, the new row, versioned?).
-    `body`: the bytes of an inline body (inline.py), with no segments."""
+    `body`: the bytes of an inline body (inline.py), with no segments. `bucket_extra`: the
+    bucket configuration the caller decided on; BucketChanged if the bucket now has another."""
 
     def txn(c: sqlite3.Connection) -> tuple[list[str], ObjectRow, bool]:
         hold_key(c, bucket, key)
-        state = bucket_state(c, bucket)
+        state = bucket_state(c, bucket) if bucket_extra is None else _state_if_unchanged(c, bucket, bucket_extra)
         old = fetch_object(c, bucket, key)
         check_condition(old, condition)
         version, garbage = place_current(c, bucket, key, state, old)
@@ -199,6 +214,18 @@ def _put_txn(
         return garbage, row, bool(state)
 
     return txn
+
+
+def _state_if_unchanged(c: sqlite3.Connection, bucket: str, extra: Mapping[str, str]) -> str:
+    """bucket_state, after checking that the bucket's extra is still `extra`, in the same
+    transaction as the write it guards (read in this snapshot, so no change can slip between)."""
+    row = c.execute("SELECT versioning, extra FROM buckets WHERE name = ?", (bucket,)).fetchone()
+    if row is None:
+        raise NoSuchBucket(bucket)
+    if json.loads(row[1]) != extra:
+        raise BucketChanged(bucket)
+    state: str = row[0]
+    return state
 
 
 def head_sync(env: Env, bucket: str, key: bytes, version_id: str | None = None) -> ObjectInfo:
@@ -439,9 +466,12 @@ def _copy_file(env: Env, src_path: str, new_id: str) -> None:
 
 
 class FsObjectWriter(BufferedBodyWriter):
-    def __init__(self, env: Env, bucket: str, key: str, cipher: BodyCipher | None = None) -> None:
+    def __init__(
+        self, env: Env, bucket: str, key: str, cipher: BodyCipher | None = None, *, bucket_checked: bool = False
+    ) -> None:
         super().__init__(env, cipher, 1)
         self._bucket = bucket
+        self._bucket_checked = bucket_checked
         self._key = enc_key(key)
         # False keeps the body in a file whatever its size: the row takes bytes as given, so a body
         # encrypted at rest (a cipher transforms it on its way to the file) never goes inline.
@@ -451,12 +481,27 @@ class FsObjectWriter(BufferedBodyWriter):
         with self._env.pool.conn() as c:
             require_bucket(c, self._bucket)
 
-    async def commit(self, meta: ObjectMeta, condition: WriteCondition | None = None) -> ObjectInfo:
+    async def __aenter__(self) -> Self:
+        if not self._bucket_checked:
+            return await super().__aenter__()
+        # The caller read the bucket a moment ago; its commit's transaction checks it again
+        # (bucket_state). An on-loop read of SQLite hands the GIL to the committer thread
+        # and back: measured at tens of µs per small PUT under load, not the read's few.
+        self._state = "open"
+        return self
+
+    async def commit(
+        self,
+        meta: ObjectMeta,
+        condition: WriteCondition | None = None,
+        *,
+        bucket_extra: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
         size = self._size
         self._check_open()
         limit = self._env.inline_max  # 0: inline bodies are off
         if self.may_inline and limit and size <= limit and not self.spilt:
-            info = await self._commit_inline(meta, condition)
+            info = await self._commit_inline(meta, condition, bucket_extra)
             if info is not None:
                 return info
 
@@ -469,11 +514,14 @@ class FsObjectWriter(BufferedBodyWriter):
                 etag=f'"{md5_hex}"',
                 meta=meta,
                 condition=condition,
+                bucket_extra=bucket_extra,
             )
 
         return await self._commit_in_thread(publish)
 
-    async def _commit_inline(self, meta: ObjectMeta, condition: WriteCondition | None) -> ObjectInfo | None:
+    async def _commit_inline(
+        self, meta: ObjectMeta, condition: WriteCondition | None, bucket_extra: Mapping[str, str] | None
+    ) -> ObjectInfo | None:
         """Commit with the body in the row (inline.py); None when it is too large for that.
 
         On the loop: hashing at most inline_max (32 KiB) bytes costs less than a thread hop."""
@@ -483,7 +531,14 @@ class FsObjectWriter(BufferedBodyWriter):
         body, md5_hex = whole
         try:
             info = await commit_inline_put(
-                self._env, self._bucket, self._key, body=body, etag=f'"{md5_hex}"', meta=meta, condition=condition
+                self._env,
+                self._bucket,
+                self._key,
+                body=body,
+                etag=f'"{md5_hex}"',
+                meta=meta,
+                condition=condition,
+                bucket_extra=bucket_extra,
             )
         except BaseException:
             self._state = "failed"

@@ -136,8 +136,10 @@ class FilesystemStore:
 
     # --- objects ----------------------------------------------------------
 
-    def object_writer(self, bucket: str, key: str, cipher: BodyCipher | None = None) -> FsObjectWriter:
-        return FsObjectWriter(self._env, bucket, key, cipher)
+    def object_writer(
+        self, bucket: str, key: str, cipher: BodyCipher | None = None, *, bucket_checked: bool = False
+    ) -> FsObjectWriter:
+        return FsObjectWriter(self._env, bucket, key, cipher, bucket_checked=bucket_checked)
 
     async def head_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
         if self._loop_reads:
