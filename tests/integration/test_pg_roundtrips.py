@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -21,37 +20,34 @@ pytestmark = pytest.mark.usefixtures("postgres_cluster")
 
 
 class Counting:
-    """A psycopg connection that counts round trips: a statement outside a pipeline, or a pipeline."""
+    """A psycopg connection that counts round trips: a statement on its own, or a script of them
+    (pg.PgConnection sends a queue as one, through a ClientCursor)."""
 
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.raw = raw
         self.trips = 0
-        self._piped = False
 
     def execute(self, *args: Any) -> Any:
-        self.trips += not self._piped
-        return self.raw.execute(*args)
-
-    @contextmanager
-    def pipeline(self) -> Iterator[None]:
-        self._piped = True
-        try:
-            with self.raw.pipeline():
-                yield
-        finally:
-            self._piped = False
         self.trips += 1
+        return self.raw.execute(*args)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.raw, name)
 
 
 @pytest.fixture
-def conn(postgres_dsn: str) -> Iterator[tuple[pg.PgConnection, Counting]]:
+def conn(postgres_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[pg.PgConnection, Counting]]:
     pgschema.ensure_schema(postgres_dsn)
     with psycopg.connect(postgres_dsn, autocommit=True) as raw:
         raw.execute("INSERT INTO buckets (name, created, region) VALUES ('bkt', 0, 'us-east-1')")
         spy = Counting(raw)
+        script = psycopg.ClientCursor.execute
+
+        def counted(cursor: Any, *args: Any, **kwargs: Any) -> Any:
+            spy.trips += 1
+            return script(cursor, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.ClientCursor, "execute", counted)
         yield pg.PgConnection(spy), spy  # type: ignore[arg-type]
 
 

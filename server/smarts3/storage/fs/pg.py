@@ -140,6 +140,26 @@ def _streamed(sql: str) -> bool:
     return " ORDER BY " in sql and " LIMIT " not in sql
 
 
+class _Result:
+    """One statement's result out of a multi-statement round trip."""
+
+    __slots__ = ("_rows", "rowcount")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def fetchone(self) -> Any:
+        return self._rows.pop(0) if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
 class _Deferred:
     """The cursor of a write not sent yet (PgConnection.execute): reading its result sends it."""
 
@@ -147,9 +167,9 @@ class _Deferred:
 
     def __init__(self, conn: PgConnection) -> None:
         self._conn = conn
-        self.cursor: psycopg.Cursor[Any] | None = None
+        self.cursor: _Result | None = None
 
-    def _sent(self) -> psycopg.Cursor[Any]:
+    def _sent(self) -> _Result:
         if self.cursor is None:
             self._conn.flush()
         assert self.cursor is not None
@@ -180,10 +200,14 @@ class PgConnection:
     two SELECTs, the INSERT and COMMIT, six in a row. So nothing is sent before it must be:
     BEGIN and the locks wait for the first statement whose result is needed, writes (whose
     results the storage modules rarely read) for the next SELECT or the COMMIT, and the
-    queue goes out in one pipeline (one round trip; the server still runs it in order, so a
-    SELECT queued after a lock reads what the lock guards). The SELECTs a write transaction
-    is known to start with are queued with its locks (`advisory(prefetch=)`) and answered
-    from there. A PUT or DELETE is two round trips."""
+    queue goes out as one multi-statement query (one round trip; the server still runs it in
+    order, so a SELECT queued after a lock reads what the lock guards, and stops at the first
+    error). Its parameters are bound on this side (psycopg's ClientCursor, which escapes
+    them): psycopg's pipeline mode did the same in one round trip too, but sent and polled per
+    statement and cost more CPU here than it saved. The SELECTs a write transaction is known
+    to start with are queued with its locks (`advisory(prefetch=)`) and answered from there.
+    A PUT or DELETE is two round trips. A statement sent alone is prepared by psycopg as
+    before (from its fifth run on a connection)."""
 
     __slots__ = ("_cursors", "_prefetched", "_queue", "_writing", "doubt", "raw")
 
@@ -195,7 +219,7 @@ class PgConnection:
         self._queue: list[_Queued] = []
         # Results of prefetched SELECTs by (text, params), each handed out once; dropped at
         # the transaction's first write, after which they might no longer be what it would read.
-        self._prefetched: dict[tuple[str, tuple[Any, ...]], psycopg.Cursor[Any]] = {}
+        self._prefetched: dict[tuple[str, tuple[Any, ...]], _Result] = {}
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         text, order = translate(sql)
@@ -233,28 +257,33 @@ class PgConnection:
             return deferred
         return self._send(text, params)
 
-    def _send(self, text: str | None, params: Sequence[Any] = ()) -> psycopg.Cursor[Any] | None:
-        """Send the queue and then `text` (if any) in one round trip; the cursor of `text`."""
+    def _send(self, text: str | None, params: Sequence[Any] = ()) -> psycopg.Cursor[Any] | _Result | None:
+        """Send the queue and then `text` (if any) in one round trip; the result of `text`."""
         queue, self._queue = self._queue, []
         if not queue:
             return None if text is None else self.raw.execute(cast(Any, text), params)
+        if text is not None:
+            queue.append((text, params, None))
+        cur = psycopg.ClientCursor(self.raw)
+        script = ";".join(cur.mogrify(cast(Any, t), a) for t, a, _ in queue)
+        cur.execute(cast(Any, script))
         last = None
-        with self.raw.pipeline():
-            for queued, args, what in queue:
-                cursor = self.raw.execute(cast(Any, queued), args)
-                if isinstance(what, _Deferred):
-                    what.cursor = cursor
-                elif what == PREFETCH:
-                    self._prefetched[(queued, tuple(args))] = cursor
-            if text is not None:
-                last = self.raw.execute(cast(Any, text), params)
-        return last
+        for i, (queued, args, what) in enumerate(queue):
+            if i:
+                cur.nextset()
+            result = _Result(cur.fetchall() if cur.description is not None else [], cur.rowcount)
+            if isinstance(what, _Deferred):
+                what.cursor = result
+            elif what == PREFETCH:
+                self._prefetched[(queued, tuple(args))] = result
+            last = result
+        return last if text is not None else None
 
     def flush(self) -> None:
         """Send what is queued (a deferred write's result was asked for, or prefetched SELECTs')."""
         self._send(None)
 
-    def _commit(self, text: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
+    def _commit(self, text: str, params: Sequence[Any]) -> psycopg.Cursor[Any] | _Result:
         """A statement that commits a change: if the connection dies during it, whether the
         change was applied is unknown (`doubt`); an error the server answered leaves no doubt.
         The writes queued before it go in the same round trip."""
