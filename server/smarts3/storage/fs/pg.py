@@ -143,17 +143,22 @@ def _streamed(sql: str) -> bool:
 class _Result:
     """One statement's result out of a multi-statement round trip."""
 
-    __slots__ = ("_rows", "rowcount")
+    __slots__ = ("_at", "_rows", "rowcount")
 
     def __init__(self, rows: list[Any], rowcount: int) -> None:
         self._rows = rows
+        self._at = 0
         self.rowcount = rowcount
 
     def fetchone(self) -> Any:
-        return self._rows.pop(0) if self._rows else None
+        if self._at == len(self._rows):
+            return None
+        self._at += 1
+        return self._rows[self._at - 1]
 
     def fetchall(self) -> list[Any]:
-        rows, self._rows = self._rows, []
+        rows = self._rows[self._at:]
+        self._at = len(self._rows)
         return rows
 
     def __iter__(self) -> Iterator[Any]:
