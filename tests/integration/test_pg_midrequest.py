@@ -98,7 +98,9 @@ def test_a_put_whose_connection_dies_before_its_commit_runs_again_once(pg_server
     bucket = new_bucket(s3, versioned=True)  # a second application would show as a second version
     with psycopg.connect(dsn, autocommit=True) as holder, ThreadPoolExecutor(1) as pool:
         holder.execute("BEGIN")
-        hold_key(pg.as_sqlite(pg.PgConnection(holder)), bucket, enc_key("k"))  # the PUT's own locks
+        locker = pg.PgConnection(holder)
+        hold_key(pg.as_sqlite(locker), bucket, enc_key("k"))  # the PUT's own locks
+        locker.flush()  # queued until a statement needs sending (pg.PgConnection): take them now
         put = pool.submit(s3.put_object, Bucket=bucket, Key="k", Body=BODY)
         first = wait_for(lambda: waiting(admin, "advisory"), 60, "the PUT to wait for the key's lock")
         terminate(admin, first)  # mid-transaction, before its COMMIT
@@ -135,28 +137,33 @@ def test_a_read_whose_connection_dies_runs_again(pg_server: Server, dsn: str, ad
         assert answer.result(timeout=60) == (BODY if read == "get" else ["k"])
 
 
-def insert(pool: pg.PgPool, in_transaction: bool, found: list[BaseException]) -> None:
+def insert(pool: pg.PgPool, in_transaction: bool, found: list[BaseException], sql: str) -> None:
     try:
         with pool.writer() if in_transaction else pool.conn() as c:
-            c.execute("INSERT INTO doubt_probe VALUES (1)")
+            c.execute(sql)
     except BaseException as exc:
         found.append(exc)
 
 
 def test_the_pool_tells_a_lost_transaction_from_a_commit_in_doubt(dsn: str, admin: psycopg.Connection[Any]) -> None:
-    """A statement lost inside a transaction: ConnectionLost (rolled back, rerunnable). The same
-    write outside a transaction is its own commit: CommitInDoubt."""
+    """A statement lost inside a transaction: ConnectionLost (rolled back, rerunnable). A write
+    outside a transaction is its own commit: CommitInDoubt. So is one inside: it is sent with
+    the COMMIT, in one round trip (pg.PgConnection)."""
     admin.execute("CREATE TABLE IF NOT EXISTS doubt_probe (x int)")
     pool = pg.PgPool(dsn, init=lambda: None, max_size=2)
     try:
-        for in_transaction, expected in ((True, ConnectionLost), (False, CommitInDoubt)):
+        for in_transaction, sql, expected in (
+            (True, "SELECT count(*) FROM doubt_probe", ConnectionLost),
+            (True, "INSERT INTO doubt_probe VALUES (1)", CommitInDoubt),
+            (False, "INSERT INTO doubt_probe VALUES (1)", CommitInDoubt),
+        ):
             with psycopg.connect(dsn, autocommit=True) as holder:
                 holder.execute("BEGIN")
                 holder.execute("LOCK TABLE doubt_probe IN ACCESS EXCLUSIVE MODE")
                 found: list[BaseException] = []
-                thread = threading.Thread(target=insert, args=(pool, in_transaction, found))
+                thread = threading.Thread(target=insert, args=(pool, in_transaction, found, sql))
                 thread.start()
-                terminate(admin, wait_for(lambda: waiting(admin, "relation"), 60, "the INSERT to wait"))
+                terminate(admin, wait_for(lambda: waiting(admin, "relation"), 60, "the statement to wait"))
                 thread.join(60)
                 holder.execute("ROLLBACK")
             assert [type(e) for e in found] == [expected]

@@ -13,6 +13,11 @@ On PostgreSQL, writers take transaction-scoped advisory locks first instead:
 Order, to rule out deadlocks: the bucket (shared) first, then every exclusive lock in
 ascending order of its 64-bit id, in one go; a transaction that changes the bucket itself
 takes nothing else. On SQLite the connection has no `advisory` method and these are no-ops.
+
+A write of keys reads the bucket's versioning status and each key's current row right after
+its locks (objects.py, versioning.py): on PostgreSQL those SELECTs go with the locks, in the
+same round trip (pg.PgConnection.advisory). Texts that drift from the ones those modules run
+cost only that round trip (tests/integration/test_pg_roundtrips.py counts them).
 """
 
 from __future__ import annotations
@@ -20,6 +25,12 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Iterable
+
+from smarts3.storage.fs.rows import OBJECT_COLUMNS
+
+# versioning.bucket_state and rows.fetch_object, as they run them.
+_BUCKET_STATE = "SELECT versioning FROM buckets WHERE name = ?"
+_CURRENT_ROW = f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"  # noqa: S608
 
 
 def _id(kind: bytes, *parts: bytes) -> int:
@@ -36,10 +47,13 @@ def hold_keys(c: sqlite3.Connection, bucket: str, keys: Iterable[bytes], upload_
     advisory = getattr(c, "advisory", None)
     if advisory is None:
         return
+    keys = list(keys)
     exclusive = [_id(b"k", bucket.encode(), key) for key in keys]
     if upload_id is not None:
         exclusive.append(_id(b"u", upload_id.encode()))
-    advisory(shared=(_bucket(bucket),), exclusive=exclusive)
+    prefetch: list[tuple[str, tuple[object, ...]]] = [(_BUCKET_STATE, (bucket,))] if keys else []
+    prefetch += [(_CURRENT_ROW, (bucket, key)) for key in keys]
+    advisory(shared=(_bucket(bucket),), exclusive=exclusive, prefetch=prefetch)
 
 
 def hold_key(c: sqlite3.Connection, bucket: str, key: bytes, upload_id: str | None = None) -> None:

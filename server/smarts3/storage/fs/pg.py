@@ -140,24 +140,110 @@ def _streamed(sql: str) -> bool:
     return " ORDER BY " in sql and " LIMIT " not in sql
 
 
-class PgConnection:
-    """The part of sqlite3.Connection the storage modules use, over one psycopg connection."""
+class _Result:
+    """One statement's result out of a multi-statement round trip."""
 
-    __slots__ = ("_cursors", "_writing", "doubt", "raw")
+    __slots__ = ("_at", "_rows", "rowcount")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = rows
+        self._at = 0
+        self.rowcount = rowcount
+
+    def fetchone(self) -> Any:
+        if self._at == len(self._rows):
+            return None
+        self._at += 1
+        return self._rows[self._at - 1]
+
+    def fetchall(self) -> list[Any]:
+        rows = self._rows[self._at:]
+        self._at = len(self._rows)
+        return rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
+class _Deferred:
+    """The cursor of a write not sent yet (PgConnection.execute): reading its result sends it."""
+
+    __slots__ = ("_conn", "cursor")
+
+    def __init__(self, conn: PgConnection) -> None:
+        self._conn = conn
+        self.cursor: _Result | None = None
+
+    def _sent(self) -> _Result:
+        if self.cursor is None:
+            self._conn.flush()
+        assert self.cursor is not None
+        return self.cursor
+
+    @property
+    def rowcount(self) -> int:
+        return self._sent().rowcount
+
+    def fetchone(self) -> Any:
+        return self._sent().fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self._sent().fetchall()
+
+
+# A statement waiting to be sent: (text, params, what gets its cursor: a _Deferred, PREFETCH, or None).
+PREFETCH = "prefetch"
+_Queued = tuple[str, Sequence[Any], "_Deferred | str | None"]
+_WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+class PgConnection:
+    """The part of sqlite3.Connection the storage modules use, over one psycopg connection.
+
+    Round trips, not the server's work, are most of a small write's time on PostgreSQL (about
+    60 us each on loopback, a network's worth off-host): a PUT was BEGIN, the advisory locks,
+    two SELECTs, the INSERT and COMMIT, six in a row. So nothing is sent before it must be:
+    BEGIN and the locks wait for the first statement whose result is needed, writes (whose
+    results the storage modules rarely read) for the next SELECT or the COMMIT, and the
+    queue goes out as one multi-statement query (one round trip; the server still runs it in
+    order, so a SELECT queued after a lock reads what the lock guards, and stops at the first
+    error). Its parameters are bound on this side (psycopg's ClientCursor, which escapes
+    them): psycopg's pipeline mode did the same in one round trip too, but sent and polled per
+    statement and cost more CPU here than it saved. The SELECTs a write transaction is known
+    to start with are queued with its locks (`advisory(prefetch=)`) and answered from there.
+    A PUT or DELETE is two round trips. A statement sent alone is prepared by psycopg as
+    before (from its fifth run on a connection)."""
+
+    __slots__ = ("_cursors", "_prefetched", "_queue", "_writing", "doubt", "raw")
 
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.raw = raw
         self._cursors = 0
         self._writing = False  # in a write transaction (BEGIN IMMEDIATE), not a read_txn
         self.doubt = False  # the connection died while a change was being committed (lost())
+        self._queue: list[_Queued] = []
+        # Results of prefetched SELECTs by (text, params), each handed out once; dropped at
+        # the transaction's first write, after which they might no longer be what it would read.
+        self._prefetched: dict[tuple[str, tuple[Any, ...]], _Result] = {}
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any] | psycopg.ServerCursor[Any]:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         text, order = translate(sql)
         if order is not None:
             params = [params[i] for i in order]
         if text.startswith("BEGIN"):
             self._writing = text == "BEGIN"
-        elif (text == "COMMIT" and self._writing) or (
+            self._prefetched.clear()
+            self._queue.append((text, params, None))  # sent with the first statement of the transaction
+            return _Deferred(self)
+        if text.startswith("SELECT"):
+            if self._prefetched or any(what == PREFETCH for _, _, what in self._queue):
+                self.flush()
+                hit = self._prefetched.pop((text, tuple(params)), None)
+                if hit is not None:
+                    return hit
+        else:
+            self._prefetched.clear()
+        if (text == "COMMIT" and self._writing) or (
             not text.startswith(_UNCHANGING) and not self.in_transaction
         ):
             return self._commit(text, params)
@@ -165,21 +251,54 @@ class PgConnection:
             # SQLite steps a listing query row by row and the walk stops where the page is full; a
             # client-side cursor would fetch the whole range (a bucket's every key) first. A server-side
             # cursor fetches STREAM_ROWS at a time; it closes with the (read) transaction.
+            self.flush()
             self._cursors += 1
             cursor = self.raw.cursor(name=f"smarts3_{self._cursors}")
             cursor.itersize = STREAM_ROWS
             return cursor.execute(cast(Any, text), params)
-        return self.raw.execute(cast(Any, text), params)
+        if self._writing and text.startswith(_WRITES) and " RETURNING " not in text:
+            deferred = _Deferred(self)
+            self._queue.append((text, params, deferred))
+            return deferred
+        return self._send(text, params)
 
-    def _commit(self, text: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
+    def _send(self, text: str | None, params: Sequence[Any] = ()) -> psycopg.Cursor[Any] | _Result | None:
+        """Send the queue and then `text` (if any) in one round trip; the result of `text`."""
+        queue, self._queue = self._queue, []
+        if not queue:
+            return None if text is None else self.raw.execute(cast(Any, text), params)
+        if text is not None:
+            queue.append((text, params, None))
+        cur = psycopg.ClientCursor(self.raw)
+        script = ";".join(cur.mogrify(cast(Any, t), a) for t, a, _ in queue)
+        cur.execute(cast(Any, script))
+        last = None
+        for i, (queued, args, what) in enumerate(queue):
+            if i:
+                cur.nextset()
+            result = _Result(cur.fetchall() if cur.description is not None else [], cur.rowcount)
+            if isinstance(what, _Deferred):
+                what.cursor = result
+            elif what == PREFETCH:
+                self._prefetched[(queued, tuple(args))] = result
+            last = result
+        return last if text is not None else None
+
+    def flush(self) -> None:
+        """Send what is queued (a deferred write's result was asked for, or prefetched SELECTs')."""
+        self._send(None)
+
+    def _commit(self, text: str, params: Sequence[Any]) -> psycopg.Cursor[Any] | _Result:
         """A statement that commits a change: if the connection dies during it, whether the
-        change was applied is unknown (`doubt`); an error the server answered leaves no doubt."""
+        change was applied is unknown (`doubt`); an error the server answered leaves no doubt.
+        The writes queued before it go in the same round trip."""
         self.doubt = True
         try:
-            cursor = self.raw.execute(cast(Any, text), params)
+            cursor = self._send(text, params)
         except psycopg.Error:
             self.doubt = self.raw.closed
             raise
+        assert cursor is not None
         self.doubt = False
         self._writing = False
         rerun.committed()
@@ -194,24 +313,48 @@ class PgConnection:
 
     @property
     def in_transaction(self) -> bool:
-        return self.raw.info.transaction_status != TransactionStatus.IDLE
+        return bool(self._queue and self._queue[0][0].startswith("BEGIN")) or (
+            self.raw.info.transaction_status != TransactionStatus.IDLE
+        )
 
-    def advisory(self, shared: Sequence[int] = (), exclusive: Sequence[int] = ()) -> None:
+    def abandon(self) -> None:
+        """Before the connection goes back to the pool: what is queued is dropped (nothing of it
+        was sent), a transaction the server has open is rolled back."""
+        self._queue.clear()
+        self._prefetched.clear()
+        if not self.raw.closed and self.raw.info.transaction_status != TransactionStatus.IDLE:
+            _rollback(self.raw)
+
+    def advisory(
+        self,
+        shared: Sequence[int] = (),
+        exclusive: Sequence[int] = (),
+        prefetch: Sequence[tuple[str, Sequence[Any]]] = (),
+    ) -> None:
         """Transaction-scoped advisory locks (locks.py), taken in ascending order of id so two
-        transactions locking overlapping sets cannot deadlock. One shared and one exclusive lock (a
-        single-key write) cost one round trip."""
+        transactions locking overlapping sets cannot deadlock. Queued, like BEGIN before them,
+        with `prefetch`: the (SQLite) SELECTs the transaction will make next, run right after
+        the locks are granted and handed out by execute() when it asks (all in one round trip)."""
         if len(shared) == 1 and len(exclusive) == 1:
-            self.raw.execute("SELECT pg_advisory_xact_lock_shared(%s), pg_advisory_xact_lock(%s)",
-                             (shared[0], exclusive[0]))
-            return
-        for ids, fn in ((shared, "pg_advisory_xact_lock_shared"), (exclusive, "pg_advisory_xact_lock")):
-            if len(ids) == 1:
-                self.raw.execute(cast(Any, f"SELECT {fn}(%s)"), (ids[0],))
-            elif ids:
-                self.raw.execute(
-                    cast(Any, f"SELECT {fn}(x) FROM (SELECT DISTINCT x FROM unnest(%s::bigint[]) x ORDER BY x) s"),  # noqa: S608
-                    (sorted(ids),),
-                )
+            self._queue.append(("SELECT pg_advisory_xact_lock_shared(%s), pg_advisory_xact_lock(%s)",
+                                (shared[0], exclusive[0]), None))
+        else:
+            for ids, fn in ((shared, "pg_advisory_xact_lock_shared"), (exclusive, "pg_advisory_xact_lock")):
+                if len(ids) == 1:
+                    self._queue.append((f"SELECT {fn}(%s)", (ids[0],), None))
+                elif ids:
+                    self._queue.append((
+                        f"SELECT {fn}(x) FROM (SELECT DISTINCT x FROM unnest(%s::bigint[]) x ORDER BY x) s",  # noqa: S608
+                        (sorted(ids),), None,
+                    ))
+        self._prefetched.clear()
+        for sql, params in prefetch:
+            text, order = translate(sql)
+            if order is not None:
+                params = [params[i] for i in order]
+            self._queue.append((text, params, PREFETCH))
+        if not self.in_transaction:
+            self.flush()  # outside a transaction a lock would be released at once: keep today's behaviour
 
 
 def closed_by_server(conn: psycopg.Connection[Any]) -> bool:
@@ -328,8 +471,7 @@ class PgPool:
                 # Died mid-request (a terminated backend, a restart, a failover): a rerun or a 503, never a 500.
                 raise c.lost(exc) from exc
             finally:
-                if c.in_transaction and not raw.closed:  # never hand on a connection mid-transaction
-                    _rollback(raw)
+                c.abandon()  # never hand on a connection mid-transaction
         finally:
             pool.putconn(raw)  # a closed connection is dropped, and the pool connects another
 
