@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import Server, start_subprocess_server
+from tests.conftest import Server, start_subprocess_server, stop_server
 
 # Core S3 behaviour: run on SQLite and on PostgreSQL metadata in every CI run (tests/conftest.py).
 pytestmark = pytest.mark.both_metadata
@@ -167,12 +167,7 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     try:
         yield Server(url, data_dir)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except Exception:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from smarts3.s3.handlers.objectlock import LOCK_DEFAULT
 from smarts3.storage.fs.store import FilesystemStore
-from tests.conftest import Server, _metadata_env, start_subprocess_server
+from tests.conftest import Server, _metadata_env, start_subprocess_server, stop_server
 from tests.integration.helpers import error_code, signed
 
 BUCKET = "known-bucket"
@@ -35,12 +35,7 @@ def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     try:
         yield Server(url, data_dir, metadata=_metadata_env(data_dir, (), None).get("SMARTS3_METADATA", ""))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except Exception:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
 
 
 def _change_elsewhere(server: Server, changes: dict[str, str | None]) -> None:

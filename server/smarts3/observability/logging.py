@@ -349,13 +349,17 @@ class BackgroundHandler(logging.Handler):
         # any other handler of this record renders the same message from it.)
         record.msg = record.getMessage()
         record.args = None
+        self._enqueue(record)
+
+    def _enqueue(self, item: logging.LogRecord | _Deferred) -> None:
+        """Queue `item` (under the handler's lock), or count it dropped while the queue is full."""
         if len(self._items) >= self._capacity:
             self.dropped += 1
             return
         if self.dropped:
             self._put(self._dropped_notice())
             self.dropped = 0
-        self._put(record)
+        self._put(item)
 
     def defer(self, name: str, pathname: str, message: str, fields: Mapping[str, Any]) -> None:
         """Queue the INFO record `logger.handle(makeRecord(...))` would hand to `emit` here, made
@@ -365,13 +369,7 @@ class BackgroundHandler(logging.Handler):
         request_id = current_request_id()
         self.acquire()  # as emit, which Handler.handle calls under the lock
         try:
-            if len(self._items) >= self._capacity:
-                self.dropped += 1
-                return
-            if self.dropped:
-                self._put(self._dropped_notice())
-                self.dropped = 0
-            self._put(_Deferred(name, pathname, message, fields, request_id, created))
+            self._enqueue(_Deferred(name, pathname, message, fields, request_id, created))
         finally:
             self.release()
 
