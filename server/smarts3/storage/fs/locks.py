@@ -16,8 +16,8 @@ takes nothing else. On SQLite the connection has no `advisory` method and these 
 
 A write of keys reads the bucket's versioning status and each key's current row right after
 its locks (objects.py, versioning.py): on PostgreSQL those SELECTs go with the locks, in the
-same round trip (pg.PgConnection.advisory). Texts that drift from the ones those modules run
-cost only that round trip (tests/integration/test_pg_roundtrips.py counts them).
+same round trip (pg.PgConnection.advisory). The statements are the ones those modules run
+(rows.BUCKET_STATE_SQL, rows.CURRENT_ROW_SQL); tests/integration/test_pg_roundtrips.py counts the trips.
 """
 
 from __future__ import annotations
@@ -26,11 +26,7 @@ import hashlib
 import sqlite3
 from collections.abc import Iterable
 
-from smarts3.storage.fs.rows import OBJECT_COLUMNS
-
-# versioning.bucket_state and rows.fetch_object, as they run them.
-_BUCKET_STATE = "SELECT versioning FROM buckets WHERE name = ?"
-_CURRENT_ROW = f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"  # noqa: S608
+from smarts3.storage.fs.rows import BUCKET_STATE_SQL, CURRENT_ROW_SQL
 
 
 def _id(kind: bytes, *parts: bytes) -> int:
@@ -51,8 +47,8 @@ def hold_keys(c: sqlite3.Connection, bucket: str, keys: Iterable[bytes], upload_
     exclusive = [_id(b"k", bucket.encode(), key) for key in keys]
     if upload_id is not None:
         exclusive.append(_id(b"u", upload_id.encode()))
-    prefetch: list[tuple[str, tuple[object, ...]]] = [(_BUCKET_STATE, (bucket,))] if keys else []
-    prefetch += [(_CURRENT_ROW, (bucket, key)) for key in keys]
+    prefetch: list[tuple[str, tuple[object, ...]]] = [(BUCKET_STATE_SQL, (bucket,))] if keys else []
+    prefetch += [(CURRENT_ROW_SQL, (bucket, key)) for key in keys]
     advisory(shared=(_bucket(bucket),), exclusive=exclusive, prefetch=prefetch)
 
 

@@ -20,7 +20,6 @@ from typing import Self
 
 from smarts3.storage.base import (
     BodyCipher,
-    BucketChanged,
     DeleteMarkerHit,
     DeleteOutcome,
     NoSuchBucket,
@@ -196,7 +195,7 @@ def _put_txn(
 
     def txn(c: sqlite3.Connection) -> tuple[list[str], ObjectRow, bool]:
         hold_key(c, bucket, key)
-        state = bucket_state(c, bucket) if bucket_extra is None else _state_if_unchanged(c, bucket, bucket_extra)
+        state = bucket_state(c, bucket, bucket_extra)
         old = fetch_object(c, bucket, key)
         check_condition(old, condition)
         version, garbage = place_current(c, bucket, key, state, old)
@@ -214,18 +213,6 @@ def _put_txn(
         return garbage, row, bool(state)
 
     return txn
-
-
-def _state_if_unchanged(c: sqlite3.Connection, bucket: str, extra: Mapping[str, str]) -> str:
-    """bucket_state, after checking that the bucket's extra is still `extra`, in the same
-    transaction as the write it guards (read in this snapshot, so no change can slip between)."""
-    row = c.execute("SELECT versioning, extra FROM buckets WHERE name = ?", (bucket,)).fetchone()
-    if row is None:
-        raise NoSuchBucket(bucket)
-    if json.loads(row[1]) != extra:
-        raise BucketChanged(bucket)
-    state: str = row[0]
-    return state
 
 
 def head_sync(env: Env, bucket: str, key: bytes, version_id: str | None = None) -> ObjectInfo:

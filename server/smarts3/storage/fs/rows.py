@@ -109,11 +109,14 @@ class ObjectRow:
         return [body_id for body_id, _ in self.segments]
 
 
+# The first reads of a write transaction. locks.hold_keys sends these very statements with the
+# locks on PostgreSQL (one round trip), and PgConnection answers them from what came back.
+CURRENT_ROW_SQL = f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"  # noqa: S608
+BUCKET_STATE_SQL = "SELECT versioning, extra FROM buckets WHERE name = ?"
+
+
 def fetch_object(conn: sqlite3.Connection, bucket: str, key: bytes) -> ObjectRow | None:
-    row = conn.execute(
-        f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?",  # noqa: S608
-        (bucket, key),
-    ).fetchone()
+    row = conn.execute(CURRENT_ROW_SQL, (bucket, key)).fetchone()
     if row is None:
         return None
     return object_row(bucket, row)

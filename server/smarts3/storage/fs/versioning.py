@@ -11,14 +11,15 @@ with that seq in hex: ids are unique, opaque to clients and sortable.
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from smarts3.storage.base import DeleteOutcome, NoSuchBucket
-from smarts3.storage.fs.rows import OBJECT_COLUMNS, ObjectRow, dec_key, fetch_object, object_row
+from smarts3.storage.base import BucketChanged, DeleteOutcome, NoSuchBucket
+from smarts3.storage.fs.rows import BUCKET_STATE_SQL, OBJECT_COLUMNS, ObjectRow, dec_key, fetch_object, object_row
 
 NULL = "null"
 ENABLED = "Enabled"
@@ -29,11 +30,16 @@ _DATA_COLUMNS = "bucket, key, seq, version_id, size, etag, last_modified, meta, 
 _VERSION_COLUMNS = f"{OBJECT_COLUMNS}, marker"
 
 
-def bucket_state(c: sqlite3.Connection, bucket: str) -> str:
-    """The bucket's versioning status ("" when never enabled); NoSuchBucket if it is gone."""
-    row = c.execute("SELECT versioning FROM buckets WHERE name = ?", (bucket,)).fetchone()
+def bucket_state(c: sqlite3.Connection, bucket: str, expect_extra: Mapping[str, str] | None = None) -> str:
+    """The bucket's versioning status ("" when never enabled); NoSuchBucket if it is gone.
+    With `expect_extra` (the configuration a caller decided on), BucketChanged unless the
+    bucket's extra is still that: read in the transaction of the write it guards, so no
+    change can slip between."""
+    row = c.execute(BUCKET_STATE_SQL, (bucket,)).fetchone()
     if row is None:
         raise NoSuchBucket(bucket)
+    if expect_extra is not None and json.loads(row[1]) != expect_extra:
+        raise BucketChanged(bucket)
     state: str = row[0]
     return state
 
