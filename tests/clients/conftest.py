@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import yaml
 from botocore.config import Config as BotoConfig
 
 from tests.clients.support import MULTIPART_SIZE, Matrix, skipping_system_clients
-from tests.conftest import ACCESS_KEY, SECRET_KEY, start_subprocess_server
+from tests.conftest import ACCESS_KEY, SECRET_KEY, start_subprocess_server, stop_server
 
 CLIENTS = ("boto3", "awscli", "minio", "s3fs", "rclone", "s3cmd", "js")
 MATRIX_KEY = "MATRIXCLIENTKEY00001"
@@ -75,12 +74,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
         yield Matrix(url=url, access_key=MATRIX_KEY, secret_key=MATRIX_SECRET, oracle=oracle,
                      big_file=big, big_md5=big_md5, forbidden_bucket=FORBIDDEN_BUCKET)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc, timeout=20)
         print(f"\n[client-matrix] server log: {log}")
 
 

@@ -7,14 +7,13 @@ import base64
 import hashlib
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from tests.clients.conftest import root_client
 from tests.clients.support import Matrix
-from tests.conftest import ACCESS_KEY, SECRET_KEY, start_subprocess_server
+from tests.conftest import ACCESS_KEY, SECRET_KEY, start_subprocess_server, stop_server
 
 KMS_ARN = "arn:aws:kms:us-east-1:000000000000:key/app"
 CUSTOMER_KEY = bytes(range(32, 64))
@@ -36,9 +35,4 @@ def sse_matrix(base: Path) -> Iterator[Matrix]:
         yield Matrix(url=url, access_key=ACCESS_KEY, secret_key=SECRET_KEY, oracle=root_client(url),
                      big_file=base / "unused", big_md5="", forbidden_bucket="")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc, timeout=20)

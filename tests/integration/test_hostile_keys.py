@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import Server, start_subprocess_server
+from tests.conftest import Server, start_subprocess_server, stop_server
 
 pytestmark = pytest.mark.both_metadata
 
@@ -91,12 +91,7 @@ def caged(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     try:
         yield Server(url, data_dir), cage
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except Exception:
-            proc.kill()
-            proc.wait()
+        stop_server(proc, timeout=15)
 
 
 def test_hostile_keys_round_trip_and_stay_inside(caged: tuple[Server, Path]) -> None:

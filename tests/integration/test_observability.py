@@ -15,7 +15,6 @@ import platform
 import re
 import socket
 import sqlite3
-import subprocess
 import threading
 import time
 import uuid
@@ -31,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from smarts3 import __version__
-from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, metrics_url, start_subprocess_server, wait_ready
+from tests.conftest import ACCESS_KEY, SECRET_KEY, Server, metrics_url, start_subprocess_server, stop_server, wait_ready
 
 TOKEN = "scrape-token-for-tests"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -397,10 +396,4 @@ def test_two_workers_report_the_sum(tmp_path: Path) -> None:
             assert value(samples, "smarts3_received_bytes_total", operation="PutObject") >= puts * 100
             assert value(samples, "smarts3_bucket_objects", bucket="sum") == puts
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise
+        stop_server(proc, timeout=40)
